@@ -1,0 +1,85 @@
+# bows -- Bag-of-Words Superposition. `make help` lists the targets.
+# Hydra overrides pass through ARGS, e.g.  make train ARGS="train.weight_decay=1.0 model.latent_size=500"
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: help install download vocab binarize data stats train sweep analyze report all \
+        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train check clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install bows (TORCH_SPEC=torch on GPU machines)
+
+download: $(STAMP) ## stage 1: fetch the corpus into Parquet (corpus=embedded|wikitext103|openwebtext|local)
+	$(PY) -m bows.download $(ARGS)
+
+vocab: $(STAMP) ## stage 2: tokenize and build the 10k-word vocabulary
+	$(PY) -m bows.vocab $(ARGS)
+
+binarize: $(STAMP) ## stage 3: binary bag-of-words windows (CSR) per split, with statistics
+	$(PY) -m bows.binarize $(ARGS)
+
+data: binarize ## download + vocab + binarize (each skipped when up to date)
+
+stats: $(STAMP) ## co-activation statistics of the windows (counts, correlation, PMI)
+	$(PY) -m bows.stats $(ARGS)
+
+train: $(STAMP) ## train one tied ReLU autoencoder (builds missing data first)
+	$(PY) -m bows.train $(ARGS)
+
+sweep: $(STAMP) ## Hydra multirun over weight decay (conf/sweep/weight_decay.yaml)
+	$(PY) -m bows.train -m +sweep=weight_decay $(ARGS)
+
+analyze: $(STAMP) ## feature-geometry analyses of a run (analyze.run=...) or sweep (analyze.sweep=...)
+	$(PY) -m bows.analyze $(ARGS)
+
+report: $(STAMP) ## static HTML report of a run or sweep
+	$(PY) -m bows.report $(ARGS)
+
+all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
+	$(PY) -m bows.study $(ARGS)
+
+synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
+	$(PY) -m bows.synthetic $(ARGS)
+
+citymap: $(STAMP) ## value-coding city map (US cities, compass-direction embeddings)
+	$(PY) -m bows.citymap $(ARGS)
+
+reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103 (GPU + Hugging Face hub)
+	$(PY) -m bows.train -m +experiment=paper_structure_sweep $(ARGS)
+
+test: $(STAMP) ## fast tests (no network, a few minutes)
+	$(PY) -m pytest -q -m "not slow" $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
+
+test-slow: $(STAMP) ## end-to-end tests (real sweeps, real embedded corpus)
+	$(PY) -m pytest -q -m slow $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
+
+test-all: test test-slow ## every test
+
+bench: bench-data bench-train ## all benchmarks (tables printed, JSON under data/bench/)
+
+bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shaped corpus
+	$(PY) scripts/bench_data.py $(ARGS)
+
+bench-train: $(STAMP) ## training throughput vs an fp32 FLOP bound
+	$(PY) scripts/bench_train.py $(ARGS)
+
+check: test ## tests plus a byte-compile of every module
+	$(PY) -m compileall -q bows scripts
+
+clean: ## remove Hydra logs (keeps artifacts and runs)
+	rm -rf data/outputs data/multirun
