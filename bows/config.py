@@ -50,6 +50,7 @@ class CorpusConfig:
     name: str = "embedded"
     hf_id: Optional[str] = None  # Hugging Face dataset id (wikitext103, openwebtext)
     hf_config: Optional[str] = None
+    hf_cache_dir: Optional[str] = None  # Hugging Face datasets cache (None: the library's default, e.g. ~/.cache/huggingface)
     files: list[str] = field(default_factory=list)  # local corpus: .txt/.jsonl/.parquet paths or globs
     text_field: str = "text"  # column holding the text (local jsonl/parquet)
     validation_fraction: float = 0.1  # corpora without their own splits: share of documents
@@ -169,7 +170,8 @@ class AnalyzeConfig:
     run: Optional[str] = None  # a run directory to analyse (default: the run the current config trains)
     sweep: Optional[str] = None  # a sweep index (sweep.parquet) to analyse instead
     eval_windows: int = 20_000  # held-out windows for R^2 and pre-activation analyses
-    umap: bool = True
+    umap: bool = True  # UMAP of all word vectors (slow on first use: numba compiles)
+    figures: bool = True  # per-run PNG figures (sweep figures are always made)
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -181,9 +183,9 @@ class SyntheticConfig:
     structure: str = "circular"  # circular | figure8 | sphere | iid
     n_features: int = 12
     n_samples: int = 10_000
-    n_train: int = 8_000
-    sharpness: float = 10.0
-    base_log_odds: float = 0.0
+    n_train: int = 8_000  # the first n_train samples train, the rest measure test loss
+    sharpness: float = 10.0  # correlation strength: p_f = sigmoid(sharpness * <u_f, z> + base_log_odds)
+    base_log_odds: float = 0.0  # sparsity: lower means rarer features
     data_seed: int = 0
     latent_sizes: list[int] = field(default_factory=lambda: list(range(2, 13)))
     weight_decays: list[float] = field(default_factory=lambda: [1.0, 6.0])
@@ -192,26 +194,57 @@ class SyntheticConfig:
     epochs: int = 200
     batch_size: int = 256
     grad_clip: float = 1.0
-    seed: int = 0
+    seed: int = 0  # initial weights (per L) and batch order
+    timing_check: int = 3  # models also trained one at a time, to time instance batching and check equality
+    phase_diagram: bool = False  # instead: sweep sparsity x correlation strength (ReLU models, phase_* grid)
+    phase_sharpness: list[float] = field(default_factory=lambda: [0.0, 2.0, 5.0, 10.0, 20.0])
+    phase_base_log_odds: list[float] = field(default_factory=lambda: [0.0, -2.0, -4.0, -6.0])
+    phase_latent_sizes: list[int] = field(default_factory=lambda: [3, 6])
 
     def __post_init__(self) -> None:
         _check(self.structure in ("circular", "figure8", "sphere", "iid"), "synthetic.structure",
                f"must be circular, figure8, sphere or iid, got {self.structure!r}")
         _check(self.n_features >= 2, "synthetic.n_features", f"must be >= 2, got {self.n_features}")
         _check(0 < self.n_train < self.n_samples, "synthetic.n_train", "must be in (0, n_samples)")
-        _check(all(1 <= latent for latent in self.latent_sizes), "synthetic.latent_sizes", "sizes must be >= 1")
+        for name in ("latent_sizes", "phase_latent_sizes"):
+            sizes = getattr(self, name)
+            _check(len(sizes) > 0 and all(1 <= latent for latent in sizes), f"synthetic.{name}",
+                   f"needs at least one size, each >= 1, got {sizes}")
+        _check(len(self.weight_decays) > 0 and all(wd >= 0 for wd in self.weight_decays), "synthetic.weight_decays",
+               f"needs at least one value, each >= 0, got {self.weight_decays}")
+        _check(len(self.outputs) > 0 and all(o in ("relu", "linear") for o in self.outputs), "synthetic.outputs",
+               f"must be a non-empty subset of [linear, relu], got {self.outputs}")
+        _check(len(self.phase_sharpness) > 0 and all(v >= 0 for v in self.phase_sharpness), "synthetic.phase_sharpness",
+               f"needs at least one value, each >= 0, got {self.phase_sharpness}")
+        _check(len(self.phase_base_log_odds) > 0, "synthetic.phase_base_log_odds", "needs at least one value")
+        _check(self.lr > 0, "synthetic.lr", f"must be > 0, got {self.lr}")
+        _check(self.epochs >= 1, "synthetic.epochs", f"must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, "synthetic.batch_size", f"must be >= 1, got {self.batch_size}")
+        _check(self.grad_clip > 0, "synthetic.grad_clip", f"must be > 0, got {self.grad_clip}")
+        _check(self.timing_check >= 0, "synthetic.timing_check", f"must be >= 0, got {self.timing_check}")
 
 
 @dataclass(frozen=True)
 class CitymapConfig:
     min_population: int = 50_000
     embed_dim: int = 50
+    hidden: int = 128  # width of the compass MLP's two hidden layers
     val_fraction: float = 0.2  # share of cities held out (validation pairs use only held-out cities)
-    epochs: int = 30
+    epochs: int = 10  # passes over the ~0.9 M training pairs (validation accuracy is ~0.97 after 2)
     lr: float = 1e-3
     batch_size: int = 1024
     ridge_alpha: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.min_population >= 0, "citymap.min_population", f"must be >= 0, got {self.min_population}")
+        _check(self.embed_dim >= 2, "citymap.embed_dim", f"must be >= 2 (the probe reads 2 coordinates), got {self.embed_dim}")
+        _check(self.hidden >= 1, "citymap.hidden", f"must be >= 1, got {self.hidden}")
+        _check(0.0 < self.val_fraction < 1.0, "citymap.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+        _check(self.epochs >= 1, "citymap.epochs", f"must be >= 1, got {self.epochs}")
+        _check(self.lr > 0, "citymap.lr", f"must be > 0, got {self.lr}")
+        _check(self.batch_size >= 1, "citymap.batch_size", f"must be >= 1, got {self.batch_size}")
+        _check(self.ridge_alpha >= 0, "citymap.ridge_alpha", f"must be >= 0, got {self.ridge_alpha}")
 
 
 @dataclass(frozen=True)
@@ -227,6 +260,7 @@ class BowsConfig:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     citymap: CitymapConfig = field(default_factory=CitymapConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
     run_name: Optional[str] = None  # optional human label for a training run (W&B name)
 
 

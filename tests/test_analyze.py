@@ -1,0 +1,90 @@
+"""The analyze stage on hand-made tiny runs: numbers, figures and a sweep index of two runs."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_vocab
+
+from bows import analyze, stats
+from bows.artifacts import Files
+
+
+def with_analyze(cfg, **changes):
+    return dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, **changes))
+
+
+@pytest.fixture
+def tiny(tmp_path, make_config):
+    cfg = make_config("analyze.umap=false", "analyze.eval_windows=400", "stats.sample_windows=2000",
+                      "stats.min_count=3", "model.latent_size=16")
+    vocab = tiny_vocab()
+    windows = make_windows_artifact(cfg.paths.root_path, vocab)
+    return cfg, vocab, windows
+
+
+def test_stats_stage_on_tiny_windows(tiny):
+    cfg, vocab, windows = tiny
+    art = stats.build(cfg.paths.root_path, windows, cfg.stats)
+    co = stats.load_stats(art)
+    assert co.n_windows == 2000 and co.vocab == vocab
+    assert "2000 evenly spaced" in art.stats["sample"]
+    mats, info = co.group("months")
+    assert info["words"][0] == "January" and mats["cond_corr"].shape == (12, 12)
+    assert stats.build(cfg.paths.root_path, windows, cfg.stats).path == art.path  # cached
+
+
+def test_analyze_run_writes_numbers_and_figures(tiny):
+    cfg, vocab, windows = tiny
+    W, b = linear_weights(windows, len(vocab), 16)
+    run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, "tinyrun")
+    out = analyze.run(with_analyze(cfg, run=str(run_dir)))
+    assert out == run_dir / "analysis"
+    metrics = json.loads((out / "metrics.json").read_text())
+    # the tiny corpus has calendar-ordered month and day rings; a PCA-like model recovers them
+    assert metrics["geometry/months/ring_score"] >= 0.8
+    assert metrics["geometry/days/ring_score"] == 1.0
+    assert metrics["data/months/ring_score"] >= 0.8
+    assert metrics["data/months/gram_vs_cond_corr"] > 0.5
+    assert metrics["coactivation/pearson_dot_corr"] > 0.5
+    mech = json.loads((out / "mechanism.json").read_text())
+    assert "mbar" in mech["missing"] and "mbar" in mech["substitutes"]  # reported, not dropped
+    assert "Beatles" in mech["substitutes"]
+    r2 = pd.read_parquet(out / "r2.parquet")
+    assert len(r2) == len(vocab) and r2["gap"].dropna().is_monotonic_decreasing
+    for name in ("months_ring", "days_ring", "months_data", "groups", "coactivation", "r2", "preactivations",
+                 "towers", "christmas_months", "dimensionality"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5000, name
+    assert not (out / "figures" / "umap.png").exists()  # analyze.umap=false
+
+
+def test_analyze_sweep_of_two_runs(tiny, tmp_path):
+    cfg, vocab, windows = tiny
+    sweep_dir = tmp_path / "multirun"
+    sweep_dir.mkdir()
+    rows = []
+    for k, latent in enumerate((4, 16)):
+        W, b = linear_weights(windows, len(vocab), latent)
+        run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, f"run{latent}")
+        rows.append({"job": k, "status": "finished", "run_dir": str(run_dir), "model.latent_size": latent})
+    pd.DataFrame(rows).to_parquet(sweep_dir / Files.SWEEP_INDEX)
+    out = analyze.run(with_analyze(cfg, sweep=str(sweep_dir / Files.SWEEP_INDEX), figures=False))
+    table = pd.read_parquet(out / analyze.SWEEP_METRICS)
+    assert sorted(table["latent_size"]) == [4, 16]
+    assert np.isfinite(table["geometry/months/offdiag_frobenius"]).all()
+    assert (out / "figures" / "structure_vs_latent.png").is_file()
+    assert (out / "figures" / "pca_snapshots.png").is_file()
+    assert (out / "figures" / "metrics_vs_latent.png").is_file()
+
+
+@pytest.mark.slow
+def test_umap_figure(tiny):
+    cfg, vocab, windows = tiny
+    W, b = linear_weights(windows, len(vocab), 16)
+    run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, "umaprun")
+    out = analyze.run(with_analyze(cfg, run=str(run_dir), umap=True))
+    assert (out / "figures" / "umap.png").is_file()
+    assert len(pd.read_parquet(out / "umap.parquet")) == len(vocab)
