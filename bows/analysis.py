@@ -36,7 +36,10 @@ class Analysis:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def save(self, out: Path) -> None:
+        """Write every table and section to ``out``, replacing what an earlier analysis left there."""
         out.mkdir(parents=True, exist_ok=True)
+        for stale in [*out.glob("*.parquet"), *out.glob("*.json")]:
+            stale.unlink()
         for name, frame in self.tables.items():
             with atomic_path(out / f"{name}.parquet") as tmp:
                 frame.to_parquet(tmp, index=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
             "weight_decay": info.config.train.weight_decay, "seed": info.config.train.seed,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - started, 1)}
     atomic_write_json(out / "meta.json", meta)
+    shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
-    _track_run(cfg, run_dir, result, made, meta, group)
+    _track_run(cfg, run_dir, result, made, meta, group or info.config.wandb.group)
     log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
     return out
 
@@ -102,7 +104,7 @@ def _track_run(cfg: BowsConfig, run_dir: Path, result: Analysis, made: list, met
                 tracker.heatmap(f"coactivation/{name}/cond_corr", np.array(data["cond_corr"], dtype=float), data["words"])
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
-                tracker.table(f"tables/{name}", result.tables[name].head(2000))
+                tracker.table(f"tables/{name}", result.tables[name])
 
 
 # ----------------------------------------------------------------------------- sweeps

@@ -248,6 +248,15 @@ class CitymapConfig:
 
 
 @dataclass(frozen=True)
+class StudyConfig:
+    weight_decays: list[float] = field(default_factory=lambda: [4.0, 1.0])  # the paper's two models
+
+    def __post_init__(self) -> None:
+        _check(len(self.weight_decays) >= 1, "study.weight_decays", "needs at least one weight decay")
+        _check(all(wd >= 0 for wd in self.weight_decays), "study.weight_decays", "weight decays must be >= 0")
+
+
+@dataclass(frozen=True)
 class BowsConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)

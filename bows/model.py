@@ -147,7 +147,8 @@ class _SparseTiedLoss(torch.autograd.Function):
         mask = diff > 0 if relu_out else None
         if relu_out:
             diff.clamp_min_(0)
-        diff.index_put_((indices, window_of), torch.full((), -1.0, device=rows.device), accumulate=True)  # x_hat - x
+        active = (indices, window_of)  # distinct positions, so no accumulate (which would sort)
+        diff.index_put_(active, diff[active] - 1.0)  # x_hat - x
         flat = diff.view(-1)
         loss = torch.dot(flat, flat) / flat.numel()
         ctx.relu_out, ctx.latent_relu, ctx.vocab = relu_out, latent_relu, vocab
@@ -157,7 +158,7 @@ class _SparseTiedLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
         rows, h, indices, window_of, diff, *mask = ctx.saved_tensors
-        g = diff * (2.0 / diff.numel()) * grad_loss  # dLoss/dz^T: (vocab, batch)
+        g = diff.mul_(grad_loss * (2.0 / diff.numel()))  # dLoss/dz^T (vocab, batch), in place: one backward only
         if ctx.relu_out:
             g.mul_(mask[0])
         a = torch.relu(h) if ctx.latent_relu else h
@@ -166,7 +167,7 @@ class _SparseTiedLoss(torch.autograd.Function):
         if ctx.latent_relu:
             grad_a.mul_(h > 0)
         # encoder half: x^T (vocab x batch, sparse CSR) @ grad_a, accumulated into the same buffer
-        order = torch.argsort(indices, stable=True)
+        order = torch.argsort(indices.int(), stable=True)  # int32: torch's CPU sort of int64 is ~100x slower
         crow = torch.zeros(ctx.vocab + 1, dtype=torch.int64, device=rows.device)
         torch.cumsum(torch.bincount(indices, minlength=ctx.vocab), 0, out=crow[1:])
         with warnings.catch_warnings():  # "sparse CSR support is in beta": this product is long supported

@@ -43,7 +43,9 @@ class Optimisation:
                 raise ValueError(f"weight_decay has shape {tuple(wd.shape)}, the model has {model.instances} instances")
             self.per_instance_decay, decay = wd.to(device), 0.0
         fused = device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=decay, fused=fused)
+        self.params = list(model.parameters())
+        self.aliases = [_contiguous_alias(p) for p in self.params]
+        self.optimizer = torch.optim.AdamW([a for a, _ in self.aliases], lr=lr, weight_decay=decay, fused=fused)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, self.total_steps))
         self.step = 0
 
@@ -57,7 +59,7 @@ class Optimisation:
 
     def update(self, batch: Batch) -> Tensor:
         """One optimizer step on ``batch``; returns the per-instance loss (detached, on the device)."""
-        self.optimizer.zero_grad(set_to_none=True)
+        self.model.zero_grad(set_to_none=True)
         if self.autocast is not None:
             with torch.autocast(self.model.W.device.type, dtype=self.autocast):
                 loss = batch_loss(self.model, batch)
@@ -71,6 +73,8 @@ class Optimisation:
                 factor = 1.0 - self.lr * self.per_instance_decay
                 self.model.W.mul_(factor.view(-1, 1, 1))
                 self.model.b.mul_(factor.view(-1, 1))
+        for p, (alias, perm) in zip(self.params, self.aliases):
+            alias.grad = None if p.grad is None else (p.grad if perm is None else p.grad.permute(perm))
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
@@ -90,6 +94,19 @@ class Optimisation:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
+
+
+def _contiguous_alias(p: Tensor) -> tuple[Tensor, tuple[int, ...] | None]:
+    """A contiguous leaf view of ``p``'s memory and the permutation giving it, or ``(p, None)``.
+
+    The model's ``W`` is a permuted view of a contiguous buffer; the fused AdamW kernel would copy
+    such a parameter (and its states) in and out on every step, so it updates this alias instead.
+    """
+    if p.is_contiguous():
+        return p, None
+    perm = tuple(sorted(range(p.dim()), key=lambda d: -p.stride(d)))
+    alias = p.detach().permute(perm)
+    return (alias, perm) if alias.is_contiguous() else (p, None)
 
 
 @dataclass

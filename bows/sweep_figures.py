@@ -88,6 +88,29 @@ def metric_grid(table: pd.DataFrame, x: str, path: Path) -> bool:
     return True
 
 
+def phase_figure(table: pd.DataFrame, path: Path) -> bool:
+    """Phase diagrams: key metrics (mean over seeds) on the weight decay x latent size grid."""
+    metrics = [m for m in KEY_METRICS if m in table and table[m].notna().any()]
+    if not metrics or table["weight_decay"].nunique() < 2 or table["latent_size"].nunique() < 2:
+        return False
+    ncols = min(4, len(metrics))
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, m in zip(axes.ravel(), metrics):
+        grid = table.pivot_table(index="weight_decay", columns="latent_size", values=m, aggfunc="mean")
+        im = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", origin="lower", cmap="viridis")
+        ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=6, rotation=90)
+        ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index], fontsize=6)
+        ax.set_xlabel("latent size L", fontsize=7)
+        ax.set_ylabel("weight decay", fontsize=7)
+        ax.set_title(m, fontsize=7)
+        plt.colorbar(im, ax=ax, shrink=0.8)
+    for ax in axes.ravel()[len(metrics):]:
+        ax.axis("off")
+    _save(fig, path)
+    return True
+
+
 SWEEP_FIGURES = {
     "structure_vs_latent": (structure_figure,
                             "Structure vs latent size: off-diagonal Frobenius norm of the raw Gram matrix of the "
@@ -99,6 +122,9 @@ SWEEP_FIGURES = {
                                 "Key metrics vs weight decay (mean +- sd over seeds), one line per latent size."),
     "metrics_vs_latent": (lambda t, p: metric_grid(t, "latent_size", p),
                           "Key metrics vs latent size (log x), one line per weight decay."),
+    "phase_diagram": (phase_figure, "Phase diagrams: each key metric (mean over seeds) over weight decay x latent "
+                                    "size; where the geometry switches from ReLU filtering to linear, PCA-like "
+                                    "structure."),
 }
 
 

@@ -125,11 +125,13 @@ def normalised_gram(W: np.ndarray) -> np.ndarray:
     return gram / total if total > 0 else gram
 
 
-def rank_projection(cov: np.ndarray, rank: int) -> np.ndarray:
-    """Best rank-``rank`` approximation of a symmetric matrix (its top eigenpairs)."""
+def rank_projection(cov: np.ndarray, rank: int, *, projector: bool = False) -> np.ndarray:
+    """Best rank-``rank`` approximation of a symmetric matrix (its top eigenpairs), or with
+    ``projector`` the orthogonal projector onto those eigenvectors (PCA's W^T W)."""
     values, vectors = np.linalg.eigh(cov)
     top = np.argsort(values)[::-1][:rank]
-    return (vectors[:, top] * values[top]) @ vectors[:, top].T
+    scale = np.ones(len(top)) if projector else values[top]
+    return (vectors[:, top] * scale) @ vectors[:, top].T
 
 
 def offdiag_corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -141,11 +143,13 @@ def offdiag_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def antipodal_fraction(W: np.ndarray, threshold: float = -0.7, min_norm: float = 0.1) -> float:
+def antipodal_fraction(W: np.ndarray, threshold: float = -0.7, min_norm: float = 0.1,
+                       allowed: np.ndarray | None = None) -> float:
     """Share of features that have a partner at cosine < ``threshold`` (toy-model geometry).
 
     Only features whose norm is at least ``min_norm`` times the largest norm take part (a vector
-    near zero has no meaningful direction); the denominator is all features."""
+    near zero has no meaningful direction); the denominator is all features. ``allowed``
+    (features x features, bool) restricts which partners count."""
     norms = np.linalg.norm(W, axis=0)
     if norms.max() <= 0:
         return 0.0
@@ -155,7 +159,16 @@ def antipodal_fraction(W: np.ndarray, threshold: float = -0.7, min_norm: float =
     np.fill_diagonal(cos, np.inf)
     cos[~alive, :] = np.inf
     cos[:, ~alive] = np.inf
+    if allowed is not None:
+        cos[~allowed] = np.inf
     return float((cos.min(axis=1) < threshold).mean())
+
+
+def correlation(cov: np.ndarray) -> np.ndarray:
+    """Pearson correlation matrix of a covariance matrix (constant features get 0)."""
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    denom = np.outer(sd, sd)
+    return np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
 
 
 def geometry_metrics(W: np.ndarray, cov: np.ndarray) -> dict[str, float]:
@@ -167,9 +180,12 @@ def geometry_metrics(W: np.ndarray, cov: np.ndarray) -> dict[str, float]:
     return {
         "gram_cov_corr": offdiag_corr(gram, cov),
         "gram_cov_rank_corr": offdiag_corr(gram, rank_projection(cov, min(latent, n_features))),
+        "gram_projector_corr": offdiag_corr(gram, rank_projection(cov, min(latent, n_features), projector=True)),
         "offdiag_share": float(np.linalg.norm(off) / max(np.linalg.norm(gram), 1e-12)),
         "max_abs_offdiag": float(np.abs(off).max()),
         "antipodal_fraction": antipodal_fraction(W),
+        # antipodal partners the data do not explain (pair correlation > -0.3): interference-avoiding pairs
+        "antipodal_uncorrelated_fraction": antipodal_fraction(W, allowed=correlation(cov) > -0.3),
         "represented": int((norms >= 0.1 * max(norms.max(), 1e-12)).sum()),
         "weight_norm": float(np.linalg.norm(W)),
     }

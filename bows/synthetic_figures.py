@@ -48,8 +48,9 @@ def gram_figure(path: Path, structure: str, cov: np.ndarray, weights: dict[tuple
 def metrics_figure(path: Path, structure: str, metrics: pd.DataFrame) -> None:
     """Gram-covariance correlations and antipodal fraction against L, one line per (output, wd)."""
     panels = (("gram_cov_corr", "corr(Gram, covariance)"), ("gram_cov_rank_corr", "corr(Gram, rank-L covariance)"),
+              ("gram_projector_corr", "corr(Gram, top-L PCA projector)"),
               ("antipodal_fraction", "features with a partner at cos < -0.7"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.2))
     for (output, wd), group in metrics.groupby(["output", "weight_decay"]):
         group = group.sort_values("latent")
         for ax, (column, _) in zip(axes, panels):
@@ -73,7 +74,8 @@ def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
     base = sorted(phase.base_log_odds.unique(), reverse=True)
     combos = sorted({(int(r.latent), float(r.weight_decay)) for r in phase.itertuples()})
     panels = (("gram_cov_corr", "corr(Gram, cov)", "RdBu_r", (-1, 1)),
-              ("antipodal_fraction", "antipodal fraction", "viridis", (0, 1)))
+              ("antipodal_fraction", "antipodal fraction", "viridis", (0, 1)),
+              ("antipodal_uncorrelated_fraction", "antipodal, pair not anti-correlated", "viridis", (0, 1)))
     fig, axes = plt.subplots(len(panels), len(combos) + 1, figsize=(2.6 * (len(combos) + 1), 2.5 * len(panels)),
                              squeeze=False)
     first = phase.drop_duplicates(["sharpness", "base_log_odds"])

@@ -118,7 +118,7 @@ def layout(seg_starts: np.ndarray, n_rows: int, group_size: int, stride: int) ->
 
 
 def build_windows(rows: np.ndarray, ids: np.ndarray, lay: Layout, vocab_size: int,
-                  *, block_tokens: int = 1 << 18) -> Windows:
+                  *, block_tokens: int = 1 << 19) -> Windows:
     """CSR windows from token occurrences ``(rows[i], ids[i])`` (rows non-decreasing, duplicates fine).
 
     Works through blocks of windows whose rows hold about ``block_tokens`` occurrences, small

@@ -88,3 +88,15 @@ def test_umap_figure(tiny):
     out = analyze.run(with_analyze(cfg, run=str(run_dir), umap=True))
     assert (out / "figures" / "umap.png").is_file()
     assert len(pd.read_parquet(out / "umap.parquet")) == len(vocab)
+
+
+def test_sweep_figures_from_a_metric_table(tmp_path):
+    from bows.sweep_figures import sweep_figures
+
+    rng = np.random.default_rng(0)
+    rows = [{"latent_size": L, "weight_decay": wd, "seed": s, "analysis_dir": str(tmp_path / "none"),
+             "geometry/months/offdiag_frobenius": L * 0.01 + rng.random(), "geometry/roman/offdiag_frobenius": rng.random(),
+             "geometry/months/ring_score": rng.random()}
+            for L in (50, 400, 4000) for wd in (1.0, 4.0) for s in (1, 2, 3)]
+    made = {f.name for f in sweep_figures(pd.DataFrame(rows), tmp_path / "figs")}
+    assert made == {"structure_vs_latent", "metrics_vs_weight_decay", "metrics_vs_latent", "phase_diagram"}

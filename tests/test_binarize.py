@@ -54,6 +54,8 @@ def test_storage_is_compact_memory_mapped_and_self_describing(tmp_path, make_con
     windows = load_windows(artifact, "train")
     assert isinstance(windows.indices, np.memmap) and windows.indices.dtype == np.uint16
     assert windows.offsets.dtype == np.int64 and windows.offsets[-1] == len(windows.indices)
+    picked = windows.subset(np.array([2, 0]))
+    assert np.array_equal(picked.to_csr().toarray(), windows.to_csr().toarray()[[2, 0]])
     for a, b in zip(windows.offsets[:-1], windows.offsets[1:]):
         assert np.all(np.diff(windows.indices[a:b].astype(int)) > 0)  # sorted, no duplicates
     meta = artifact.meta

@@ -65,6 +65,10 @@ def test_geometry_metrics_on_planted_weights():
     antipodal = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]])
     assert antipodal_fraction(antipodal) == 1.0
     assert antipodal_fraction(np.eye(4)) == 0.0
+    # the same antipodal pairs, explained by anti-correlated data, are not toy-model pairs
+    anti_cov = np.array([[1.0, -0.9, 0, 0], [-0.9, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    m = geometry_metrics(antipodal, anti_cov)
+    assert m["antipodal_fraction"] == 1.0 and m["antipodal_uncorrelated_fraction"] == 0.5
 
 
 def _cfg(**changes) -> SyntheticConfig:
