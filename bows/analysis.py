@@ -155,11 +155,13 @@ def clusters(W: np.ndarray, vocab: list[str], a: Analysis, seed: int, umap: bool
 
 # ----------------------------------------------------------------------------- 5.6 mechanism
 def _pick_targets(r2: pd.DataFrame, vocab: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The named targets present in the vocabulary; each missing one is replaced by the word with the
-    largest held-out vs one-hot R^2 gap (most carried by its context) among words seen often enough."""
+    """The named targets present in the vocabulary; each missing one is replaced by the best
+    reconstructed held-out word (highest R^2, seen in enough windows) that alone would be filtered
+    out by the ReLU (one-hot pre-activation b_t + |w_t|^2 < 0): a word carried by its context."""
     present = [t for t in TARGETS if t in set(vocab)]
     substitutes: dict[str, str] = {}
-    pool = r2[(r2["count"] >= MIN_TARGET_WINDOWS) & r2["gap"].notna()]["word"].tolist()
+    ok = (r2["count"] >= MIN_TARGET_WINDOWS) & r2["r2"].notna() & (r2["onehot_z"] < 0)
+    pool = r2[ok].sort_values("r2", ascending=False)["word"].tolist()
     for t in TARGETS:
         if t in present:
             continue
@@ -195,6 +197,7 @@ def mechanism(W: np.ndarray, b: np.ndarray, vocab: list[str], X: sp.csr_matrix, 
               costats: CoStats | None, a: Analysis) -> None:
     heldout = mech.heldout_r2(W, b, X, output)
     table = mech.r2_table(heldout, mech.onehot_r2(W, b, output), vocab)
+    table["onehot_z"] = (b.astype(np.float64) + (W.astype(np.float64) ** 2).sum(axis=0))[table["index"]]
     a.tables["r2"] = table
     ok = table["r2"].notna()
     a.metrics.update({"mechanism/r2_median": float(table.loc[ok, "r2"].median()),

@@ -286,10 +286,11 @@ def ablation_figure(path: Path, accuracy: dict[str, float]) -> None:
     ax.axhline(accuracy["majority_class"], ls="--", c="k", lw=1, label="majority class")
     for i, k in enumerate(ABLATIONS):
         ax.text(i, accuracy[k] + 0.01, f"{accuracy[k]:.2f}", ha="center", fontsize=8)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.2)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("validation compass accuracy")
     ax.set_title("Ablating the probe's 2-d subspace in the city embeddings", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

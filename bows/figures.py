@@ -26,7 +26,7 @@ class Figure:
     caption: str
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -40,7 +40,7 @@ def _missing_note(ax, missing: list[str]) -> None:
         ax.text(0.01, 0.01, "missing: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="crimson")
 
 
-def _ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> None:
+def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> None:
     xy = np.array(ring["coords"])[:, :2]
     loop = np.vstack([xy, xy[:1]])
     ax.plot(loop[:, 0], loop[:, 1], "-", color="0.75", lw=1, zorder=1)
@@ -66,10 +66,10 @@ def ring_figure(a: Analysis, group: str, path: Path) -> bool:
     if "raw" not in section:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.4))
-    _ring_panel(axes[0], section["raw"], f"{group}: raw vectors", section.get("seasonal"))
-    _ring_panel(axes[1], section["normalized"], f"{group}: L2-normalised vectors")
+    ring_panel(axes[0], section["raw"], f"{group}: raw vectors", section.get("seasonal"))
+    ring_panel(axes[1], section["normalized"], f"{group}: L2-normalised vectors")
     _missing_note(axes[0], section["missing"] + section.get("seasonal_missing", []))
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -85,8 +85,8 @@ def data_ring_figure(a: Analysis, group: str, path: Path) -> bool:
     gram = np.array(a.sections["groups"][group]["gram"], dtype=float)
     _heat(axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {data['gram_vs_cond_corr']['pearson']:.2f})")
     ring = {**data["ring"], "words": words}
-    _ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
-    _save(fig, path)
+    ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
+    save_figure(fig, path)
     return True
 
 
@@ -115,7 +115,7 @@ def groups_figure(a: Analysis, path: Path) -> bool:
         else:
             axes[1, c].axis("off")
         _missing_note(axes[0, c], s["missing"])
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -136,7 +136,7 @@ def coactivation_figure(a: Analysis, path: Path) -> bool:
         ax.axhline(0, color="w", lw=0.5)
         ax.set_title(f"Pearson r {r:.2f}, Spearman {rho:.2f} ({int(a.metrics.get('coactivation/pairs', 0))} pairs)",
                      fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -158,7 +158,7 @@ def umap_figure(a: Analysis, path: Path) -> bool:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -181,18 +181,15 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
         axes[1].set_ylabel("D_i")
         axes[1].set_title(f"Spearman(D, freq) {a.metrics.get('dimensionality/spearman_freq', float('nan')):.2f}",
                           fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
-# name -> (function, caption); the report shows the captions under the figures.
-RUN_FIGURES: dict[str, tuple[Callable[[Analysis, Path], bool], str]] = {}
+def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
+    """Every per-run figure: name -> (function, caption); the report shows the captions."""
+    from bows import mechanism_figures as mf  # imported here: it reuses this module's helpers
 
-
-def _register() -> None:
-    from bows import mechanism_figures as mf
-
-    RUN_FIGURES.update({
+    return {
         "months_ring": (lambda a, p: ring_figure(a, "months", p),
                         "The 12 month vectors projected on their first two principal components (left, raw; right, "
                         "L2-normalised), connected in calendar order; stars are seasonal words projected with the same "
@@ -216,16 +213,14 @@ def _register() -> None:
                            "Feature dimensionality (Elhage et al.): 1 = a dedicated dimension, 1/n = sharing with n "
                            "others, 0 = not represented; right: against how often the word occurs."),
         **mf.FIGURES,
-    })
+    }
 
 
 def run_figures(analysis_dir: Path, fig_dir: Path) -> list[Figure]:
     """Make every figure whose numbers exist in ``analysis_dir``; returns what was made."""
-    if not RUN_FIGURES:
-        _register()
     a = load_analysis(analysis_dir)
     made = []
-    for name, (fn, caption) in RUN_FIGURES.items():
+    for name, (fn, caption) in run_figure_specs().items():
         path = Path(fig_dir) / f"{name}.png"
         if fn(a, path):
             made.append(Figure(name, path, caption))

@@ -19,9 +19,9 @@ PARTS = (("bias", "0.6"), ("self", "tab:blue"), ("correlated", "tab:green"), ("u
 
 
 def _save(fig, path: Path) -> None:
-    from bows.figures import _save as save
+    from bows.figures import save_figure
 
-    save(fig, path)
+    save_figure(fig, path)
 
 
 def _target_label(a: Analysis, t: str) -> str:
@@ -29,23 +29,30 @@ def _target_label(a: Analysis, t: str) -> str:
     return f"{t} (substitute for missing {subs[t]!r})" if t in subs else t
 
 
-def r2_figure(a: Analysis, path: Path) -> bool:
-    """Held-out R^2 against one-hot R^2 per word; the words with the largest gap are labelled."""
+def r2_figure(a: Analysis, path: Path, floor: float = -0.5) -> bool:
+    """Held-out R^2 against one-hot R^2 per word (values below ``floor`` drawn at the edge); the
+    frequent words with the largest gap are labelled."""
     table = a.tables.get("r2")
     if table is None:
         return False
     ok = table[table["r2"].notna()]
+    x, y = ok["onehot_r2"].clip(lower=floor), ok["r2"].clip(lower=floor)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    sc = ax.scatter(ok["onehot_r2"], ok["r2"], s=4, c=np.log10(ok["count"].clip(lower=1)), cmap="viridis", alpha=0.6)
+    sc = ax.scatter(x, y, s=4, c=np.log10(ok["count"].clip(lower=1)), cmap="viridis", alpha=0.6)
     plt.colorbar(sc, ax=ax, label="log10 held-out windows with the word")
-    lo = float(min(ok["onehot_r2"].min(), ok["r2"].min(), 0)) if len(ok) else 0.0
-    ax.plot([lo, 1], [lo, 1], "k--", lw=0.7)
-    for _, row in ok.head(12).iterrows():
-        ax.annotate(row["word"], (row["onehot_r2"], row["r2"]), fontsize=7)
+    ax.plot([floor, 1], [floor, 1], "k--", lw=0.7)
+    frequent = ok[ok["count"] >= 20]
+    for i, (_, row) in enumerate(frequent.head(10).iterrows()):
+        ax.annotate(row["word"], (max(row["onehot_r2"], floor), max(row["r2"], floor)), fontsize=7,
+                    xytext=(6, -10 * (i % 4)), textcoords="offset points")
+    ax.set_xlim(floor - 0.03, 1.02)
+    ax.set_ylim(floor - 0.03, 1.02)
     ax.set_xlabel("one-hot R^2 (word alone)")
     ax.set_ylabel("held-out R^2 (real windows)")
+    clipped = int(((ok["onehot_r2"] < floor) | (ok["r2"] < floor)).sum())
     ax.set_title(f"median held-out R^2 {a.metrics.get('mechanism/r2_median', float('nan')):.2f}, "
-                 f"one-hot {a.metrics.get('mechanism/onehot_r2_median', float('nan')):.2f}", fontsize=9)
+                 f"one-hot {a.metrics.get('mechanism/onehot_r2_median', float('nan')):.2f}"
+                 f"\n{clipped} words below {floor} drawn at the edge; labels: largest gap, >= 20 windows", fontsize=8)
     _save(fig, path)
     return True
 
@@ -118,6 +125,10 @@ def christmas_figure(a: Analysis, path: Path) -> bool:
         ax2.bar(x + 0.2, frame["data_corr"], width=0.4, color="tab:gray", label="data correlation")
         ax2.set_ylabel("data phi correlation")
         ax2.legend(fontsize=7, loc="upper center")
+        bound = float(np.nanmax(np.abs(frame["data_corr"]))) if frame["data_corr"].notna().any() else 0.0
+        ax2.set_ylim(-1.1 * bound - 1e-9, 1.1 * bound + 1e-9)  # both axes symmetric: zeros line up
+    bound = float(np.nanmax(np.abs(frame["dot"]))) if len(frame) else 0.0
+    ax.set_ylim(-1.1 * bound - 1e-9, 1.1 * bound + 1e-9)
     ax.axhline(0, color="k", lw=0.6)
     ax.legend(fontsize=7, loc="upper left")
     missing = a.sections.get("mechanism", {}).get("christmas_vs_months", {}).get("missing_months", [])

@@ -57,7 +57,8 @@ def _notes(a: Analysis) -> list[str]:
             notes.append(f"seasonal words missing: {', '.join(s['seasonal_missing'])}")
     mech = a.sections.get("mechanism", {})
     for t, sub in mech.get("substitutes", {}).items():
-        notes.append(f"target {t!r} is not in the vocabulary; replaced by {sub!r} (largest held-out vs one-hot R^2 gap)")
+        notes.append(f"target {t!r} is not in the vocabulary; replaced by {sub!r} (best held-out R^2 among words "
+                     "whose one-hot pre-activation is below zero)")
     for t, info in mech.get("per_target", {}).items():
         if info.get("missing_context"):
             notes.append(f"{t}: named context words missing ({', '.join(info['missing_context'])}); "
@@ -70,10 +71,8 @@ def _notes(a: Analysis) -> list[str]:
 
 
 def run_page(analysis_dir: Path) -> str:
-    from bows.figures import RUN_FIGURES, _register
+    from bows.figures import run_figure_specs
 
-    if not RUN_FIGURES:
-        _register()
     a = load_analysis(analysis_dir)
     meta = json.loads((analysis_dir / "meta.json").read_text()) if (analysis_dir / "meta.json").is_file() else {}
     parts = [f"<h1>BOWS run {html.escape(str(meta.get('run_key', analysis_dir.parent.name)))}</h1>",
@@ -84,7 +83,7 @@ def run_page(analysis_dir: Path) -> str:
         parts.append("<ul class='note'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     parts.append("<h2>Key numbers</h2>" + _metrics_table(a.metrics))
     parts.append("<h2>Figures</h2>")
-    for name, (_, caption) in RUN_FIGURES.items():
+    for name, (_, caption) in run_figure_specs().items():
         png = analysis_dir / analyze.FIGURE_DIR / f"{name}.png"
         if png.is_file():
             parts.append(_figure(name, png, caption))

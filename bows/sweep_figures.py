@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.figures import Figure, _ring_panel, _save  # noqa: E402
+from bows.figures import Figure, ring_panel, save_figure  # noqa: E402
 
 KEY_METRICS = ("geometry/months/ring_score", "geometry/days/ring_score", "data/months/gram_vs_cond_corr",
                "coactivation/pearson_dot_corr", "clusters/knn_purity", "mechanism/r2_median",
@@ -38,7 +38,7 @@ def structure_figure(table: pd.DataFrame, path: Path) -> bool:
         ax.set_ylabel("off-diagonal |G|_F")
         ax.set_title(f"{label}: mean +- 2 sd over seeds", fontsize=9)
         ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -56,9 +56,9 @@ def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, len(rows), figsize=(4.8 * len(rows), 4.4), squeeze=False)
     for ax, (latent, row, section) in zip(axes[0], rows):
-        _ring_panel(ax, section["raw"], f"L = {latent}, wd {row['weight_decay']:g}, seed {row['seed']}",
+        ring_panel(ax, section["raw"], f"L = {latent}, wd {row['weight_decay']:g}, seed {row['seed']}",
                     section.get("seasonal"))
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -84,7 +84,7 @@ def metric_grid(table: pd.DataFrame, x: str, path: Path) -> bool:
     axes.ravel()[0].legend(fontsize=6)
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -107,7 +107,7 @@ def phase_figure(table: pd.DataFrame, path: Path) -> bool:
         plt.colorbar(im, ax=ax, shrink=0.8)
     for ax in axes.ravel()[len(metrics):]:
         ax.axis("off")
-    _save(fig, path)
+    save_figure(fig, path)
     return True
 
 

@@ -80,8 +80,9 @@ def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
                              squeeze=False)
     first = phase.drop_duplicates(["sharpness", "base_log_odds"])
     activity = first.pivot(index="base_log_odds", columns="sharpness", values="mean_activation").loc[base, sharp]
-    for r in range(len(panels)):
-        _heat(axes[r, 0], activity.to_numpy(), sharp, base, "mean activation", "Greys", (0, 1))
+    _heat(axes[0, 0], activity.to_numpy(), sharp, base, "mean activation", "Greys", (0, 1))
+    for r in range(1, len(panels)):
+        axes[r, 0].axis("off")
     for c, (latent, wd) in enumerate(combos, start=1):
         cell = phase[(phase.latent == latent) & (phase.weight_decay == wd)]
         for r, (column, title, cmap, lim) in enumerate(panels):
@@ -96,9 +97,12 @@ def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
 
 def _heat(ax, grid: np.ndarray, sharp: list, base: list, title: str, cmap: str, lim: tuple[float, float]) -> None:
     ax.imshow(grid, cmap=cmap, vmin=lim[0], vmax=lim[1], aspect="auto")
+    dark_when_high = cmap == "Greys"  # viridis is dark when low; RdBu_r is light in the middle
     for (i, j), value in np.ndenumerate(grid):
+        high = value > 0.5 * (lim[0] + lim[1])
+        dark = (abs(value) > 0.6) if cmap == "RdBu_r" else (high if dark_when_high else not high)
         ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=6,
-                color="black" if cmap == "RdBu_r" or value > 0.5 * (lim[0] + lim[1]) else "white")
+                color="white" if dark else "black")
     ax.set_xticks(range(len(sharp)), [f"{s:g}" for s in sharp], fontsize=7)
     ax.set_yticks(range(len(base)), [f"{b:g}" for b in base], fontsize=7)
     ax.set_xlabel("sharpness", fontsize=7)

@@ -1,4 +1,4 @@
-"""Binary bag-of-words windows as CSR arrays (SPEC 3.3): pure, vectorised construction and access.
+"""Binary bag-of-words windows as CSR arrays (SPEC 3.3): compiled construction and vectorised access.
 
 Window k of a sequence of rows is the union of the word sets of rows ``[k*stride, k*stride + G)``.
 Rows are grouped into *segments* -- the whole split when windows may cross documents, each
@@ -7,12 +7,14 @@ windows start at 0, stride, 2*stride, ... while ``start + G <= n``; a segment sh
 one window of the whole segment. With ``stride > 1`` the last ``(n - G) % stride`` rows of a segment
 may be in no window (as for the tail of a split). Empty windows are kept.
 
-Construction, without per-window Python sets: every token occurrence (row r, word w) lies in a
-contiguous range of windows ``[lo(r), hi(r)]``. Sorting occurrences by word (a linear radix sort for
-uint16 ids) makes a word's ranges non-decreasing; cutting each range at the previous occurrence's
-``hi`` makes them disjoint, so each (window, word) pair is produced exactly once. The pairs form the
-word-major (transposed) matrix, and scipy's linear CSR->CSC conversion turns it into window-major
-CSR with the words of every window already sorted.
+Construction, without per-window sets, in two linear numba passes over the occurrences: every
+token occurrence (row r, word w) lies in a contiguous range of windows ``[lo(r), hi(r)]``, and both
+bounds are non-decreasing in reading order, so starting each range after the furthest window its word
+has reached so far makes a word's ranges disjoint: each (window, word) pair comes out exactly once.
+Pass one adds those ranges to a difference array of window sizes (the CSR offsets). Pass two works
+through blocks of windows that stay in cache: it merges each word's touching ranges into pieces,
+counting-sorts the pieces by word, and writes them window-major in that order (a transposition by
+counting sort), so the words of every window come out sorted.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -121,57 +124,101 @@ def build_windows(rows: np.ndarray, ids: np.ndarray, lay: Layout, vocab_size: in
                   *, block_tokens: int = 1 << 19) -> Windows:
     """CSR windows from token occurrences ``(rows[i], ids[i])`` (rows non-decreasing, duplicates fine).
 
-    Works through blocks of windows whose rows hold about ``block_tokens`` occurrences, small
-    enough for the per-block transposition to stay in cache; the result is the same for any block size."""
+    Fills blocks of windows whose rows hold about ``block_tokens`` occurrences, small enough for a
+    block's output to stay in cache; the result is the same for any block size. The kernels compile
+    on the first call after installation (seconds) and load from numba's cache after that."""
     rows = np.asarray(rows, dtype=np.int64)
     index_dtype = np.uint16 if vocab_size <= 2**16 else np.int32
-    ids = np.asarray(ids).astype(index_dtype, copy=False)
+    ids = np.asarray(ids)
+    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"word ids must lie in [0, {vocab_size})")
+    ids = ids.astype(index_dtype, copy=False)
     n_windows, n_rows = len(lay), len(lay.row_lo)
-    offsets = np.zeros(n_windows + 1, np.int64)
-    # an upper bound of the output (the occurrences inside each window); pages never written cost nothing
-    row_ptr = np.searchsorted(rows, np.arange(n_rows + 1))
-    bound = int(np.sum(row_ptr[lay.window_start + lay.window_rows] - row_ptr[lay.window_start]))
-    indices = np.empty(min(bound, n_windows * vocab_size), index_dtype)
+    offsets = _window_offsets(rows, ids, lay.row_lo, lay.row_hi, n_windows, vocab_size)
+    indices = np.empty(int(offsets[-1]), index_dtype)
     tokens_per_window = len(rows) / max(n_rows, 1) * (float(lay.window_rows.mean()) if n_windows else 0.0)
-    step = max(1, int(block_tokens // max(tokens_per_window, 1.0)))
-    ones = np.ones(0, bool)
+    step = min(max(1, int(block_tokens // max(tokens_per_window, 1.0))), max(n_windows, 1))
+    _fill_windows(rows, ids, lay.row_lo, lay.row_hi, lay.window_start, lay.window_rows, offsets, indices,
+                  vocab_size, step)
+    return Windows(offsets=offsets, indices=indices, vocab_size=vocab_size)
+
+
+@njit(cache=True)
+def _window_offsets(rows, ids, row_lo, row_hi, n_windows, vocab_size):
+    """CSR offsets: every occurrence adds its range of windows, started after the furthest window its
+    word has reached (so each (window, word) pair counts once), to a difference array of window sizes."""
+    reach = np.full(vocab_size, -1, np.int64)
+    delta = np.zeros(n_windows + 1, np.int64)
+    n_rows, previous = len(row_lo), 0
+    for i in range(len(rows)):
+        r, w = rows[i], ids[i]
+        if r < previous or r >= n_rows:
+            raise ValueError("rows must be non-decreasing and lie in [0, number of rows)")
+        previous = r
+        lo, hi = max(row_lo[r], reach[w] + 1), row_hi[r]
+        if lo <= hi:
+            delta[lo] += 1
+            delta[hi + 1] -= 1
+            reach[w] = hi
+    offsets = np.zeros(n_windows + 1, np.int64)
+    size = 0
+    for k in range(n_windows):
+        size += delta[k]
+        offsets[k + 1] = offsets[k] + size
+    return offsets
+
+
+@njit(cache=True)
+def _fill_windows(rows, ids, row_lo, row_hi, window_start, window_rows, offsets, indices, vocab_size,
+                  step):
+    """Writes ``indices`` block by block of ``step`` windows: the block's disjoint (word, window range)
+    pieces, counting-sorted by word, go to their windows in word order, so every window's words are sorted."""
+    n_windows = len(window_start)
+    reach = np.full(vocab_size, -1, np.int64)  # clipped to the block, so never past the next block's start
+    word_start = np.zeros(vocab_size + 1, np.int64)
+    last_piece = np.full(vocab_size, -1, np.int64)  # numbered across blocks: this block's are >= first_piece
+    first_piece = 0
+    cap = 0
+    piece_word, piece_lo, piece_hi = np.empty(0, ids.dtype), np.empty(0, np.int32), np.empty(0, np.int32)
+    sorted_word, sorted_lo, sorted_hi = np.empty(0, ids.dtype), np.empty(0, np.int32), np.empty(0, np.int32)
+    pos = np.empty(step, np.int64)
     for k0 in range(0, n_windows, step):
         k1 = min(k0 + step, n_windows)
-        # occurrences in the rows of windows [k0, k1): a contiguous slice, since rows are sorted
-        a, b = np.searchsorted(rows, [lay.window_start[k0], lay.window_start[k1 - 1] + lay.window_rows[k1 - 1]])
-        block_rows = rows[a:b]
-        word_ptr, window = _transposed_block(lay.row_lo[block_rows], lay.row_hi[block_rows], ids[a:b], k0, k1,
-                                             vocab_size)
-        if len(ones) < len(window):
-            ones = np.ones(2 * len(window), bool)
-        csc = sp.csr_matrix((ones[:len(window)], window, word_ptr), shape=(vocab_size, k1 - k0)).tocsc()
-        # tocsc is a linear counting sort: window-major, and words ascending within each window
-        start = offsets[k0]
-        offsets[k0 + 1:k1 + 1] = start + csc.indptr[1:]
-        indices[start:offsets[k1]] = csc.indices
-    return Windows(offsets=offsets, indices=indices[:offsets[-1]], vocab_size=vocab_size)
-
-
-def _transposed_block(lo: np.ndarray, hi: np.ndarray, ids: np.ndarray, k0: int, k1: int,
-                      vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Word-major CSR (indptr over words, window indices) of windows [k0, k1), from occurrences in
-    reading order with their window ranges ``[lo, hi]``; every (window, word) pair appears once."""
-    lo = (np.maximum(lo, k0) - k0).astype(np.int32)
-    hi = (np.minimum(hi, k1 - 1) - k0).astype(np.int32)
-    order = np.argsort(ids, kind="stable")  # radix sort for uint16; keeps reading order inside a word
-    word, lo, hi = ids[order], lo[order], hi[order]
-    # a word's hi is non-decreasing in reading order, so the previous occurrence's hi is the furthest
-    # window the word has reached: start after it to make the word's ranges disjoint
-    same_word = word[1:] == word[:-1]
-    lo[1:] = np.where(same_word, np.maximum(lo[1:], hi[:-1] + 1), lo[1:])
-    length = hi - lo + 1
-    keep = length > 0
-    word, lo, length = word[keep], lo[keep], length[keep]
-    window = expand_ranges(lo, length, np.int32)
-    index_dtype = np.int32 if len(window) < 2**31 else np.int64
-    word_ptr = np.zeros(vocab_size + 1, index_dtype)
-    np.cumsum(np.bincount(word, weights=length, minlength=vocab_size).astype(index_dtype), out=word_ptr[1:])
-    return word_ptr, window.astype(index_dtype, copy=False)
+        a = np.searchsorted(rows, window_start[k0])
+        b = np.searchsorted(rows, window_start[k1 - 1] + window_rows[k1 - 1])
+        if b - a > cap:
+            cap = 2 * (b - a)
+            piece_word, piece_lo, piece_hi = np.empty(cap, ids.dtype), np.empty(cap, np.int32), np.empty(cap, np.int32)
+            sorted_word, sorted_lo, sorted_hi = np.empty(cap, ids.dtype), np.empty(cap, np.int32), np.empty(cap, np.int32)
+        n = 0
+        for i in range(a, b):
+            r, w = rows[i], ids[i]
+            lo, hi = max(row_lo[r], reach[w] + 1, k0), min(row_hi[r], k1 - 1)
+            if lo <= hi:
+                j = last_piece[w] - first_piece
+                if j >= 0 and lo == reach[w] + 1:  # continues the word's last piece in this block
+                    piece_hi[j] = hi - k0
+                else:
+                    piece_word[n], piece_lo[n], piece_hi[n] = w, lo - k0, hi - k0
+                    word_start[w + 1] += 1
+                    last_piece[w] = first_piece + n
+                    n += 1
+                reach[w] = hi
+        first_piece += n
+        for w in range(vocab_size):
+            word_start[w + 1] += word_start[w]
+        for j in range(n):
+            t = word_start[piece_word[j]]
+            sorted_word[t], sorted_lo[t], sorted_hi[t] = piece_word[j], piece_lo[j], piece_hi[j]
+            word_start[piece_word[j]] = t + 1
+        word_start[:] = 0
+        for k in range(k1 - k0):
+            pos[k] = offsets[k0 + k]
+        for t in range(n):
+            w = sorted_word[t]
+            for k in range(sorted_lo[t], sorted_hi[t] + 1):
+                indices[pos[k]] = w
+                pos[k] += 1
 
 
 def naive_windows(row_sets: list[set[int]], lay: Layout, vocab_size: int) -> Windows:

@@ -72,9 +72,13 @@ def _corpus(path: Path) -> Path:
 def test_multirun_two_jobs_two_runs_two_wandb_runs_and_index(tmp_path, launcher):
     corpus = _corpus(tmp_path / "corpus.txt")
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "BOWS_DATA": str(tmp_path / "data")}
-    args = [sys.executable, "-m", "bows.train", "-m", "+sweep=weight_decay", "train.weight_decay=0.0,1.0",
-            f"paths.root={tmp_path / 'data'}", "corpus=local", f"corpus.files=[{corpus}]", "vocab.size=40",
-            "vocab.min_len=0", "model.latent_size=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2",
+    data = [f"paths.root={tmp_path / 'data'}", "corpus=local", f"corpus.files=[{corpus}]", "vocab.size=40",
+            "vocab.min_len=0"]
+    # build the data once first (as on a cluster), so parallel jobs only read it
+    subprocess.run([sys.executable, "-m", "bows.binarize", *data], cwd=REPO, env=env, check=True,
+                   capture_output=True, timeout=300)
+    args = [sys.executable, "-m", "bows.train", "-m", "+sweep=weight_decay", "train.weight_decay=0.0,1.0", *data,
+            "model.latent_size=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2",
             "wandb=offline", f"hydra/launcher={launcher}"]
     if launcher == "submitit_local":
         args += ["hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"]
