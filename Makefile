@@ -59,7 +59,9 @@ synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
 citymap: $(STAMP) ## value-coding city map (US cities, compass-direction embeddings)
 	$(PY) -m bows.citymap $(ARGS)
 
-reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103 (GPU + Hugging Face hub)
+reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103: L=1000 at wd 4 and the wd-1 structure sweep (GPU + HF hub)
+	$(PY) -m bows.binarize corpus=wikitext103 $(ARGS)
+	$(PY) -m bows.train +experiment=paper_wd4 $(ARGS)
 	$(PY) -m bows.train -m +experiment=paper_structure_sweep $(ARGS)
 
 test: $(STAMP) ## fast tests (no network, a few minutes)

@@ -15,6 +15,8 @@ import logging
 import os
 import platform
 import shutil
+import socket
+import uuid
 import time
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -135,6 +137,18 @@ class Artifact:
     def config(self) -> dict[str, Any]:
         return self.meta["config"]
 
+    def input(self, name: str) -> "Artifact":
+        """The verified input artifact ``name`` this one was built from. Looked up next to this
+        artifact first (``<root>/artifacts/<stage>/<key>``), so a moved or copied data root works."""
+        if name not in self.meta.get("inputs", {}):
+            raise ArtifactError(f"{self.path} has no input {name!r}")
+        recorded = Path(self.meta["inputs"][name]["path"])
+        sibling = self.path.parent.parent / recorded.parent.name / recorded.name
+        found = open_artifact(sibling if sibling.is_dir() else recorded)
+        if found.digest != self.meta["inputs"][name]["digest"]:
+            raise ArtifactError(f"input {name!r} of {self.path} changed since it was built ({found.path}); rebuild")
+        return found
+
     @property
     def stats(self) -> dict[str, Any]:
         return self.meta.get("stats", {})
@@ -196,7 +210,7 @@ class ArtifactBuilder:
     def __init__(self, root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact]):
         self.stage, self.key, self.config, self.inputs = stage, key, config, inputs
         self.final = artifact_dir(root, stage, key)
-        self.tmp = self.final.parent / f".tmp-{key}-{os.getpid()}"
+        self.tmp = self.final.parent / f".tmp-{key}-{_owner()}"
         self.stats: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
         self.started = time.time()
@@ -224,10 +238,36 @@ class ArtifactBuilder:
             **self.extra,
         }
         atomic_write_json(self.tmp / Files.META, meta)
-        if self.final.exists():  # a corrupt leftover that find_artifact did not remove
-            shutil.rmtree(self.final)
-        os.replace(self.tmp, self.final)
+        if self.final.exists():
+            try:  # another process (a parallel sweep job) finished the same key first: use theirs
+                return open_artifact(self.final)
+            except ArtifactError:  # a corrupt leftover that find_artifact did not remove
+                shutil.rmtree(self.final, ignore_errors=True)
+        try:
+            os.replace(self.tmp, self.final)
+        except OSError:
+            return open_artifact(self.final)  # lost a race to a concurrent build of the same key
         return Artifact(path=self.final, meta=meta)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname().replace('-', '_')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _abandoned(host_pid: list[str]) -> bool:
+    """Is a temporary directory's builder (``host``, ``pid``) gone? Only known for this host."""
+    if len(host_pid) != 2 or not host_pid[1].isdigit():
+        return True
+    host, pid = host_pid
+    if host != socket.gethostname().replace("-", "_"):
+        return False  # another machine's build in progress (shared file system): leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @contextlib.contextmanager
@@ -239,7 +279,8 @@ def build_artifact(root: Path, stage: str, key: str, config: Any,
     builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}))
     builder.final.parent.mkdir(parents=True, exist_ok=True)
     for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
-        shutil.rmtree(stale, ignore_errors=True)
+        if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
+            shutil.rmtree(stale, ignore_errors=True)
     builder.tmp.mkdir()
     try:
         yield builder

@@ -27,9 +27,12 @@ class Batch:
     target: Tensor | None = None
     indices: Tensor | None = None
     offsets: Tensor | None = None
+    inputs: Tensor | None = None  # models other than the autoencoder (with their own ``loss_fn``)
 
     @property
     def size(self) -> int:
+        if self.inputs is not None:
+            return self.inputs.shape[0]
         return self.offsets.shape[0] - 1 if self.offsets is not None else self.target.shape[-2]
 
 

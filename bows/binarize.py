@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from bows.artifacts import Artifact, Files, build_artifact, open_artifact, reuse_or_key
+from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.tokenize import tokenize, tokenizer_settings, word_ids
@@ -106,7 +106,7 @@ def load_windows(artifact: Artifact, split: str) -> Windows:
 
 def vocab_of(artifact: Artifact) -> list[str]:
     """The vocabulary (index order) a windows artifact was built with."""
-    return load_vocab(open_artifact(artifact.meta["inputs"]["vocab"]["path"]))
+    return load_vocab(artifact.input("vocab"))
 
 
 def run(cfg: BowsConfig) -> Artifact:

@@ -22,11 +22,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from bows.artifacts import atomic_write_json  # noqa: E402
+from bows.batches import Batch, epoch_order  # noqa: E402
 from bows.cli import BowsError, stage_main  # noqa: E402
 from bows.config import BowsConfig, CitymapConfig, as_dict  # noqa: E402
+from bows.optim import Optimisation, StepInfo, fit  # noqa: E402
 from bows.synthetic import build_output, find_output, output_dir, single_thread  # noqa: E402
 from bows.tracking import tracking_run  # noqa: E402
 
@@ -168,32 +169,32 @@ def ablate(embeddings: np.ndarray, basis: np.ndarray, kind: str) -> np.ndarray:
 # ---- training --------------------------------------------------------------------------------
 
 def train_compass(cities: pd.DataFrame, train_pairs: np.ndarray, c: CitymapConfig) -> tuple[CompassModel, list[float]]:
-    """Cross-entropy training of embeddings + MLP on the training pairs (Adam, cosine schedule).
-
-    A classifier with a cross-entropy loss over an embedding table, so it does not go through
-    ``bows.optim.fit``, whose step is the autoencoder's per-instance MSE."""
+    """Cross-entropy training of embeddings + MLP on the training pairs, through the project's one
+    optimisation loop (``bows.optim.fit``: Adam(W) without decay, cosine schedule per batch)."""
     torch.manual_seed(c.seed)
     model = CompassModel(len(cities), c.embed_dim, c.hidden)
     pairs = torch.from_numpy(train_pairs)
     labels = torch.from_numpy(pair_labels(cities, train_pairs))
     steps = -(-len(pairs) // c.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps * c.epochs)
-    order_rng = np.random.default_rng(c.seed)
-    losses = []
+    opt = Optimisation(model, lr=c.lr, weight_decay=0.0, total_steps=steps * c.epochs,
+                       loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.target).unsqueeze(0))
+    totals: list[float] = []
+
+    def batches(epoch: int, skip: int):
+        order = torch.from_numpy(epoch_order(len(pairs), c.seed, epoch))
+        for start in range(skip * c.batch_size, len(pairs), c.batch_size):
+            idx = order[start:start + c.batch_size]
+            yield Batch(inputs=pairs[idx], target=labels[idx])
+
+    def on_step(s: StepInfo) -> None:
+        if s.step % steps == 1 or steps == 1:
+            totals.append(0.0)
+        totals[-1] += float(s.loss[0]) * s.windows
+
     with single_thread():
-        for _ in tqdm(range(c.epochs), desc="citymap", unit="epoch", mininterval=2.0):
-            order = torch.from_numpy(order_rng.permutation(len(pairs)))
-            total = torch.zeros(())
-            for start in range(0, len(pairs), c.batch_size):
-                idx = order[start:start + c.batch_size]
-                loss = nn.functional.cross_entropy(model(pairs[idx]), labels[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total += loss.detach() * len(idx)
-            losses.append(float(total) / len(pairs))
+        fit(model, batches, opt, epochs=c.epochs, steps_per_epoch=steps, on_step=on_step,
+            on_epoch_end=lambda epoch: log.info("citymap: epoch %d loss %.4f", epoch + 1, totals[-1] / len(pairs)))
+    losses = [total / len(pairs) for total in totals]
     model.eval()
     return model, losses
 

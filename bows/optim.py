@@ -1,6 +1,7 @@
 """The one optimisation loop of the project (BOWS trainer and synthetic experiments): AdamW with
 decoupled weight decay (a scalar, or one value per model instance), cosine schedule stepped per
-batch without warm-up, optional per-instance gradient clipping, MSE over all batch x vocab entries.
+batch without warm-up, optional per-instance gradient clipping, MSE over all batch x vocab entries
+(or any other per-instance ``loss_fn``: the city map's compass classifier trains through it too).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from bows.batches import Batch
 from bows.model import TiedAutoencoder, reconstruction_loss
@@ -30,10 +31,12 @@ class Optimisation:
     AdamW does for a scalar. ``grad_clip`` clips each instance's gradient norm separately.
     """
 
-    def __init__(self, model: TiedAutoencoder, *, lr: float, weight_decay: float | Sequence[float] | Tensor,
-                 total_steps: int, grad_clip: float | None = None, autocast: torch.dtype | None = None):
+    def __init__(self, model: TiedAutoencoder | nn.Module, *, lr: float, weight_decay: float | Sequence[float] | Tensor,
+                 total_steps: int, grad_clip: float | None = None, autocast: torch.dtype | None = None,
+                 loss_fn: Callable[[Any, Batch], Tensor] = batch_loss):
         self.model, self.total_steps, self.grad_clip, self.autocast = model, int(total_steps), grad_clip, autocast
-        device = next(model.parameters()).device
+        self.loss_fn = loss_fn  # (model, batch) -> per-instance loss (instances,); the autoencoder's MSE by default
+        self.device = device = next(model.parameters()).device
         wd = torch.as_tensor(weight_decay, dtype=torch.float32)
         self.per_instance_decay: Tensor | None = None
         if wd.dim() == 0:
@@ -61,10 +64,10 @@ class Optimisation:
         """One optimizer step on ``batch``; returns the per-instance loss (detached, on the device)."""
         self.model.zero_grad(set_to_none=True)
         if self.autocast is not None:
-            with torch.autocast(self.model.W.device.type, dtype=self.autocast):
-                loss = batch_loss(self.model, batch)
+            with torch.autocast(self.device.type, dtype=self.autocast):
+                loss = self.loss_fn(self.model, batch)
         else:
-            loss = batch_loss(self.model, batch)
+            loss = self.loss_fn(self.model, batch)
         loss.sum().backward()  # instances are independent: the sum gives each its own gradient
         if self.grad_clip is not None:
             self._clip(self.grad_clip)
@@ -117,7 +120,7 @@ class StepInfo:
     windows: int  # samples in this batch
 
 
-def fit(model: TiedAutoencoder, batches: Callable[[int, int], Iterable[Batch]], opt: Optimisation, *,
+def fit(model: TiedAutoencoder | nn.Module, batches: Callable[[int, int], Iterable[Batch]], opt: Optimisation, *,
         epochs: int, steps_per_epoch: int, on_step: Callable[[StepInfo], None] | None = None,
         on_epoch_end: Callable[[int], None] | None = None) -> Optimisation:
     """Train ``model`` until ``opt.total_steps`` (or ``epochs``), continuing from ``opt.step``.

@@ -24,7 +24,8 @@ from bows.checkpoint import (RunInfo, append_metrics, load_checkpoint, load_run,
                              run_dir, save_checkpoint, save_weights, set_rng_state, write_config, write_metrics,
                              write_run_json)
 from bows.cli import BowsError, stage_main
-from bows.config import BowsConfig, as_dict
+from bows.config import FORCED_TOKENS, BowsConfig, as_dict
+from bows.geometry import ring_analysis
 from bows.model import TiedAutoencoder
 from bows.optim import Optimisation, StepInfo, fit, total_steps
 from bows.tracking import tracking_run
@@ -214,6 +215,7 @@ class Trainer:
             row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
             if self.eval_data is not None:
                 row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
+            row.update(calendar_rings(self.model.weights()[0]))
             self._log(row)
             self._checkpoint()
 
@@ -229,7 +231,7 @@ class Trainer:
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         append_metrics(self.path, row)
-        prefixed = {("eval/loss" if k == "eval_loss" else f"train/{k}"): v for k, v in row.items() if k != "step"}
+        prefixed = {_wandb_key(k): v for k, v in row.items() if k != "step"}
         self.tracker.log(prefixed, step=row["step"])
 
     def _finish(self) -> None:
@@ -250,6 +252,23 @@ class Trainer:
         self.tracker.summary({f"final/{k}": v for k, v in summary.items() if v is not None})
         self.tracker.artifact(weights, f"model-{self.path.name}", "model")
         log.info("train: finished %s: train loss %s, eval loss %s", self.path, summary["train_loss"], summary["eval_loss"])
+
+
+def _wandb_key(name: str) -> str:
+    if name == "eval_loss":
+        return "eval/loss"
+    if name.endswith("_ring"):
+        return f"geometry/{name[:-5]}/ring_score"
+    return f"train/{name}"
+
+
+def calendar_rings(W: torch.Tensor) -> dict[str, float]:
+    """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, which
+    are the first forced tokens of every vocabulary: cheap enough to watch the rings form per epoch."""
+    W = W.detach().float().cpu().numpy()
+    days, months = FORCED_TOKENS[:7], FORCED_TOKENS[7:19]
+    return {"days_ring": ring_analysis(W[:, :7].T, days)["adjacent_fraction"],
+            "months_ring": ring_analysis(W[:, 7:19].T, months)["adjacent_fraction"]}
 
 
 def _flat_numbers(tree: Any, prefix: str) -> dict[str, float]:

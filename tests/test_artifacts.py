@@ -65,3 +65,19 @@ def test_interrupted_build_leaves_nothing(tmp_path, make_config, monkeypatch):
         build_binarized(cfg, docs, vocab)
     stage_dir = tmp_path / "artifacts" / "binarize"
     assert not stage_dir.exists() or list(stage_dir.iterdir()) == []
+
+
+def test_concurrent_builds_of_one_key_share_the_first_result(tmp_path):
+    """Two parallel jobs (e.g. a joblib sweep) building the same key: the second keeps the first's
+    artifact, neither deletes the other's temporary directory, nothing is left half-written."""
+    from bows.artifacts import build_artifact
+
+    with build_artifact(tmp_path, "demo", "k1", {"a": 1}) as slow:
+        slow.path("x.txt").write_text("slow")
+        with build_artifact(tmp_path, "demo", "k1", {"a": 1}) as fast:
+            assert slow.tmp.is_dir()  # a live builder's directory survives another build's clean-up
+            fast.path("x.txt").write_text("fast")
+    assert slow.artifact.path == fast.artifact.path
+    assert (fast.artifact.path / "x.txt").read_text() == "fast"
+    assert open_artifact(slow.artifact.path).meta["files"] == fast.artifact.meta["files"]
+    assert [p.name for p in (tmp_path / "artifacts" / "demo").iterdir()] == ["k1"]

@@ -191,6 +191,13 @@ def test_clear_errors(make_config, data, tmp_path, monkeypatch):
     assert (path / Files.CHECKPOINT).read_bytes() == before
     with pytest.raises(BowsError, match="not a training run"):
         train_mod.load_run(tmp_path)
+    # a finished run whose windows artifact has gone is reported, not half-loaded
+    done = train_mod.run(_cfg(make_config, "train.max_steps=3"))
+    info = json.loads((done / Files.RUN).read_text())
+    info["data"]["windows"] = str(tmp_path / "artifacts" / "binarize" / "gone")
+    (done / Files.RUN).write_text(json.dumps(info))
+    with pytest.raises(BowsError, match="missing or broken"):
+        train_mod.load_run(done)
 
 
 @pytest.mark.gpu
