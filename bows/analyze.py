@@ -129,7 +129,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         if not run_dir.is_dir():
             log.warning("analyze: sweep run %s is missing, skipped", run_dir)
             continue
-        analysis_dir = analyze_run(run_dir, cfg, group=group)
+        analysis_dir = _current_analysis(run_dir, cfg) or analyze_run(run_dir, cfg, group=group)
         meta = load_analysis(analysis_dir)
         rows.append({"run_dir": str(run_dir), "analysis_dir": str(analysis_dir),
                      **_config_columns(analysis_dir), **meta.metrics})
@@ -150,6 +150,23 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         for fig in made:
             tracker.image(f"sweep/{fig.name}", fig.path, fig.caption)
     log.info("analyze: sweep of %d runs -> %s", len(table), out)
+    return out
+
+
+def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
+    """A run's existing analysis if it was made with the same settings after the final weights."""
+    out, weights = run_dir / ANALYSIS_DIR, run_dir / Files.WEIGHTS
+    meta_path = out / "meta.json"
+    if not (meta_path.is_file() and (out / "metrics.json").is_file() and weights.is_file()):
+        return None
+    if meta_path.stat().st_mtime < weights.stat().st_mtime:
+        return None
+    def settings(analyze: dict) -> dict:  # which run or sweep is analysed does not change a run's numbers
+        return {k: v for k, v in analyze.items() if k not in ("run", "sweep")}
+
+    if settings(json.loads(meta_path.read_text()).get("analyze", {})) != settings(as_dict(cfg.analyze)):
+        return None
+    log.info("analyze: %s is up to date, reused", out)
     return out
 
 

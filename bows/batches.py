@@ -58,12 +58,12 @@ def to_device(offsets: np.ndarray, indices: np.ndarray, vocab_size: int, device:
 
     ``rows`` restricts to those windows (before dropping empty ones), e.g. an evaluation subset.
     """
-    offsets = np.asarray(offsets, dtype=np.int64)
+    offsets = np.array(offsets, dtype=np.int64)  # a writable copy (memory maps are read-only)
     lengths = np.diff(offsets)
     keep = np.flatnonzero(lengths > 0) if rows is None else np.asarray(rows, np.int64)[lengths[rows] > 0]
     return DeviceWindows(
         offsets=torch.from_numpy(offsets).to(device),
-        indices=torch.from_numpy(np.asarray(indices).astype(np.int32, copy=False)).to(device),
+        indices=torch.from_numpy(np.array(indices, dtype=np.int32)).to(device),
         vocab_size=int(vocab_size),
         rows=torch.from_numpy(np.ascontiguousarray(keep)).to(device),
     )

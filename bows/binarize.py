@@ -4,7 +4,7 @@ Every split's rows are tokenized (``bows.tokenize``), mapped to vocabulary ids, 
 binary bag-of-words windows of ``window.group_size`` rows (``bows.windows``), crossing document
 boundaries only when ``window.cross_documents`` is true. The arrays are plain ``.npy`` files that
 ``load_windows`` memory-maps; the statistics table of every split is printed when the stage
-finishes or is skipped.
+builds them, and by ``make binarize`` / ``make data`` also when they are up to date.
 """
 from __future__ import annotations
 
@@ -66,7 +66,6 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
     inputs = {"docs": docs, "vocab": vocab_artifact}
     key, found = reuse_or_key(root, "binarize", config, inputs)
     if found is not None:
-        print(format_stats(found))
         return found
     vocab = pa.array(load_vocab(vocab_artifact), pa.string())
     with build_artifact(root, "binarize", key, config, inputs) as builder:
@@ -116,7 +115,14 @@ def run(cfg: BowsConfig) -> Artifact:
     return build_binarized(cfg, docs, build_vocab(cfg, docs))
 
 
-main = stage_main(run)
+def run_and_report(cfg: BowsConfig) -> Artifact:
+    """``make binarize`` / ``make data``: the stage, then its statistics table (also when skipped)."""
+    artifact = run(cfg)
+    print(format_stats(artifact))
+    return artifact
+
+
+main = stage_main(run_and_report)
 
 if __name__ == "__main__":
     main()

@@ -54,7 +54,7 @@ def data(tmp_path, monkeypatch):
 
 def _cfg(make_config, *extra):
     return make_config("model.latent_size=6", "train.batch_size=32", "train.lr=0.02", "train.weight_decay=0.01",
-                       "train.epochs=3", "train.log_every=5", "train.eval_windows=100", "train.device=cpu", *extra)
+                       "train.epochs=3", "train.max_steps=null", "train.log_every=5", "train.eval_windows=100", "train.device=cpu", *extra)
 
 
 def test_batches_equal_brute_force_densification():
