@@ -1,0 +1,1 @@
+"""bows: Bag-of-Words Superposition experiments."""

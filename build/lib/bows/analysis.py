@@ -1,0 +1,292 @@
+"""All analyses of one model (SPEC 5.1-5.7) from arrays: W (latent x vocab), b, the vocabulary,
+the co-activation statistics and held-out windows in; an ``Analysis`` of numbers out (flat
+namespaced metrics, JSON sections and tables), saved under a directory. No figures, no W&B.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bows import geometry as geo
+from bows import mechanism as mech
+from bows.artifacts import atomic_path, atomic_write_json
+from bows.groups import (CORRELATED_CONTEXT, CYCLIC_GROUPS, GROUPS, MONTH_SEASON, MONTHS, SEASON_OF_WORD,
+                         SEASONAL, TARGETS, UNCORRELATED_CONTEXT, category_labels, categories_version, lookup)
+from bows.stats import CoStats, row_statistics
+
+log = logging.getLogger(__name__)
+
+MAX_PLOTTED_PAIRS = 200_000  # pairs kept in coactivation.parquet for the hexbin (metrics use all)
+MIN_TARGET_WINDOWS = 20  # a substitute target must occur in at least this many held-out windows
+
+
+@dataclass
+class Analysis:
+    """Numbers of one model: ``metrics`` (flat, namespaced keys), ``sections`` (JSON), ``tables``."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    sections: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def save(self, out: Path) -> None:
+        """Write every table and section to ``out``, replacing what an earlier analysis left there."""
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in [*out.glob("*.parquet"), *out.glob("*.json")]:
+            stale.unlink()
+        for name, frame in self.tables.items():
+            with atomic_path(out / f"{name}.parquet") as tmp:
+                frame.to_parquet(tmp, index=False)
+        for name, section in self.sections.items():
+            atomic_write_json(out / f"{name}.json", _jsonable(section))
+        atomic_write_json(out / "metrics.json", _jsonable(self.metrics))
+
+
+def load_analysis(out: Path) -> Analysis:
+    """Read back what ``Analysis.save`` wrote."""
+    out = Path(out)
+    sections = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if p.stem not in ("metrics", "meta")}
+    tables = {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}
+    return Analysis(json.loads((out / "metrics.json").read_text()), sections, tables)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _matrix(m: np.ndarray) -> list:
+    return np.where(np.isfinite(m), m, np.nan).tolist()
+
+
+# ----------------------------------------------------------------------------- 5.1 + 5.2 rings, groups
+def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis) -> None:
+    """Model rings of months and days (raw PCA-3 and normalised PCA-2), seasonal projections,
+    named-group Gram matrices, and the data side (conditional correlation, data PCA ring, agreement)."""
+    out: dict[str, Any] = {}
+    for name, words in GROUPS.items():
+        found = lookup(words, vocab)
+        section: dict[str, Any] = {"words": list(found.words), "missing": list(found.missing)}
+        vecs = W[:, found.indices].T  # (group, latent)
+        if len(found) >= 2:
+            section["gram"] = _matrix(geo.gram(vecs))
+            section["cosine"] = _matrix(geo.cosine_matrix(vecs))
+            section["offdiag_frobenius"] = geo.offdiag_frobenius(vecs)
+            a.metrics[f"geometry/{name}/offdiag_frobenius"] = section["offdiag_frobenius"]
+        if name in CYCLIC_GROUPS and len(found) >= 3:
+            raw = geo.ring_analysis(vecs, found.words, k=3)
+            section["raw"] = raw
+            section["normalized"] = geo.ring_analysis(vecs, found.words, k=2, normalize=True)
+            for key in ("adjacent_fraction", "circular_rank_corr"):
+                a.metrics[f"geometry/{name}/{key}"] = raw[key]
+                a.metrics[f"geometry/{name}/normalized_{key}"] = section["normalized"][key]
+            a.metrics[f"geometry/{name}/ring_score"] = raw["adjacent_fraction"]
+            for i, ev in enumerate(raw["explained_variance"]):
+                a.metrics[f"geometry/{name}/explained_variance_pc{i + 1}"] = ev
+            if name == "months":
+                seasonal = lookup(SEASONAL, vocab)
+                fit = geo.pca(vecs, 3)
+                proj = geo.project_words(fit, found.words, np.array(raw["coords"]), W[:, seasonal.indices].T,
+                                         seasonal.words, MONTH_SEASON, SEASON_OF_WORD)
+                section["seasonal"] = proj
+                section["seasonal_missing"] = list(seasonal.missing)
+                if proj:
+                    a.metrics["geometry/seasonal/season_match"] = float(np.mean([p["season_match"] for p in proj]))
+                    a.metrics["geometry/seasonal/in_plane_fraction"] = float(np.mean([p["in_plane_fraction"] for p in proj]))
+        if costats is not None:
+            mats, info = costats.group(name)
+            data = {"words": info["words"], "windows_with_group": info["windows_with_group"],
+                    "cond_corr": _matrix(mats["cond_corr"]), "corr": _matrix(mats["corr"]), "pmi": _matrix(mats["pmi"])}
+            if info["words"] == list(found.words) and len(found) >= 3:
+                coords, ev = geo.pca_from_gram(mats["centred_gram"], 2)
+                data["ring"] = {"coords": coords.tolist(), "explained_variance": ev.tolist(),
+                                **geo.ring_score(geo.angles(coords))}
+                ccoords, cev = geo.pca_from_gram(np.nan_to_num(mats["cond_corr"]), 2)  # standardised variant
+                data["corr_ring"] = {"coords": ccoords.tolist(), "explained_variance": cev.tolist(),
+                                     **geo.ring_score(geo.angles(ccoords))}
+                agree = geo.offdiag_agreement(geo.gram(vecs), mats["cond_corr"])
+                data["gram_vs_cond_corr"] = agree
+                if name in CYCLIC_GROUPS:
+                    a.metrics[f"data/{name}/ring_score"] = data["ring"]["adjacent_fraction"]
+                    a.metrics[f"data/{name}/corr_ring_score"] = data["corr_ring"]["adjacent_fraction"]
+                    a.metrics[f"data/{name}/gram_vs_cond_corr"] = agree["pearson"]
+            section["data"] = data
+        out[name] = section
+    a.sections["groups"] = out
+
+
+# ----------------------------------------------------------------------------- 5.3 co-activation
+def coactivation(W: np.ndarray, costats: CoStats, a: Analysis, seed: int) -> None:
+    numbers, frame = geo.coactivation_vs_interference(W, costats.pairs())
+    a.metrics.update({f"coactivation/{k}": v for k, v in numbers.items()})
+    if len(frame) > MAX_PLOTTED_PAIRS:
+        frame = frame.sample(MAX_PLOTTED_PAIRS, random_state=seed)
+    a.tables["coactivation"] = frame.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- 5.4 clusters
+def clusters(W: np.ndarray, vocab: list[str], a: Analysis, seed: int, umap: bool) -> None:
+    labels, names, missing = category_labels(vocab)
+    ids = np.flatnonzero(labels >= 0)
+    test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=10, seed=seed) if len(ids) > 11 else {}
+    a.metrics.update({f"clusters/knn_{k}": v for k, v in test.items()})
+    a.sections["clusters"] = {"categories": names, "categories_version": categories_version(),
+                              "missing": missing, "knn": test}
+    if umap:
+        xy = geo.umap_embedding(W.T, seed=seed)
+        a.tables["umap"] = pd.DataFrame({"word": vocab, "x": xy[:, 0], "y": xy[:, 1],
+                                         "category": [names[c] if c >= 0 else "" for c in labels]})
+
+
+# ----------------------------------------------------------------------------- 5.6 mechanism
+def _pick_targets(r2: pd.DataFrame, vocab: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The named targets present in the vocabulary; each missing one is replaced by the best
+    reconstructed held-out word (highest R^2, seen in enough windows) that alone would be filtered
+    out by the ReLU (one-hot pre-activation b_t + |w_t|^2 < 0): a word carried by its context."""
+    present = [t for t in TARGETS if t in set(vocab)]
+    substitutes: dict[str, str] = {}
+    ok = (r2["count"] >= MIN_TARGET_WINDOWS) & r2["r2"].notna() & (r2["onehot_z"] < 0)
+    pool = r2[ok].sort_values("r2", ascending=False)["word"].tolist()
+    for t in TARGETS:
+        if t in present:
+            continue
+        pick = next((w for w in pool if w not in present and w not in substitutes.values()), None)
+        if pick is not None:
+            substitutes[t] = pick
+    return present + list(substitutes.values()), substitutes
+
+
+def _context(t: str, vocab: list[str], index: dict[str, int], costats: CoStats | None,
+             cooc: sp.csr_matrix | None, k: int = 4) -> tuple[list[str], list[str], str]:
+    """Correlated and uncorrelated context words for target t (named lists, else chosen from the data)."""
+    correlated = [w for w in CORRELATED_CONTEXT.get(t, ()) if w in index]
+    uncorrelated = [w for w in UNCORRELATED_CONTEXT if w in index and w != t]
+    how = "named"
+    if (len(correlated) < 2 or len(uncorrelated) < 2) and costats is not None and cooc is not None:
+        row = row_statistics(cooc, costats.n_windows, index[t])
+        row["word"] = vocab
+        row = row[(row["word"] != t) & (row["count"] >= 1)]
+        if len(correlated) < 2:
+            correlated = row.sort_values("corr", ascending=False)["word"].head(k).tolist()
+            how = "top data correlation"
+        if len(uncorrelated) < 2:
+            freq = costats.words.set_index("word")["count"]
+            row = row.assign(freq=freq.reindex(row["word"]).to_numpy())
+            row = row[row["freq"] >= row["freq"].quantile(0.9)]
+            uncorrelated = row.reindex(row["corr"].abs().sort_values().index)["word"].head(k).tolist()
+            how += "; uncorrelated: frequent words with |corr| nearest 0"
+    return correlated, uncorrelated, how
+
+
+def mechanism(W: np.ndarray, b: np.ndarray, vocab: list[str], X: sp.csr_matrix, output: str,
+              costats: CoStats | None, a: Analysis) -> None:
+    heldout = mech.heldout_r2(W, b, X, output)
+    table = mech.r2_table(heldout, mech.onehot_r2(W, b, output), vocab)
+    table["onehot_z"] = (b.astype(np.float64) + (W.astype(np.float64) ** 2).sum(axis=0))[table["index"]]
+    a.tables["r2"] = table
+    ok = table["r2"].notna()
+    a.metrics.update({"mechanism/r2_median": float(table.loc[ok, "r2"].median()),
+                      "mechanism/onehot_r2_median": float(table["onehot_r2"].median()),
+                      "mechanism/gap_median": float(table.loc[ok, "gap"].median()),
+                      "mechanism/heldout_windows": int(X.shape[0])})
+    index = {w: i for i, w in enumerate(vocab)}
+    targets, substitutes = _pick_targets(table, vocab)
+    cooc = costats.cooccurrence() if costats is not None else None
+    section: dict[str, Any] = {"targets": targets, "substitutes": substitutes,
+                               "missing": [t for t in TARGETS if t not in index], "per_target": {}}
+    z_rows, tower_rows = [], []
+    for t in targets:
+        ti = index[t]
+        dist = mech.target_preactivations(W, b, X, ti)
+        z_rows.append(pd.DataFrame({"target": t, "z": dist.pop("z")}))
+        corr_words, uncorr_words, how = _context(t, vocab, index, costats, cooc)
+        corr_ids, uncorr_ids = [index[w] for w in corr_words], [index[w] for w in uncorr_words]
+        towers = mech.towers(W, b, ti, corr_ids, uncorr_ids, output)
+        towers.insert(0, "target", t)
+        mean = mech.heldout_decomposition(W, b, X, ti, {"correlated": corr_ids, "uncorrelated": uncorr_ids})
+        windows = mean.pop("windows")
+        tower_rows += [towers, pd.DataFrame([{"target": t, "input": f"held-out mean (n={windows})", **mean,
+                                               "output": float(np.maximum(mean["total"], 0) if output == "relu" else mean["total"])}])]
+        section["per_target"][t] = {**dist, "correlated": corr_words, "uncorrelated": uncorr_words,
+                                    "context_choice": how,
+                                    "missing_context": [w for w in CORRELATED_CONTEXT.get(t, ()) if w not in index]}
+        key = t.replace("/", "_")
+        a.metrics[f"mechanism/{key}/share_above_zero"] = dist["share_above_zero"]
+        a.metrics[f"mechanism/{key}/onehot_z"] = dist["onehot"]
+    if z_rows:
+        a.tables["preactivations"] = pd.concat(z_rows, ignore_index=True)
+        a.tables["towers"] = pd.concat(tower_rows, ignore_index=True)
+    christmas = "Christmas" if "Christmas" in index else None
+    months = lookup(MONTHS, vocab)
+    if christmas is not None and len(months):
+        frame = mech.target_vs_group(W, b, index[christmas], months.indices, months.words, output)
+        if cooc is not None:
+            row = row_statistics(cooc, costats.n_windows, index[christmas])
+            frame["data_corr"] = row["corr"].to_numpy()[months.indices]
+            frame["data_pmi"] = row["pmi"].to_numpy()[months.indices]
+        a.tables["christmas_months"] = frame
+    section["christmas_vs_months"] = {"target": christmas, "missing_months": list(months.missing)}
+    a.sections["mechanism"] = section
+
+
+# ----------------------------------------------------------------------------- 5.7 dimensionality
+def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis) -> None:
+    D = geo.feature_dimensionality(W)
+    freq = costats.words["freq"].to_numpy() if costats is not None else np.full(len(vocab), np.nan)
+    frame = pd.DataFrame({"word": vocab, "dimensionality": D, "norm2": (W.astype(np.float64) ** 2).sum(axis=0),
+                          "freq": freq})
+    a.tables["dimensionality"] = frame
+    alive = frame["norm2"] > 1e-8
+    a.metrics.update({"dimensionality/mean": float(D[alive].mean()) if alive.any() else float("nan"),
+                      "dimensionality/sum": float(D.sum()), "dimensionality/dead_words": int((~alive).sum())})
+    if costats is not None and alive.sum() > 2:
+        from scipy.stats import spearmanr
+
+        a.metrics["dimensionality/spearman_freq"] = float(spearmanr(D[alive], freq[alive]).statistic)
+
+
+def discovery(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int,
+              candidates: int = 3000) -> None:
+    """Automatic structure discovery among the most frequent words (SPEC 8)."""
+    counts = costats.words["count"].to_numpy() if costats is not None else (W ** 2).sum(axis=0)
+    ids = np.argsort(-counts, kind="stable")[:min(candidates, len(vocab))]
+    ids = ids[(W[:, ids] ** 2).sum(axis=0) > 1e-8]
+    if len(ids) < 10:
+        return
+    frame = geo.discover_rings(W, vocab, ids, clusters=max(2, len(ids) // 15), seed=seed)
+    a.tables["discovery"] = frame
+    a.metrics["discovery/rings"] = int((frame["shape"] == "ring").sum())
+
+
+def analyze_arrays(W: np.ndarray, b: np.ndarray, vocab: list[str], X_heldout: sp.csr_matrix, *,
+                   output: str = "relu", costats: CoStats | None = None, seed: int = 42,
+                   umap: bool = True) -> Analysis:
+    """Every single-model analysis; ``costats`` None skips the data-side parts."""
+    W = np.asarray(W, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    a = Analysis()
+    steps = [("rings", lambda: rings(W, vocab, costats, a)),
+             ("coactivation", lambda: costats is not None and coactivation(W, costats, a, seed)),
+             ("clusters", lambda: clusters(W, vocab, a, seed, umap)),
+             ("mechanism", lambda: mechanism(W, b, vocab, X_heldout, output, costats, a)),
+             ("dimensionality", lambda: dimensionality(W, vocab, costats, a)),
+             ("discovery", lambda: discovery(W, vocab, costats, a, seed))]
+    for name, step in steps:
+        log.info("analyze: %s", name)
+        step()
+    return a

@@ -1,0 +1,210 @@
+"""Stage "analyze": reads a training run directory (or every run of a sweep index) with its windows,
+vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then figures (PNG) under
+``<run>/analysis/`` (``<sweep dir>/analysis/`` for a sweep), logging both to W&B.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bows import figures, sweep_figures
+from bows.analysis import Analysis, analyze_arrays, load_analysis
+from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json
+from bows.cli import BowsError, stage_main
+from bows.config import BowsConfig, as_dict
+from bows.stats import build as build_stats
+from bows.stats import load_stats, sample_rows
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_DIR = "analysis"
+FIGURE_DIR = "figures"
+HELDOUT_SPLITS = ("validation", "test")
+SWEEP_METRICS = "sweep_metrics.parquet"
+
+
+def _root_of(run_dir: Path, cfg: BowsConfig) -> Path:
+    """The data root a run lives in (``<root>/runs/<key>``), else the configured one."""
+    return run_dir.parent.parent if run_dir.parent.name == "runs" else cfg.paths.root_path
+
+
+def _heldout(windows_artifact, n: int):
+    from bows.binarize import load_windows
+
+    for split in HELDOUT_SPLITS:
+        try:
+            windows = load_windows(windows_artifact, split)
+        except ArtifactError as exc:  # a corpus without this split: try the next one
+            log.info("analyze: no %s windows (%s)", split, exc)
+            continue
+        nonempty = np.flatnonzero(windows.lengths > 0)
+        if len(nonempty):
+            rows = nonempty[sample_rows(len(nonempty), n)]
+            return windows.subset(rows).to_csr(), split
+    raise BowsError(f"{windows_artifact.path} has no non-empty validation or test windows; "
+                    "the mechanism analyses need held-out windows")
+
+
+def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
+    """Analyse one run; returns ``<run>/analysis``."""
+    from bows.binarize import vocab_of
+    from bows.train import load_run
+
+    run_dir = Path(run_dir).resolve()
+    if not run_dir.is_dir():
+        raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
+    started = time.time()
+    info = load_run(run_dir)
+    vocab = vocab_of(info.windows)
+    W, b = np.asarray(info.W, dtype=np.float32), np.asarray(info.b, dtype=np.float32)
+    if W.shape[1] != len(vocab):
+        raise BowsError(f"{run_dir}: W has {W.shape[1]} columns but the vocabulary has {len(vocab)} words")
+    costats = load_stats(build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats))
+    X, split = _heldout(info.windows, cfg.analyze.eval_windows)
+    output = info.config.model.output
+    log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
+    result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed,
+                            umap=cfg.analyze.umap)
+    out = run_dir / ANALYSIS_DIR
+    result.save(out)
+    meta = {"run": str(run_dir), "run_key": info.meta.get("key", run_dir.name), "analyze": as_dict(cfg.analyze),
+            "stats": str(costats.artifact.path), "heldout_split": split, "heldout_windows": int(X.shape[0]),
+            "latent_size": int(W.shape[0]), "vocab_size": int(W.shape[1]), "output": output,
+            "weight_decay": info.config.train.weight_decay, "seed": info.config.train.seed,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - started, 1)}
+    atomic_write_json(out / "meta.json", meta)
+    shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
+    made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
+    _track_run(cfg, run_dir, result, made, meta, group or info.config.wandb.group)
+    log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
+    return out
+
+
+def _track_run(cfg: BowsConfig, run_dir: Path, result: Analysis, made: list, meta: dict, group: str | None) -> None:
+    from bows.tracking import tracking_run
+
+    with tracking_run(cfg.wandb, name=f"analyze-{run_dir.name}", job_type="analyze", config=meta,
+                      dir=run_dir / ANALYSIS_DIR, group=group) as tracker:
+        tracker.summary(result.metrics)
+        tracker.log(result.metrics)
+        for fig in made:
+            tracker.image(f"figures/{fig.name}", fig.path, fig.caption)
+        groups = result.sections.get("groups", {})
+        for name, section in groups.items():
+            if "gram" in section:
+                tracker.heatmap(f"gram/{name}", np.array(section["gram"], dtype=float), section["words"])
+            data = section.get("data", {})
+            if data.get("words"):
+                tracker.heatmap(f"coactivation/{name}/cond_corr", np.array(data["cond_corr"], dtype=float), data["words"])
+        for name in ("r2", "towers", "christmas_months", "discovery"):
+            if name in result.tables:
+                tracker.table(f"tables/{name}", result.tables[name])
+
+
+# ----------------------------------------------------------------------------- sweeps
+def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
+    """Analyse every finished run of a sweep index; write the per-run metrics table and the sweep figures."""
+    index_path = Path(index_path).resolve()
+    if not index_path.is_file():
+        raise BowsError(f"sweep index {index_path} not found; pass analyze.sweep=<multirun dir>/sweep.parquet")
+    index = pd.read_parquet(index_path)
+    if "run_dir" not in index.columns:
+        raise BowsError(f"{index_path} has no run_dir column; is it a sweep index written by `make sweep`?")
+    group = cfg.wandb.group or _recorded_group(index) or f"sweep-{index_path.parent.name}"
+    out = index_path.parent / ANALYSIS_DIR
+    rows = []
+    for _, row in index.iterrows():
+        if row.get("status", "finished") != "finished" or not row["run_dir"]:
+            log.warning("analyze: sweep job %s is %s, skipped", row.get("job"), row.get("status"))
+            continue
+        run_dir = Path(row["run_dir"])
+        if not run_dir.is_absolute():
+            run_dir = (index_path.parent / run_dir).resolve() if (index_path.parent / run_dir).exists() else run_dir.resolve()
+        if not run_dir.is_dir():
+            log.warning("analyze: sweep run %s is missing, skipped", run_dir)
+            continue
+        analysis_dir = _current_analysis(run_dir, cfg) or analyze_run(run_dir, cfg, group=group)
+        meta = load_analysis(analysis_dir)
+        rows.append({"run_dir": str(run_dir), "analysis_dir": str(analysis_dir),
+                     **_config_columns(analysis_dir), **meta.metrics})
+    if not rows:
+        raise BowsError(f"none of the runs in {index_path} exist; train them first (make sweep)")
+    table = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / SWEEP_METRICS) as tmp:
+        table.to_parquet(tmp, index=False)
+    atomic_write_json(out / "meta.json", {"sweep_index": str(index_path), "runs": len(table), "group": group,
+                                          "analyze": as_dict(cfg.analyze)})
+    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR)
+    from bows.tracking import tracking_run
+
+    with tracking_run(cfg.wandb, name=f"sweep-summary-{index_path.parent.name}", job_type="sweep-summary",
+                      config={"sweep_index": str(index_path), "runs": len(table)}, dir=out, group=group) as tracker:
+        tracker.table("sweep/metrics", table)
+        for fig in made:
+            tracker.image(f"sweep/{fig.name}", fig.path, fig.caption)
+    log.info("analyze: sweep of %d runs -> %s", len(table), out)
+    return out
+
+
+def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
+    """A run's existing analysis if it was made with the same settings after the final weights."""
+    out, weights = run_dir / ANALYSIS_DIR, run_dir / Files.WEIGHTS
+    meta_path = out / "meta.json"
+    if not (meta_path.is_file() and (out / "metrics.json").is_file() and weights.is_file()):
+        return None
+    if meta_path.stat().st_mtime < weights.stat().st_mtime:
+        return None
+    def settings(analyze: dict) -> dict:  # which run or sweep is analysed does not change a run's numbers
+        return {k: v for k, v in analyze.items() if k not in ("run", "sweep")}
+
+    if settings(json.loads(meta_path.read_text()).get("analyze", {})) != settings(as_dict(cfg.analyze)):
+        return None
+    log.info("analyze: %s is up to date, reused", out)
+    return out
+
+
+def _recorded_group(index: pd.DataFrame) -> str | None:
+    """The W&B group the sweep's runs were trained in (from the first run's run.json), if any."""
+    for run_dir in index["run_dir"].dropna():
+        run_json = Path(run_dir) / Files.RUN
+        if run_json.is_file():
+            return json.loads(run_json.read_text()).get("config", {}).get("wandb", {}).get("group")
+    return None
+
+
+def _config_columns(analysis_dir: Path) -> dict:
+    meta = json.loads((analysis_dir / "meta.json").read_text())
+    return {"latent_size": meta["latent_size"], "weight_decay": meta["weight_decay"], "seed": meta["seed"],
+            "output": meta["output"]}
+
+
+def default_run_dir(cfg: BowsConfig) -> Path:
+    """The run directory the current config trains (its windows are built if missing)."""
+    from bows import binarize
+    from bows.checkpoint import run_dir as run_dir_of
+
+    run_dir = run_dir_of(cfg, binarize.run(cfg))
+    if not run_dir.is_dir():
+        raise BowsError(f"the run this config trains ({run_dir}) does not exist yet; run `make train` "
+                        "with the same overrides, or pass analyze.run=...")
+    return run_dir
+
+
+def run(cfg: BowsConfig) -> Path:
+    if cfg.analyze.sweep:
+        return analyze_sweep(Path(cfg.analyze.sweep), cfg)
+    run_dir = Path(cfg.analyze.run) if cfg.analyze.run else default_run_dir(cfg)
+    return analyze_run(run_dir, cfg)
+
+
+main = stage_main(run)
+
+if __name__ == "__main__":
+    main()

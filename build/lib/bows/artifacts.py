@@ -1,0 +1,300 @@
+"""Content-addressed, atomically written artifact directories (reads and writes ``<root>/artifacts``).
+
+A stage's output lives in ``<root>/artifacts/<stage>/<key>/`` where ``key`` hashes the stage's
+config and the content hashes of its inputs, so a changed setting never reuses an old artifact.
+The directory is built under a temporary name and renamed when complete; ``meta.json`` (written
+last) records the config, inputs, library versions, statistics and the sha256 of every file, and
+``open_artifact`` re-hashes the files so a truncated or edited artifact is detected and rebuilt.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import socket
+import uuid
+import time
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1  # bump when an artifact's layout changes: every key changes with it
+
+
+class Files:
+    """Every artifact file name, defined once."""
+
+    META = "meta.json"
+    DOCS = "docs.parquet"  # download: doc_id, source, split, text (one row per row-of-text)
+    VOCAB = "vocab.parquet"  # vocab: index, word, count, forced
+    # binarize: per split, CSR windows
+    @staticmethod
+    def offsets(split: str) -> str:
+        return f"{split}.offsets.npy"  # int64, n_windows + 1
+
+    @staticmethod
+    def indices(split: str) -> str:
+        return f"{split}.indices.npy"  # uint16 (V <= 65,536) or int32 word ids, sorted within a window
+
+    # train run directory
+    CONFIG = "config.yaml"  # resolved config of a run
+    RUN = "run.json"  # run metadata: key, data artifact, status, summary metrics
+    WEIGHTS = "model.safetensors"  # tensors "W" (latent x vocab) and "b" (vocab), float32
+    CHECKPOINT = "checkpoint.pt"  # weights + optimizer + scheduler + step + RNG (torch.load weights_only=True)
+    METRICS = "metrics.jsonl"  # one JSON object per logged step / epoch
+    SWEEP_INDEX = "sweep.parquet"  # one row per run of a multirun: config fields, final metrics, run dir
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, corrupt or does not match what a stage expects."""
+
+
+def stable_hash(payload: Any) -> str:
+    """sha256 of a canonical JSON encoding (sorted keys) of ``payload``."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names or ("numpy", "scipy", "pyarrow", "datasets", "torch", "hydra-core"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it over ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A complete, verified artifact directory."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.meta["key"]
+
+    @property
+    def stage(self) -> str:
+        return self.meta["stage"]
+
+    @property
+    def digest(self) -> str:
+        """Hash of the artifact's content (its files' hashes): what downstream keys depend on."""
+        return stable_hash(self.meta["files"])
+
+    def file(self, name: str) -> Path:
+        if name not in self.meta["files"]:
+            raise ArtifactError(f"{self.path} has no file {name!r} (has: {', '.join(sorted(self.meta['files']))})")
+        return self.path / name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta["config"]
+
+    def input(self, name: str) -> "Artifact":
+        """The verified input artifact ``name`` this one was built from. Looked up next to this
+        artifact first (``<root>/artifacts/<stage>/<key>``), so a moved or copied data root works."""
+        if name not in self.meta.get("inputs", {}):
+            raise ArtifactError(f"{self.path} has no input {name!r}")
+        recorded = Path(self.meta["inputs"][name]["path"])
+        sibling = self.path.parent.parent / recorded.parent.name / recorded.name
+        found = open_artifact(sibling if sibling.is_dir() else recorded)
+        if found.digest != self.meta["inputs"][name]["digest"]:
+            raise ArtifactError(f"input {name!r} of {self.path} changed since it was built ({found.path}); rebuild")
+        return found
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self.meta.get("stats", {})
+
+
+def artifact_key(stage: str, config: Any, inputs: dict[str, Artifact] | None = None) -> str:
+    """Key of a stage's output: hash of format version, stage, config and input content hashes."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "stage": stage,
+        "config": config,
+        "inputs": {name: art.digest for name, art in sorted((inputs or {}).items())},
+    }
+    return stable_hash(payload)[:16]
+
+
+def artifact_dir(root: Path, stage: str, key: str) -> Path:
+    return Path(root) / "artifacts" / stage / key
+
+
+def open_artifact(path: Path, *, verify: bool = True) -> Artifact:
+    """Open a finished artifact directory, checking every file against its recorded sha256."""
+    path = Path(path)
+    meta_path = path / Files.META
+    if not meta_path.is_file():
+        raise ArtifactError(f"{path} is not a finished artifact (no {Files.META}); rebuild it")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{meta_path} is unreadable ({exc}); rebuild it") from exc
+    if verify:
+        for name, info in meta.get("files", {}).items():
+            file = path / name
+            if not file.is_file():
+                raise ArtifactError(f"{file} is missing")
+            if file.stat().st_size != info["bytes"]:
+                raise ArtifactError(f"{file} has {file.stat().st_size} bytes, expected {info['bytes']} (truncated?)")
+            if file_sha256(file) != info["sha256"]:
+                raise ArtifactError(f"{file} does not match its recorded sha256 (edited or corrupt)")
+    return Artifact(path=path, meta=meta)
+
+
+def find_artifact(root: Path, stage: str, key: str) -> Artifact | None:
+    """The verified artifact for ``key``, or None. A corrupt one is reported and removed."""
+    path = artifact_dir(root, stage, key)
+    if not path.exists():
+        return None
+    try:
+        return open_artifact(path)
+    except ArtifactError as exc:
+        log.warning("%s: %s -- rebuilding", stage, exc)
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+
+
+class ArtifactBuilder:
+    """Collects a stage's output in a temporary directory; ``commit`` makes it an artifact."""
+
+    def __init__(self, root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact]):
+        self.stage, self.key, self.config, self.inputs = stage, key, config, inputs
+        self.final = artifact_dir(root, stage, key)
+        self.tmp = self.final.parent / f".tmp-{key}-{_owner()}"
+        self.stats: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self.started = time.time()
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def commit(self) -> Artifact:
+        files = {}
+        for file in sorted(self.tmp.iterdir()):
+            if file.name == Files.META or file.name.startswith("."):
+                continue
+            files[file.name] = {"sha256": file_sha256(file), "bytes": file.stat().st_size}
+        meta = {
+            "stage": self.stage,
+            "key": self.key,
+            "format": FORMAT_VERSION,
+            "config": self.config,
+            "inputs": {name: {"path": str(a.path), "key": a.key, "digest": a.digest} for name, a in self.inputs.items()},
+            "files": files,
+            "stats": self.stats,
+            "versions": library_versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": round(time.time() - self.started, 3),
+            **self.extra,
+        }
+        atomic_write_json(self.tmp / Files.META, meta)
+        if self.final.exists():
+            try:  # another process (a parallel sweep job) finished the same key first: use theirs
+                return open_artifact(self.final)
+            except ArtifactError:  # a corrupt leftover that find_artifact did not remove
+                shutil.rmtree(self.final, ignore_errors=True)
+        try:
+            os.replace(self.tmp, self.final)
+        except OSError:
+            return open_artifact(self.final)  # lost a race to a concurrent build of the same key
+        return Artifact(path=self.final, meta=meta)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname().replace('-', '_')}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _abandoned(host_pid: list[str]) -> bool:
+    """Is a temporary directory's builder (``host``, ``pid``) gone? Only known for this host."""
+    if len(host_pid) != 2 or not host_pid[1].isdigit():
+        return True
+    host, pid = host_pid
+    if host != socket.gethostname().replace("-", "_"):
+        return False  # another machine's build in progress (shared file system): leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def build_artifact(root: Path, stage: str, key: str, config: Any,
+                   inputs: dict[str, Artifact] | None = None) -> Iterator[ArtifactBuilder]:
+    """Context manager: write files with ``builder.path(name)``, set ``builder.stats``; the
+    directory becomes the artifact only if the block completes (then call ``builder.commit()``
+    is done for you). On error the temporary directory is removed and nothing is left behind."""
+    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}))
+    builder.final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
+        if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    builder.tmp.mkdir()
+    try:
+        yield builder
+        builder.artifact = builder.commit()  # type: ignore[attr-defined]
+    finally:
+        if builder.tmp.exists():
+            shutil.rmtree(builder.tmp, ignore_errors=True)
+
+
+def reuse_or_key(root: Path, stage: str, config: Any,
+                 inputs: dict[str, Artifact] | None = None) -> tuple[str, Artifact | None]:
+    """The stage's key and, if an intact artifact for it exists, that artifact (logged as skipped)."""
+    key = artifact_key(stage, config, inputs)
+    found = find_artifact(root, stage, key)
+    if found is not None:
+        log.info("%s: up to date, skipped (%s)", stage, found.path)
+    return key, found

@@ -1,0 +1,121 @@
+"""Training batches built on the device from CSR windows: word ids for the sparse training path and,
+when asked, dense 0/1 (batch x vocab) targets, vectorised (one gather, one ``repeat_interleave``, one scatter).
+
+The whole CSR (offsets + indices) is moved to the device once; a batch is a tensor of window ids,
+so nothing per sample ever touches Python. The visiting order of an epoch is a function of
+(seed, epoch) only, which makes an interrupted run resumable mid-epoch with identical batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bows.model import densify
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One optimisation batch: dense 0/1 ``target`` (batch, vocab) (or (instances, batch, vocab)),
+    and/or CSR word ids (window i is ``indices[offsets[i]:offsets[i+1]]``, offsets of length
+    batch + 1). With word ids the model trains through its sparse path and needs no dense target.
+    """
+
+    target: Tensor | None = None
+    indices: Tensor | None = None
+    offsets: Tensor | None = None
+    inputs: Tensor | None = None  # models other than the autoencoder (with their own ``loss_fn``)
+
+    @property
+    def size(self) -> int:
+        if self.inputs is not None:
+            return self.inputs.shape[0]
+        return self.offsets.shape[0] - 1 if self.offsets is not None else self.target.shape[-2]
+
+
+@dataclass(frozen=True)
+class DeviceWindows:
+    """CSR windows resident on one device; ``rows`` are the ids of the non-empty windows."""
+
+    offsets: Tensor  # int64 (n_windows + 1,)
+    indices: Tensor  # int32 (nnz,)
+    vocab_size: int
+    rows: Tensor  # int64 (n_nonempty,)
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+
+def to_device(offsets: np.ndarray, indices: np.ndarray, vocab_size: int, device: torch.device,
+              rows: np.ndarray | None = None) -> DeviceWindows:
+    """Copy a CSR (e.g. a memory-mapped ``Windows``) to ``device`` once, keeping non-empty windows.
+
+    ``rows`` restricts to those windows (before dropping empty ones), e.g. an evaluation subset.
+    """
+    offsets = np.array(offsets, dtype=np.int64)  # a writable copy (memory maps are read-only)
+    lengths = np.diff(offsets)
+    keep = np.flatnonzero(lengths > 0) if rows is None else np.asarray(rows, np.int64)[lengths[rows] > 0]
+    return DeviceWindows(
+        offsets=torch.from_numpy(offsets).to(device),
+        indices=torch.from_numpy(np.array(indices, dtype=np.int32)).to(device),
+        vocab_size=int(vocab_size),
+        rows=torch.from_numpy(np.ascontiguousarray(keep)).to(device),
+    )
+
+
+def gather(windows: DeviceWindows, rows: Tensor, dense: bool = False) -> Batch:
+    """The batch of windows ``rows``: CSR word ids (and the dense (batch, vocab) 0/1 targets if ``dense``)."""
+    starts = windows.offsets[rows]
+    lengths = windows.offsets[rows + 1] - starts
+    offsets = torch.zeros(rows.shape[0] + 1, dtype=torch.int64, device=rows.device)
+    torch.cumsum(lengths, 0, out=offsets[1:])
+    total = int(offsets[-1])  # one host sync per batch (sizes the gather)
+    # position of every word of the batch in `indices`: start of its window + rank inside it
+    shift = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
+    positions = torch.arange(total, device=rows.device) + shift
+    indices = windows.indices[positions].long()
+    target = densify(indices, offsets, windows.vocab_size) if dense else None
+    return Batch(target=target, indices=indices, offsets=offsets)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The permutation of ``n`` windows for ``epoch``: a function of (seed, epoch) only."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def epoch_batches(windows: DeviceWindows, batch_size: int, seed: int, epoch: int,
+                  skip: int = 0, dense: bool = False) -> Iterator[Batch]:
+    """Shuffled batches of one epoch (the last one may be short), skipping the first ``skip``."""
+    order = torch.from_numpy(epoch_order(len(windows), seed, epoch)).to(windows.rows.device)
+    rows = windows.rows[order]
+    for start in range(skip * batch_size, len(windows), batch_size):
+        yield gather(windows, rows[start:start + batch_size], dense)
+
+
+def sequential_batches(windows: DeviceWindows, batch_size: int) -> Iterator[Batch]:
+    """Batches in storage order (evaluation)."""
+    for start in range(0, len(windows), batch_size):
+        yield gather(windows, windows.rows[start:start + batch_size])
+
+
+def tensor_batches(data: Tensor, batch_size: int, seed: int, epoch: int, skip: int = 0) -> Iterator[Batch]:
+    """Shuffled dense batches of a (samples, features) tensor (synthetic experiments)."""
+    order = torch.from_numpy(epoch_order(data.shape[0], seed, epoch)).to(data.device)
+    for start in range(skip * batch_size, data.shape[0], batch_size):
+        yield Batch(target=data[order[start:start + batch_size]])
+
+
+def evaluation_rows(offsets: np.ndarray, limit: int) -> np.ndarray:
+    """Up to ``limit`` non-empty windows spread evenly over a held-out split (deterministic)."""
+    nonempty = np.flatnonzero(np.diff(np.asarray(offsets, np.int64)) > 0)
+    if limit <= 0 or len(nonempty) == 0:
+        return nonempty[:0]
+    if len(nonempty) <= limit:
+        return nonempty
+    return nonempty[np.linspace(0, len(nonempty) - 1, limit).round().astype(np.int64)]

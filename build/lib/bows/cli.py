@@ -1,0 +1,50 @@
+"""Thin Hydra entry points: compose ``conf/``, validate once, run a stage, turn errors into one line."""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Callable
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from bows.artifacts import ArtifactError
+from bows.config import CONF_DIR, BowsConfig, ConfigError, to_config
+
+log = logging.getLogger("bows")
+
+
+class BowsError(RuntimeError):
+    """An error a person can act on: printed as one message, exit status 2."""
+
+
+USER_ERRORS = (BowsError, ConfigError, ArtifactError)
+
+
+def _multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # not inside a Hydra app
+        return False
+
+
+def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
+    """Wrap ``run(cfg)`` in a Hydra main over the shared config tree. A user error in a single run
+    prints one line and exits 2; inside a multirun it is raised, so Hydra marks that job failed
+    (and the sweep index records it) instead of the whole process exiting."""
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+    def _main(dcfg: DictConfig) -> Any:
+        try:
+            cfg = to_config(dcfg)
+            return run(cfg)
+        except USER_ERRORS as exc:
+            log.error("%s: %s", type(exc).__name__, exc)
+            if _multirun():
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+    return _main

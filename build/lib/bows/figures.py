@@ -1,0 +1,227 @@
+"""Figures of one model's analysis: each function reads numbers saved by ``bows.analysis`` and writes
+one PNG. ``run_figures`` makes every figure whose numbers exist and returns them with captions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bows.analysis import Analysis, load_analysis  # noqa: E402
+
+SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    path: Path
+    caption: str
+
+
+def save_figure(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=130)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _missing_note(ax, missing: list[str]) -> None:
+    if missing:
+        ax.text(0.01, 0.01, "missing: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="crimson")
+
+
+def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> None:
+    xy = np.array(ring["coords"])[:, :2]
+    loop = np.vstack([xy, xy[:1]])
+    ax.plot(loop[:, 0], loop[:, 1], "-", color="0.75", lw=1, zorder=1)
+    ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(len(xy)), cmap="twilight", s=40, zorder=2)
+    for (x, y), w in zip(xy, ring["words"]):
+        ax.annotate(w[:3], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    for p in extra or []:
+        x, y = p["coords"][:2]
+        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season"), "k"), zorder=3)
+        ax.annotate(p["word"], (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, style="italic")
+    ev = ring["explained_variance"]
+    ax.set_title(f"{title}\nadjacent {ring['adjacent_fraction']:.2f} (chance {ring['chance_adjacent_fraction']:.2f}), "
+                 f"circ. rank r {ring['circular_rank_corr']:.2f}", fontsize=8)
+    ax.set_xlabel(f"PC1 ({ev[0]:.0%})", fontsize=8)
+    ax.set_ylabel(f"PC2 ({ev[1]:.0%})" if len(ev) > 1 else "PC2", fontsize=8)
+    ax.axhline(0, color="0.9", lw=0.5, zorder=0)
+    ax.axvline(0, color="0.9", lw=0.5, zorder=0)
+
+
+def ring_figure(a: Analysis, group: str, path: Path) -> bool:
+    """Raw PCA (PC1-2, seasonal words projected) and PCA of L2-normalised vectors of a cyclic group."""
+    section = a.sections.get("groups", {}).get(group, {})
+    if "raw" not in section:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.4))
+    ring_panel(axes[0], section["raw"], f"{group}: raw vectors", section.get("seasonal"))
+    ring_panel(axes[1], section["normalized"], f"{group}: L2-normalised vectors")
+    _missing_note(axes[0], section["missing"] + section.get("seasonal_missing", []))
+    save_figure(fig, path)
+    return True
+
+
+def data_ring_figure(a: Analysis, group: str, path: Path) -> bool:
+    """The data side: conditional correlation of the group's indicators, and their own PCA ring."""
+    data = a.sections.get("groups", {}).get(group, {}).get("data", {})
+    if "ring" not in data:
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    words = data["words"]
+    _heat(axes[0], np.array(data["cond_corr"], dtype=float), words,
+          f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})")
+    gram = np.array(a.sections["groups"][group]["gram"], dtype=float)
+    _heat(axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {data['gram_vs_cond_corr']['pearson']:.2f})")
+    ring = {**data["ring"], "words": words}
+    ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
+    save_figure(fig, path)
+    return True
+
+
+def _heat(ax, m: np.ndarray, words: list[str], title: str) -> None:
+    off = m[~np.eye(len(m), dtype=bool)]
+    bound = float(np.nanmax(np.abs(off))) if off.size and np.isfinite(off).any() else 1.0
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-bound, vmax=bound)
+    short = [w if len(w) <= 5 else w[:3] for w in words]
+    ax.set_xticks(range(len(words)), short, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(words)), short, fontsize=7)
+    ax.set_title(title, fontsize=8)
+    plt.colorbar(im, ax=ax, shrink=0.75)
+
+
+def groups_figure(a: Analysis, path: Path) -> bool:
+    """Model Gram matrix next to the data's conditional correlation for every named group."""
+    groups = {k: v for k, v in a.sections.get("groups", {}).items() if "gram" in v}
+    if not groups:
+        return False
+    fig, axes = plt.subplots(2, len(groups), figsize=(3.3 * len(groups), 6.4), squeeze=False)
+    for c, (name, s) in enumerate(groups.items()):
+        _heat(axes[0, c], np.array(s["gram"], dtype=float), s["words"], f"{name}: model Gram (diag off-scale)")
+        data = s.get("data", {})
+        if data.get("words"):
+            _heat(axes[1, c], np.array(data["cond_corr"], dtype=float), data["words"], f"{name}: data correlation")
+        else:
+            axes[1, c].axis("off")
+        _missing_note(axes[0, c], s["missing"])
+    save_figure(fig, path)
+    return True
+
+
+def coactivation_figure(a: Analysis, path: Path) -> bool:
+    """Hexbin of interference <w_i, w_j> against the data's phi correlation and PMI of frequent pairs."""
+    frame = a.tables.get("coactivation")
+    if frame is None or frame.empty:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, col, label in ((axes[0], "corr", "data correlation (phi)"), (axes[1], "pmi", "PMI (nats)")):
+        ok = np.isfinite(frame[col]) & np.isfinite(frame["dot"])
+        hb = ax.hexbin(frame.loc[ok, col], frame.loc[ok, "dot"], gridsize=60, bins="log", cmap="viridis", mincnt=1)
+        plt.colorbar(hb, ax=ax, label="pairs (log)")
+        r = a.metrics.get(f"coactivation/pearson_dot_{col}", float("nan"))
+        rho = a.metrics.get(f"coactivation/spearman_dot_{col}", float("nan"))
+        ax.set_xlabel(label)
+        ax.set_ylabel("<w_i, w_j>")
+        ax.axhline(0, color="w", lw=0.5)
+        ax.set_title(f"Pearson r {r:.2f}, Spearman {rho:.2f} ({int(a.metrics.get('coactivation/pairs', 0))} pairs)",
+                     fontsize=9)
+    save_figure(fig, path)
+    return True
+
+
+def umap_figure(a: Analysis, path: Path) -> bool:
+    """UMAP of all word vectors, coloured by semantic category (uncategorised words grey)."""
+    frame = a.tables.get("umap")
+    if frame is None:
+        return False
+    fig, ax = plt.subplots(figsize=(8.5, 7))
+    rest = frame["category"] == ""
+    ax.scatter(frame.loc[rest, "x"], frame.loc[rest, "y"], s=2, c="0.85", lw=0, label="other")
+    colours = [*plt.get_cmap("tab10").colors, "black", "gold", "cyan", "lime"]
+    for k, (name, sub) in enumerate(frame[~rest].groupby("category", sort=True)):
+        ax.scatter(sub["x"], sub["y"], s=9, color=colours[k % len(colours)], lw=0, label=f"{name} ({len(sub)})")
+    knn = a.sections.get("clusters", {}).get("knn", {})
+    if knn:
+        ax.set_title(f"UMAP (cosine, 15 nn, min_dist 0.05): {knn['k']}-NN category purity {knn['purity']:.2f} "
+                     f"vs shuffled {knn['baseline_mean']:.2f} +- {knn['baseline_sd']:.2f}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    save_figure(fig, path)
+    return True
+
+
+def dimensionality_figure(a: Analysis, path: Path) -> bool:
+    """Feature dimensionality D_i: its distribution and its relation to word frequency."""
+    frame = a.tables.get("dimensionality")
+    if frame is None:
+        return False
+    alive = frame[frame["norm2"] > 1e-8]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].hist(alive["dimensionality"], bins=60, color="tab:blue")
+    axes[0].set_xlabel("D_i = |w_i|^2 / sum_j (w_i_hat . w_j)^2")
+    axes[0].set_ylabel("words")
+    axes[0].set_title(f"mean D {a.metrics.get('dimensionality/mean', float('nan')):.3f}, "
+                      f"sum D {a.metrics.get('dimensionality/sum', float('nan')):.1f}", fontsize=9)
+    if alive["freq"].notna().any():
+        axes[1].scatter(alive["freq"].clip(lower=1e-7), alive["dimensionality"], s=3, alpha=0.4)
+        axes[1].set_xscale("log")
+        axes[1].set_xlabel("word frequency (share of windows)")
+        axes[1].set_ylabel("D_i")
+        axes[1].set_title(f"Spearman(D, freq) {a.metrics.get('dimensionality/spearman_freq', float('nan')):.2f}",
+                          fontsize=9)
+    save_figure(fig, path)
+    return True
+
+
+def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
+    """Every per-run figure: name -> (function, caption); the report shows the captions."""
+    from bows import mechanism_figures as mf  # imported here: it reuses this module's helpers
+
+    return {
+        "months_ring": (lambda a, p: ring_figure(a, "months", p),
+                        "The 12 month vectors projected on their first two principal components (left, raw; right, "
+                        "L2-normalised), connected in calendar order; stars are seasonal words projected with the same "
+                        "fit, coloured by their expected season. A ring in calendar order means the model encodes the "
+                        "cyclic structure linearly; 'adjacent' is the share of calendar neighbours that are neighbours "
+                        "around the ring."),
+        "days_ring": (lambda a, p: ring_figure(a, "days", p), "The same for the 7 day names."),
+        "months_data": (lambda a, p: data_ring_figure(a, "months", p),
+                        "Data side: correlation of month indicators over windows containing a month, the model's month "
+                        "Gram matrix (r = agreement over off-diagonal entries), and the months ring found by PCA of "
+                        "the row-centred indicators, i.e. in the data itself."),
+        "days_data": (lambda a, p: data_ring_figure(a, "days", p), "The data side for the day names."),
+        "groups": (groups_figure, "Gram matrices of the named word groups (top) and the data's correlation of the same "
+                                  "words (bottom): off-diagonal structure in the model mirrors co-occurrence."),
+        "coactivation": (coactivation_figure,
+                         "Interference <w_i, w_j> of frequent word pairs against their co-activation in the data: "
+                         "positive slope = correlated words get aligned vectors (constructive interference)."),
+        "umap": (umap_figure, "UMAP of every word vector coloured by hand-made semantic category; the title compares "
+                              "kNN category purity with a shuffled-label baseline."),
+        "dimensionality": (dimensionality_figure,
+                           "Feature dimensionality (Elhage et al.): 1 = a dedicated dimension, 1/n = sharing with n "
+                           "others, 0 = not represented; right: against how often the word occurs."),
+        **mf.FIGURES,
+    }
+
+
+def run_figures(analysis_dir: Path, fig_dir: Path) -> list[Figure]:
+    """Make every figure whose numbers exist in ``analysis_dir``; returns what was made."""
+    a = load_analysis(analysis_dir)
+    made = []
+    for name, (fn, caption) in run_figure_specs().items():
+        path = Path(fig_dir) / f"{name}.png"
+        if fn(a, path):
+            made.append(Figure(name, path, caption))
+    return made

@@ -1,0 +1,96 @@
+"""Named word groups (months, days, planets, Roman numerals, seasonal words), mechanism target
+words with their context words, and the hand-made semantic categories (reads
+``bows/resources/categories.json``). Pure data plus a vocabulary lookup that reports what is missing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Mapping, Sequence
+
+import numpy as np
+
+MONTHS = ("January", "February", "March", "April", "May", "June",
+          "July", "August", "September", "October", "November", "December")
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
+ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
+SEASONAL = ("snow", "freezing", "Christmas", "summer", "spring", "Easter", "leaves", "Halloween", "Thanksgiving")
+
+# Named groups whose Gram / co-activation matrices are saved and logged; the cyclic ones are in
+# their natural (calendar) order, which the ring analyses compare against.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "months": MONTHS, "days": DAYS, "planets": PLANETS, "roman": ROMAN, "seasonal": SEASONAL,
+}
+CYCLIC_GROUPS = ("months", "days")
+
+# Northern-hemisphere season of each month, and the season each seasonal word belongs to.
+MONTH_SEASON = dict(zip(MONTHS, ("winter", "winter", "spring", "spring", "spring", "summer",
+                                 "summer", "summer", "autumn", "autumn", "autumn", "winter")))
+SEASON_OF_WORD = {"snow": "winter", "freezing": "winter", "Christmas": "winter", "summer": "summer",
+                  "spring": "spring", "Easter": "spring", "leaves": "autumn", "Halloween": "autumn",
+                  "Thanksgiving": "autumn"}
+
+# Mechanism (SPEC 5.6): target words and the context words of their decomposition towers.
+TARGETS = ("mbar", "Beatles", "Christmas")
+CORRELATED_CONTEXT: dict[str, tuple[str, ...]] = {
+    "mbar": ("pressure", "barometric", "inHg", "hPa"),
+    "Beatles": ("Lennon", "McCartney", "Harrison", "Starr"),
+    "Christmas": ("December", "holiday", "Santa", "Eve"),
+}
+UNCORRELATED_CONTEXT = ("orange", "milk", "rice", "fish")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Words of a group found in a vocabulary (in group order) and the ones that are missing."""
+
+    words: tuple[str, ...]  # present words, group order
+    indices: np.ndarray  # their vocabulary ids (int64)
+    missing: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+def lookup(words: Sequence[str], vocab: Sequence[str] | Mapping[str, int]) -> Lookup:
+    """Find ``words`` in ``vocab`` (a word list in index order, or a word -> id mapping)."""
+    index = vocab if isinstance(vocab, Mapping) else {w: i for i, w in enumerate(vocab)}
+    present = [w for w in words if w in index]
+    missing = tuple(w for w in words if w not in index)
+    return Lookup(tuple(present), np.array([index[w] for w in present], dtype=np.int64), missing)
+
+
+CATEGORIES_FILE = "categories.json"
+
+
+@lru_cache(maxsize=1)
+def _categories_payload() -> dict:
+    text = resources.files("bows").joinpath("resources", CATEGORIES_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def categories_version() -> int:
+    return int(_categories_payload()["version"])
+
+
+def load_categories() -> dict[str, tuple[str, ...]]:
+    """The hand-made semantic categories: name -> words (case-sensitive, disjoint)."""
+    return {name: tuple(words) for name, words in _categories_payload()["categories"].items()}
+
+
+def category_labels(vocab: Sequence[str],
+                    categories: Mapping[str, Sequence[str]] | None = None) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
+    """Per-word category id (-1 = uncategorised), the category names, and the missing words per category."""
+    categories = load_categories() if categories is None else categories
+    names = list(categories)
+    labels = np.full(len(vocab), -1, dtype=np.int64)
+    missing: dict[str, list[str]] = {}
+    index = {w: i for i, w in enumerate(vocab)}
+    for c, name in enumerate(names):
+        found = lookup(categories[name], index)
+        labels[found.indices] = c
+        missing[name] = list(found.missing)
+    return labels, names, missing

@@ -1,0 +1,156 @@
+"""Weights & Biases behind one seam: the only module that imports wandb (writes ``<dir>/wandb/``).
+
+Modes (``WandbConfig.mode``): ``offline`` (default; files under ``<dir>/wandb/``, upload later
+with ``wandb sync <dir>/wandb/offline-run-*``), ``online`` (needs ``wandb login`` or
+``WANDB_API_KEY``) and ``disabled`` (tests: every call is a no-op and wandb is never imported).
+``tracking_run`` always finishes the run in a ``finally`` -- with a non-zero exit code when the
+block raised -- so a failed run is marked failed and a Hydra multirun never merges two runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import netrc
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from bows.cli import BowsError
+from bows.config import WandbConfig
+
+log = logging.getLogger(__name__)
+
+
+class Tracker:
+    """Logs to one W&B run; every method is a no-op when the run is disabled (``run is None``)."""
+
+    def __init__(self, run: Any = None):
+        self.run = run
+
+    @property
+    def enabled(self) -> bool:
+        return self.run is not None
+
+    def log(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self.run is not None:
+            self.run.log(dict(metrics), step=step)
+
+    def summary(self, metrics: dict[str, Any]) -> None:
+        if self.run is not None:
+            self.run.summary.update(dict(metrics))
+
+    def image(self, key: str, png: Path, caption: str = "") -> None:
+        if self.run is not None:
+            import wandb
+
+            self.run.log({key: wandb.Image(str(png), caption=caption or None)})
+
+    def table(self, key: str, frame: Any) -> None:
+        """Log a pandas DataFrame as a W&B table."""
+        if self.run is not None:
+            import wandb
+
+            self.run.log({key: wandb.Table(dataframe=frame.reset_index(drop=True))})
+
+    def heatmap(self, key: str, matrix: np.ndarray, labels: list[str]) -> None:
+        """A labelled square matrix (Gram, correlation, ...) as an image plus a table."""
+        if self.run is None:
+            return
+        import pandas as pd
+        import wandb
+
+        matrix = np.asarray(matrix, dtype=float)
+        self.run.log({key: wandb.Image(_heatmap_pixels(matrix, labels), caption=key)})
+        frame = pd.DataFrame(matrix, columns=list(labels))
+        frame.insert(0, "label", list(labels))
+        self.table(f"{key}_table", frame)
+
+    def artifact(self, path: Path, name: str, type: str) -> None:
+        """Log a file or directory as a W&B artifact (names are sanitised to W&B's alphabet)."""
+        if self.run is None:
+            return
+        import wandb
+
+        path = Path(path)
+        art = wandb.Artifact(re.sub(r"[^A-Za-z0-9._-]+", "-", name), type=type)
+        if path.is_dir():
+            art.add_dir(str(path))
+        else:
+            art.add_file(str(path))
+        self.run.log_artifact(art)
+
+
+def _heatmap_pixels(matrix: np.ndarray, labels: list[str]) -> np.ndarray:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(3.0, 0.35 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    bound = float(np.nanmax(np.abs(matrix))) or 1.0
+    im = ax.imshow(matrix, cmap="RdBu_r", vmin=-bound, vmax=bound)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return pixels
+
+
+def _has_api_key() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        auth = netrc.netrc().authenticators("api.wandb.ai")
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+    return bool(auth and auth[2])
+
+
+def resolve_mode(cfg: WandbConfig) -> str:
+    """The effective mode: ``WANDB_MODE=disabled`` in the environment (tests, CI) wins."""
+    if os.environ.get("WANDB_MODE") == "disabled" or os.environ.get("WANDB_DISABLED", "").lower() in ("1", "true"):
+        return "disabled"
+    return cfg.mode
+
+
+@contextlib.contextmanager
+def tracking_run(cfg: WandbConfig, *, name: str, job_type: str, config: dict[str, Any], dir: Path,
+                 group: str | None = None, run_id: str | None = None, resume: bool = False) -> Iterator[Tracker]:
+    """Open a W&B run (files under ``dir/wandb``), yield a ``Tracker``, and always finish it.
+
+    ``run_id`` + ``resume=True`` continue the same W&B run (online) or write a new offline segment
+    with the same id, which ``wandb sync`` appends to that run.
+    """
+    mode = resolve_mode(cfg)
+    if mode == "disabled":
+        yield Tracker(None)
+        return
+    if mode == "online" and not _has_api_key():
+        raise BowsError("wandb.mode=online needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
+                        "(or use wandb=offline and upload later with `wandb sync`)")
+    import wandb
+
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
+        project=cfg.project, entity=cfg.entity, group=group or cfg.group, name=name, job_type=job_type,
+        tags=list(cfg.tags) or None, config=config, dir=str(dir), mode=mode, id=run_id,
+        resume="allow" if resume and run_id else None, reinit="create_new",
+        settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, init_timeout=60),
+    )
+    exit_code = 1
+    try:
+        yield Tracker(run)
+        exit_code = 0
+    finally:
+        try:
+            run.finish(exit_code=exit_code)
+        except Exception as exc:  # never mask the block's own error with a tracking failure
+            log.warning("wandb: could not finish run %s cleanly: %s", name, exc)

@@ -1,0 +1,113 @@
+"""Stage "vocab": reads docs.parquet (download), writes vocab.parquet (index, word, count, forced).
+
+The vocabulary is the 39 forced tokens (``bows.config.FORCED_TOKENS``, in that order, kept even when
+absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
+train rows, ties broken by word (Unicode code point order), so it is the same on every run.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
+from bows.cli import BowsError, stage_main
+from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
+from bows.tokenize import tokenize, tokenizer_settings
+
+log = logging.getLogger(__name__)
+
+VOCAB_SCHEMA = pa.schema([("index", pa.int32()), ("word", pa.string()), ("count", pa.int64()), ("forced", pa.bool_())])
+
+
+def read_texts(docs: Artifact, split: str | None = None) -> pa.Table:
+    """The ``doc_id``, ``split`` and ``text`` columns of a docs artifact (one split, or all), in reading order."""
+    filters = [("split", "==", split)] if split is not None else None
+    return pq.read_table(docs.file(Files.DOCS), columns=["doc_id", "split", "text"], filters=filters)
+
+
+def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
+    """Sorted positions of a seeded sample of ``round(fraction * n_rows)`` rows (at least one)."""
+    size = min(n_rows, max(1, round(fraction * n_rows))) if n_rows else 0
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False))
+
+
+def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
+    """``word``, ``count`` of every kept token, sorted by count (descending) then word."""
+    table = tokenize(texts, min_len=min_len).counts()
+    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
+
+
+def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
+    """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
+    forced = pa.array(FORCED_TOKENS, pa.string())
+    is_forced = pc.is_in(counts["word"], value_set=forced)
+    others = counts.filter(pc.invert(is_forced))
+    room = size - len(FORCED_TOKENS)
+    if len(others) < room:
+        raise BowsError(
+            f"vocab.size={size} but the train sample has only {len(others)} distinct words besides the "
+            f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
+            f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} (or raise vocab.sample_fraction)")
+    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
+    forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
+    words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
+    counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
+    return pa.table({
+        "index": pa.array(np.arange(size, dtype=np.int32)),
+        "word": words,
+        "count": counts_col,
+        "forced": pa.array(np.arange(size) < len(FORCED_TOKENS)),
+    }, schema=VOCAB_SCHEMA)
+
+
+def vocab_config(vocab: VocabConfig) -> dict:
+    """What the vocabulary depends on besides its docs input (hashed into the artifact key)."""
+    return {"vocab": as_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
+
+
+def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
+    """The vocab artifact of ``docs`` under ``cfg.vocab`` (reused when up to date)."""
+    root, config = cfg.paths.root_path, vocab_config(cfg.vocab)
+    key, found = reuse_or_key(root, "vocab", config, {"docs": docs})
+    if found is not None:
+        return found
+    with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
+        train = read_texts(docs, "train")
+        if train.num_rows == 0:
+            raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
+        sample = sample_rows(train.num_rows, cfg.vocab.sample_fraction, cfg.vocab.seed)
+        counts = count_words(train["text"].take(pa.array(sample)), cfg.vocab.min_len)
+        table = choose_vocab(counts, cfg.vocab.size)
+        pq.write_table(table, builder.path(Files.VOCAB))
+        total = int(pc.sum(counts["count"]).as_py() or 0)
+        covered = int(pc.sum(table["count"]).as_py() or 0)
+        absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
+        builder.stats = {"train_rows": train.num_rows, "sampled_rows": len(sample), "tokens": total,
+                         "distinct_words": len(counts), "vocab_size": cfg.vocab.size,
+                         "coverage": covered / total if total else 0.0, "absent_forced": absent}
+    if absent:
+        log.warning("vocab: forced tokens absent from the train sample (kept anyway): %s", ", ".join(absent))
+    log.info("vocab: %d words, coverage %.3f of %d sampled tokens (%d distinct) -> %s", cfg.vocab.size,
+             builder.stats["coverage"], total, len(counts), builder.artifact.path)
+    return builder.artifact
+
+
+def load_vocab(artifact: Artifact) -> list[str]:
+    """The words of a vocab artifact in index order (forced tokens first)."""
+    return pq.read_table(artifact.file(Files.VOCAB), columns=["word"])["word"].to_pylist()
+
+
+def run(cfg: BowsConfig) -> Artifact:
+    from bows import download  # the upstream stage (a cheap skip when its artifact is up to date)
+
+    return build_vocab(cfg, download.run(cfg))
+
+
+main = stage_main(run)
+
+if __name__ == "__main__":
+    main()
