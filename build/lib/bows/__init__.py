@@ -1,1 +1,0 @@
-"""bows: Bag-of-Words Superposition experiments."""
