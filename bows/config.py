@@ -306,15 +306,15 @@ def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
 
 
 def _build(cls: type, values: dict[str, Any]) -> Any:
+    """Instantiate ``cls`` from plain values, sections (dataclass-typed fields) first, so every
+    ``__post_init__`` check runs."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in values:
             continue
-        value = values[f.name]
-        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
-        if dataclasses.is_dataclass(sub) or (callable(sub) and isinstance(sub, type) and dataclasses.is_dataclass(sub)):
-            value = _build(sub, value)
-        kwargs[f.name] = value
+        section = f.default_factory  # sections are declared as field(default_factory=<SectionConfig>)
+        is_section = isinstance(section, type) and dataclasses.is_dataclass(section)
+        kwargs[f.name] = _build(section, values[f.name]) if is_section else values[f.name]
     return cls(**kwargs)
 
 
