@@ -27,6 +27,7 @@ from bows.artifacts import atomic_write_json  # noqa: E402
 from bows.batches import Batch, epoch_order  # noqa: E402
 from bows.cli import BowsError, stage_main  # noqa: E402
 from bows.config import BowsConfig, CitymapConfig, as_dict  # noqa: E402
+from bows.figures import save_figure  # noqa: E402
 from bows.optim import Optimisation, StepInfo, fit  # noqa: E402
 from bows.synthetic import build_output, find_output, output_dir, single_thread  # noqa: E402
 from bows.tracking import tracking_run  # noqa: E402
@@ -274,9 +275,7 @@ def map_figure(path: Path, table: pd.DataFrame, scores: dict[str, float]) -> Non
                  f"median error {scores['km_median']:.0f} km", fontsize=9)
     ax.legend(fontsize=8, loc="lower left")
     ax.set_aspect(1.25)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def ablation_figure(path: Path, accuracy: dict[str, float]) -> None:
@@ -292,9 +291,7 @@ def ablation_figure(path: Path, accuracy: dict[str, float]) -> None:
     ax.set_ylabel("validation compass accuracy")
     ax.set_title("Ablating the probe's 2-d subspace in the city embeddings", fontsize=9)
     ax.legend(fontsize=7, loc="upper center", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 main = stage_main(run)

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bows.synthetic_data import normalised_gram  # noqa: E402
+from bows.figures import save_figure  # noqa: E402
 
 GRAM_ROWS = (("linear", 1.0), ("relu", 1.0), ("relu", 6.0))  # the paper's three rows
 
@@ -40,9 +41,7 @@ def gram_figure(path: Path, structure: str, cov: np.ndarray, weights: dict[tuple
             _matrix(axes[r, c], normalised_gram(weights[(output, wd, latent)]), f"L={latent}  r={corr:.2f}")
     fig.suptitle(f"{structure}: data covariance vs normalised Gram (colour scale per panel; r = off-diagonal "
                  "correlation with the covariance)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def metrics_figure(path: Path, structure: str, metrics: pd.DataFrame) -> None:
@@ -62,9 +61,7 @@ def metrics_figure(path: Path, structure: str, metrics: pd.DataFrame) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{structure}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
@@ -90,9 +87,7 @@ def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
             _heat(axes[r, c], grid.to_numpy(), sharp, base, f"{title}\nReLU L={latent} wd {wd:g}", cmap, lim)
     fig.suptitle(f"{structure}: linear superposition (Gram follows covariance) vs toy-model geometry "
                  "(antipodal pairs)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _heat(ax, grid: np.ndarray, sharp: list, base: list, title: str, cmap: str, lim: tuple[float, float]) -> None:
