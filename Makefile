@@ -25,44 +25,44 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install bows (TORCH_SPEC=torch on GPU machines)
 
 download: $(STAMP) ## stage 1: fetch the corpus into Parquet (corpus=embedded|wikitext103|openwebtext|local)
-	$(PY) -m bows.download $(ARGS)
+	$(PY) -m bows.data.download $(ARGS)
 
 vocab: $(STAMP) ## stage 2: tokenize and build the 10k-word vocabulary
-	$(PY) -m bows.vocab $(ARGS)
+	$(PY) -m bows.data.vocab $(ARGS)
 
 binarize: $(STAMP) ## stage 3: binary bag-of-words windows (CSR) per split, with statistics
-	$(PY) -m bows.binarize $(ARGS)
+	$(PY) -m bows.data.binarize $(ARGS)
 
 data: binarize ## download + vocab + binarize (each skipped when up to date)
 
 stats: $(STAMP) ## co-activation statistics of the windows (counts, correlation, PMI)
-	$(PY) -m bows.stats $(ARGS)
+	$(PY) -m bows.data.stats $(ARGS)
 
 train: $(STAMP) ## train one tied ReLU autoencoder (builds missing data first)
-	$(PY) -m bows.train $(ARGS)
+	$(PY) -m bows.training.train $(ARGS)
 
 sweep: $(STAMP) ## Hydra multirun over weight decay (conf/sweep/weight_decay.yaml)
-	$(PY) -m bows.train -m +sweep=weight_decay $(ARGS)
+	$(PY) -m bows.training.train -m +sweep=weight_decay $(ARGS)
 
 analyze: $(STAMP) ## feature-geometry analyses of a run (analyze.run=...) or sweep (analyze.sweep=...)
-	$(PY) -m bows.analyze $(ARGS)
+	$(PY) -m bows.analysis.analyze $(ARGS)
 
 report: $(STAMP) ## static HTML report of a run or sweep
-	$(PY) -m bows.report $(ARGS)
+	$(PY) -m bows.analysis.report $(ARGS)
 
 all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
-	$(PY) -m bows.study $(ARGS)
+	$(PY) -m bows.experiments.study $(ARGS)
 
 synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
-	$(PY) -m bows.synthetic $(ARGS)
+	$(PY) -m bows.experiments.synthetic $(ARGS)
 
 citymap: $(STAMP) ## value-coding city map (US cities, compass-direction embeddings)
-	$(PY) -m bows.citymap $(ARGS)
+	$(PY) -m bows.experiments.citymap $(ARGS)
 
 reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103: L=1000 at wd 4 and the wd-1 structure sweep (GPU + HF hub)
-	$(PY) -m bows.binarize corpus=wikitext103 $(ARGS)
-	$(PY) -m bows.train +experiment=paper_wd4 $(ARGS)
-	$(PY) -m bows.train -m +experiment=paper_structure_sweep $(ARGS)
+	$(PY) -m bows.data.binarize corpus=wikitext103 $(ARGS)
+	$(PY) -m bows.training.train +experiment=paper_wd4 $(ARGS)
+	$(PY) -m bows.training.train -m +experiment=paper_structure_sweep $(ARGS)
 
 test: $(STAMP) ## fast tests (no network, a few minutes)
 	$(PY) -m pytest -q -m "not slow" $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc

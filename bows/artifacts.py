@@ -6,6 +6,7 @@ The directory is built under a temporary name and renamed when complete; ``meta.
 last) records the config, inputs, library versions, statistics and the sha256 of every file, and
 ``open_artifact`` re-hashes the files so a truncated or edited artifact is detected and rebuilt.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,12 +17,15 @@ import os
 import platform
 import shutil
 import socket
-import uuid
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ class Files:
     META = "meta.json"
     DOCS = "docs.parquet"  # download: doc_id, source, split, text (one row per row-of-text)
     VOCAB = "vocab.parquet"  # vocab: index, word, count, forced
+
     # binarize: per split, CSR windows
     @staticmethod
     def offsets(split: str) -> str:
@@ -50,10 +55,6 @@ class Files:
     CHECKPOINT = "checkpoint.pt"  # weights + optimizer + scheduler + step + RNG (torch.load weights_only=True)
     METRICS = "metrics.jsonl"  # one JSON object per logged step / epoch
     SWEEP_INDEX = "sweep.parquet"  # one row per run of a multirun: config fields, final metrics, run dir
-
-
-class ArtifactError(RuntimeError):
-    """An artifact is missing, corrupt or does not match what a stage expects."""
 
 
 def stable_hash(payload: Any) -> str:
@@ -137,7 +138,7 @@ class Artifact:
     def config(self) -> dict[str, Any]:
         return self.meta["config"]
 
-    def input(self, name: str) -> "Artifact":
+    def input(self, name: str) -> Artifact:
         """The verified input artifact ``name`` this one was built from. Looked up next to this
         artifact first (``<root>/artifacts/<stage>/<key>``), so a moved or copied data root works."""
         if name not in self.meta.get("inputs", {}):
@@ -229,7 +230,9 @@ class ArtifactBuilder:
             "key": self.key,
             "format": FORMAT_VERSION,
             "config": self.config,
-            "inputs": {name: {"path": str(a.path), "key": a.key, "digest": a.digest} for name, a in self.inputs.items()},
+            "inputs": {
+                name: {"path": str(a.path), "key": a.key, "digest": a.digest} for name, a in self.inputs.items()
+            },
             "files": files,
             "stats": self.stats,
             "versions": library_versions(),
@@ -271,8 +274,9 @@ def _abandoned(host_pid: list[str]) -> bool:
 
 
 @contextlib.contextmanager
-def build_artifact(root: Path, stage: str, key: str, config: Any,
-                   inputs: dict[str, Artifact] | None = None) -> Iterator[ArtifactBuilder]:
+def build_artifact(
+    root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact] | None = None
+) -> Iterator[ArtifactBuilder]:
     """Context manager: write files with ``builder.path(name)``, set ``builder.stats``; the
     directory becomes the artifact only if the block completes (then call ``builder.commit()``
     is done for you). On error the temporary directory is removed and nothing is left behind."""
@@ -290,8 +294,9 @@ def build_artifact(root: Path, stage: str, key: str, config: Any,
             shutil.rmtree(builder.tmp, ignore_errors=True)
 
 
-def reuse_or_key(root: Path, stage: str, config: Any,
-                 inputs: dict[str, Artifact] | None = None) -> tuple[str, Artifact | None]:
+def reuse_or_key(
+    root: Path, stage: str, config: Any, inputs: dict[str, Artifact] | None = None
+) -> tuple[str, Artifact | None]:
     """The stage's key and, if an intact artifact for it exists, that artifact (logged as skipped)."""
     key = artifact_key(stage, config, inputs)
     found = find_artifact(root, stage, key)

@@ -1,26 +1,21 @@
 """Thin Hydra entry points: compose ``conf/``, validate once, run a stage, turn errors into one line."""
+
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bows.artifacts import ArtifactError
-from bows.config import CONF_DIR, BowsConfig, ConfigError, to_config
+from bows.config import CONF_DIR, BowsConfig, to_config
+from bows.errors import USER_ERRORS, BowsError  # noqa: F401  (BowsError re-exported for callers)
 
 log = logging.getLogger("bows")
-
-
-class BowsError(RuntimeError):
-    """An error a person can act on: printed as one message, exit status 2."""
-
-
-USER_ERRORS = (BowsError, ConfigError, ArtifactError)
 
 
 def _multirun() -> bool:
@@ -44,7 +39,7 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
             log.error("%s: %s", type(exc).__name__, exc)
             if _multirun():
                 raise
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)  # noqa: T201  (the entry point speaks to the user)
             sys.exit(2)
 
     return _main

@@ -5,6 +5,7 @@ keys (a typo such as ``window.gruop_size`` fails before any work), and ``to_conf
 composed ``DictConfig`` into these objects once, running the cross-field checks in
 ``__post_init__``, so nothing below the entry point ever sees a ``DictConfig``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,20 +16,51 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from bows.errors import ConfigError
+
 FORCED_TOKENS: tuple[str, ...] = (
     # days, months, planets, animal classes, animals: the paper's 39 forced tokens, in this order
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-    "Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune",
-    "Mammal", "Fish", "Bird", "Reptile", "Amphibian", "Insect",
-    "Cow", "Salmon", "Eagle", "Snake", "Frog", "Butterfly",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Mercury",
+    "Venus",
+    "Earth",
+    "Mars",
+    "Jupiter",
+    "Saturn",
+    "Uranus",
+    "Neptune",
+    "Mammal",
+    "Fish",
+    "Bird",
+    "Reptile",
+    "Amphibian",
+    "Insect",
+    "Cow",
+    "Salmon",
+    "Eagle",
+    "Snake",
+    "Frog",
+    "Butterfly",
 )
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the field."""
 
 
 def _check(ok: bool, field_name: str, message: str) -> None:
@@ -50,7 +82,9 @@ class CorpusConfig:
     name: str = "embedded"
     hf_id: Optional[str] = None  # Hugging Face dataset id (wikitext103, openwebtext)
     hf_config: Optional[str] = None
-    hf_cache_dir: Optional[str] = None  # Hugging Face datasets cache (None: the library's default, e.g. ~/.cache/huggingface)
+    hf_cache_dir: Optional[str] = (
+        None  # Hugging Face datasets cache (None: the library's default, e.g. ~/.cache/huggingface)
+    )
     files: list[str] = field(default_factory=list)  # local corpus: .txt/.jsonl/.parquet paths or globs
     text_field: str = "text"  # column holding the text (local jsonl/parquet)
     validation_fraction: float = 0.1  # corpora without their own splits: share of documents
@@ -62,13 +96,19 @@ class CorpusConfig:
 
     def __post_init__(self) -> None:
         _check(self.name in CORPORA, "corpus.name", f"unknown corpus {self.name!r}; choose one of {', '.join(CORPORA)}")
-        _check(self.name != "local" or len(self.files) > 0, "corpus.files",
-               "the local corpus needs files, e.g. corpus=local 'corpus.files=[my/*.txt]'")
+        _check(
+            self.name != "local" or len(self.files) > 0,
+            "corpus.files",
+            "the local corpus needs files, e.g. corpus=local 'corpus.files=[my/*.txt]'",
+        )
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
             _check(0.0 <= value < 1.0, f"corpus.{name}", f"must be in [0, 1), got {value}")
-        _check(self.validation_fraction + self.test_fraction < 1.0, "corpus.test_fraction",
-               "validation_fraction + test_fraction must leave documents for training")
+        _check(
+            self.validation_fraction + self.test_fraction < 1.0,
+            "corpus.test_fraction",
+            "validation_fraction + test_fraction must leave documents for training",
+        )
         _check(self.holdout_rows >= 1, "corpus.holdout_rows", f"must be >= 1, got {self.holdout_rows}")
         _check(self.sentences_per_row >= 1, "corpus.sentences_per_row", f"must be >= 1, got {self.sentences_per_row}")
         _check(self.max_rows is None or self.max_rows >= 1, "corpus.max_rows", f"must be >= 1, got {self.max_rows}")
@@ -82,10 +122,15 @@ class VocabConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(self.size >= len(FORCED_TOKENS), "vocab.size",
-               f"must be at least the {len(FORCED_TOKENS)} forced tokens, got {self.size}")
+        _check(
+            self.size >= len(FORCED_TOKENS),
+            "vocab.size",
+            f"must be at least the {len(FORCED_TOKENS)} forced tokens, got {self.size}",
+        )
         _check(self.min_len >= 0, "vocab.min_len", f"must be >= 0, got {self.min_len}")
-        _check(0.0 < self.sample_fraction <= 1.0, "vocab.sample_fraction", f"must be in (0, 1], got {self.sample_fraction}")
+        _check(
+            0.0 < self.sample_fraction <= 1.0, "vocab.sample_fraction", f"must be in (0, 1], got {self.sample_fraction}"
+        )
 
 
 @dataclass(frozen=True)
@@ -132,10 +177,16 @@ class TrainConfig:
         _check(self.batch_size >= 1, "train.batch_size", f"must be >= 1, got {self.batch_size}")
         _check(self.epochs >= 1, "train.epochs", f"must be >= 1, got {self.epochs}")
         _check(self.max_steps is None or self.max_steps >= 1, "train.max_steps", f"must be >= 1, got {self.max_steps}")
-        _check(self.precision in ("fp32", "tf32", "bf16"), "train.precision",
-               f"must be fp32, tf32 or bf16, got {self.precision!r}")
-        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "train.device",
-               f"must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check(
+            self.precision in ("fp32", "tf32", "bf16"),
+            "train.precision",
+            f"must be fp32, tf32 or bf16, got {self.precision!r}",
+        )
+        _check(
+            self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+            "train.device",
+            f"must be auto, cpu, cuda or cuda:N, got {self.device!r}",
+        )
         _check(self.eval_windows >= 0, "train.eval_windows", f"must be >= 0, got {self.eval_windows}")
         _check(self.checkpoint_every >= 0, "train.checkpoint_every", f"must be >= 0, got {self.checkpoint_every}")
         _check(self.log_every >= 1, "train.log_every", f"must be >= 1, got {self.log_every}")
@@ -151,8 +202,11 @@ class WandbConfig:
     tags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        _check(self.mode in ("offline", "online", "disabled"), "wandb.mode",
-               f"must be offline, online or disabled, got {self.mode!r}")
+        _check(
+            self.mode in ("offline", "online", "disabled"),
+            "wandb.mode",
+            f"must be offline, online or disabled, got {self.mode!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -202,20 +256,35 @@ class SyntheticConfig:
     phase_latent_sizes: list[int] = field(default_factory=lambda: [3, 6])
 
     def __post_init__(self) -> None:
-        _check(self.structure in ("circular", "figure8", "sphere", "iid"), "synthetic.structure",
-               f"must be circular, figure8, sphere or iid, got {self.structure!r}")
+        _check(
+            self.structure in ("circular", "figure8", "sphere", "iid"),
+            "synthetic.structure",
+            f"must be circular, figure8, sphere or iid, got {self.structure!r}",
+        )
         _check(self.n_features >= 2, "synthetic.n_features", f"must be >= 2, got {self.n_features}")
         _check(0 < self.n_train < self.n_samples, "synthetic.n_train", "must be in (0, n_samples)")
         for name in ("latent_sizes", "phase_latent_sizes"):
             sizes = getattr(self, name)
-            _check(len(sizes) > 0 and all(1 <= latent for latent in sizes), f"synthetic.{name}",
-                   f"needs at least one size, each >= 1, got {sizes}")
-        _check(len(self.weight_decays) > 0 and all(wd >= 0 for wd in self.weight_decays), "synthetic.weight_decays",
-               f"needs at least one value, each >= 0, got {self.weight_decays}")
-        _check(len(self.outputs) > 0 and all(o in ("relu", "linear") for o in self.outputs), "synthetic.outputs",
-               f"must be a non-empty subset of [linear, relu], got {self.outputs}")
-        _check(len(self.phase_sharpness) > 0 and all(v >= 0 for v in self.phase_sharpness), "synthetic.phase_sharpness",
-               f"needs at least one value, each >= 0, got {self.phase_sharpness}")
+            _check(
+                len(sizes) > 0 and all(1 <= latent for latent in sizes),
+                f"synthetic.{name}",
+                f"needs at least one size, each >= 1, got {sizes}",
+            )
+        _check(
+            len(self.weight_decays) > 0 and all(wd >= 0 for wd in self.weight_decays),
+            "synthetic.weight_decays",
+            f"needs at least one value, each >= 0, got {self.weight_decays}",
+        )
+        _check(
+            len(self.outputs) > 0 and all(o in ("relu", "linear") for o in self.outputs),
+            "synthetic.outputs",
+            f"must be a non-empty subset of [linear, relu], got {self.outputs}",
+        )
+        _check(
+            len(self.phase_sharpness) > 0 and all(v >= 0 for v in self.phase_sharpness),
+            "synthetic.phase_sharpness",
+            f"needs at least one value, each >= 0, got {self.phase_sharpness}",
+        )
         _check(len(self.phase_base_log_odds) > 0, "synthetic.phase_base_log_odds", "needs at least one value")
         _check(self.lr > 0, "synthetic.lr", f"must be > 0, got {self.lr}")
         _check(self.epochs >= 1, "synthetic.epochs", f"must be >= 1, got {self.epochs}")
@@ -238,7 +307,11 @@ class CitymapConfig:
 
     def __post_init__(self) -> None:
         _check(self.min_population >= 0, "citymap.min_population", f"must be >= 0, got {self.min_population}")
-        _check(self.embed_dim >= 2, "citymap.embed_dim", f"must be >= 2 (the probe reads 2 coordinates), got {self.embed_dim}")
+        _check(
+            self.embed_dim >= 2,
+            "citymap.embed_dim",
+            f"must be >= 2 (the probe reads 2 coordinates), got {self.embed_dim}",
+        )
         _check(self.hidden >= 1, "citymap.hidden", f"must be >= 1, got {self.hidden}")
         _check(0.0 < self.val_fraction < 1.0, "citymap.val_fraction", f"must be in (0, 1), got {self.val_fraction}")
         _check(self.epochs >= 1, "citymap.epochs", f"must be >= 1, got {self.epochs}")

@@ -6,6 +6,7 @@ with ``wandb sync <dir>/wandb/offline-run-*``), ``online`` (needs ``wandb login`
 ``tracking_run`` always finishes the run in a ``finally`` -- with a non-zero exit code when the
 block raised -- so a failed run is marked failed and a Hydra multirun never merges two runs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,13 +14,14 @@ import logging
 import netrc
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from bows.cli import BowsError
 from bows.config import WandbConfig
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +123,17 @@ def resolve_mode(cfg: WandbConfig) -> str:
 
 
 @contextlib.contextmanager
-def tracking_run(cfg: WandbConfig, *, name: str, job_type: str, config: dict[str, Any], dir: Path,
-                 group: str | None = None, run_id: str | None = None, resume: bool = False) -> Iterator[Tracker]:
+def tracking_run(
+    cfg: WandbConfig,
+    *,
+    name: str,
+    job_type: str,
+    config: dict[str, Any],
+    dir: Path,
+    group: str | None = None,
+    run_id: str | None = None,
+    resume: bool = False,
+) -> Iterator[Tracker]:
     """Open a W&B run (files under ``dir/wandb``), yield a ``Tracker``, and always finish it.
 
     ``run_id`` + ``resume=True`` continue the same W&B run (online) or write a new offline segment
@@ -133,16 +144,27 @@ def tracking_run(cfg: WandbConfig, *, name: str, job_type: str, config: dict[str
         yield Tracker(None)
         return
     if mode == "online" and not _has_api_key():
-        raise BowsError("wandb.mode=online needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
-                        "(or use wandb=offline and upload later with `wandb sync`)")
+        raise BowsError(
+            "wandb.mode=online needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
+            "(or use wandb=offline and upload later with `wandb sync`)"
+        )
     import wandb
 
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(
-        project=cfg.project, entity=cfg.entity, group=group or cfg.group, name=name, job_type=job_type,
-        tags=list(cfg.tags) or None, config=config, dir=str(dir), mode=mode, id=run_id,
-        resume="allow" if resume and run_id else None, reinit="create_new",
+        project=cfg.project,
+        entity=cfg.entity,
+        group=group or cfg.group,
+        name=name,
+        job_type=job_type,
+        tags=list(cfg.tags) or None,
+        config=config,
+        dir=str(dir),
+        mode=mode,
+        id=run_id,
+        resume="allow" if resume and run_id else None,
+        reinit="create_new",
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, init_timeout=60),
     )
     exit_code = 1

@@ -10,6 +10,7 @@ batch x vocab inputs through dense encoder/decoder products, densifying each bat
 
     python scripts/bench_train.py [--steps 30] [--device auto] [--latent 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bows.batches import epoch_batches, to_device  # noqa: E402
-from bows.model import TiedAutoencoder  # noqa: E402
-from bows.optim import Optimisation  # noqa: E402
-from bows.train import resolve_device  # noqa: E402
+from bows.training.batches import epoch_batches, to_device  # noqa: E402
+from bows.training.model import TiedAutoencoder  # noqa: E402
+from bows.training.optim import Optimisation  # noqa: E402
+from bows.training.train import resolve_device  # noqa: E402
 
 V, BATCH, WORDS = 10_000, 512, 230
 
@@ -108,14 +109,14 @@ class PaperModel(torch.nn.Module):
 
 
 def bench_paper(offsets, indices, latent: int, steps: int, device: torch.device) -> float:
-    lists = [indices[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]  # per-sample lists
+    lists = [indices[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]  # per-sample lists
     model = PaperModel(latent).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=4.0)
     order = np.random.default_rng(0).permutation(len(lists))
 
     def step(k: int):
         x = torch.zeros(BATCH, V)
-        for row, i in enumerate(order[k * BATCH:(k + 1) * BATCH]):
+        for row, i in enumerate(order[k * BATCH : (k + 1) * BATCH]):
             x[row, lists[i]] = 1.0
         x = x.to(device)
         loss = F.mse_loss(model(x), x)
@@ -146,8 +147,10 @@ def main() -> None:
     n = BATCH * (args.steps + 4)
     offsets, indices = zipf_windows(max(n, BATCH * (args.paper_steps + 2)), V, WORDS)
     words = float(np.diff(offsets).mean())
-    print(f"device {device} ({torch.get_num_threads()} threads), V={V} L={args.latent} batch={BATCH}, "
-          f"{words:.0f} words/window, torch {torch.__version__}")
+    print(
+        f"device {device} ({torch.get_num_threads()} threads), V={V} L={args.latent} batch={BATCH}, "
+        f"{words:.0f} words/window, torch {torch.__version__}"
+    )
 
     rates = gemm_rate(args.latent, device)
     best = max(rates.values())
@@ -158,18 +161,33 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     ours = bench_bows(offsets, indices, args.latent, args.steps, device)
-    peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
     paper = bench_paper(offsets, indices, args.latent, args.paper_steps, device)
     result = {
-        "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
-        "vocab": V, "latent": args.latent, "batch": BATCH, "words_per_window": words,
-        "gemm_gflops": rates, "best_gemm_gflops": best, "flop_bound_windows_per_s": bound,
-        "bows_windows_per_s": ours, "bows_fraction_of_bound": ours / bound,
-        "paper_windows_per_s": paper, "paper_fraction_of_bound": paper / bound,
-        "speedup_vs_paper": ours / paper, "peak_memory_bytes": peak,
-        "steps": args.steps, "paper_steps": args.paper_steps, "load_average": os.getloadavg(),
+        "vocab": V,
+        "latent": args.latent,
+        "batch": BATCH,
+        "words_per_window": words,
+        "gemm_gflops": rates,
+        "best_gemm_gflops": best,
+        "flop_bound_windows_per_s": bound,
+        "bows_windows_per_s": ours,
+        "bows_fraction_of_bound": ours / bound,
+        "paper_windows_per_s": paper,
+        "paper_fraction_of_bound": paper / bound,
+        "speedup_vs_paper": ours / paper,
+        "peak_memory_bytes": peak,
+        "steps": args.steps,
+        "paper_steps": args.paper_steps,
+        "load_average": os.getloadavg(),
     }
     print(f"  fp32 FLOP bound      {bound:8.0f} windows/s")
     print(f"  bows trainer         {ours:8.0f} windows/s  ({ours / bound:.0%} of bound)")

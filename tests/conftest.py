@@ -1,4 +1,5 @@
 """Shared test helpers: the real config tree, shrunk and pointed at a temporary data root."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A tiny docs artifact with known co-occurrences, built without the download stage."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,14 @@ ROWS = [
 
 def write_docs(root: Path, rows: list[tuple[str, str, str]] = ROWS, name: str = "fixture") -> Artifact:
     """A docs artifact under ``root`` holding ``rows`` (key derived from ``name`` and the rows)."""
-    table = pa.table({"doc_id": [r[0] for r in rows], "source": ["fixture"] * len(rows),
-                      "split": [r[1] for r in rows], "text": [r[2] for r in rows]})
+    table = pa.table(
+        {
+            "doc_id": [r[0] for r in rows],
+            "source": ["fixture"] * len(rows),
+            "split": [r[1] for r in rows],
+            "text": [r[2] for r in rows],
+        }
+    )
     config = {"fixture": name, "rows": len(rows), "first": rows[0][2] if rows else ""}
     with build_artifact(root, "download", artifact_key("download", config), config) as builder:
         pq.write_table(table, builder.path(Files.DOCS))

@@ -1,4 +1,5 @@
 """The analyze stage on hand-made tiny runs: numbers, figures and a sweep index of two runs."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_vocab
 
-from bows import analyze, stats
+from bows.analysis import analyze
 from bows.artifacts import Files
+from bows.data import stats
 
 
 def with_analyze(cfg, **changes):
@@ -19,8 +21,13 @@ def with_analyze(cfg, **changes):
 
 @pytest.fixture
 def tiny(tmp_path, make_config):
-    cfg = make_config("analyze.umap=false", "analyze.eval_windows=400", "stats.sample_windows=2000",
-                      "stats.min_count=3", "model.latent_size=16")
+    cfg = make_config(
+        "analyze.umap=false",
+        "analyze.eval_windows=400",
+        "stats.sample_windows=2000",
+        "stats.min_count=3",
+        "model.latent_size=16",
+    )
     vocab = tiny_vocab()
     windows = make_windows_artifact(cfg.paths.root_path, vocab)
     return cfg, vocab, windows
@@ -55,8 +62,18 @@ def test_analyze_run_writes_numbers_and_figures(tiny):
     assert "Beatles" in mech["substitutes"]
     r2 = pd.read_parquet(out / "r2.parquet")
     assert len(r2) == len(vocab) and r2["gap"].dropna().is_monotonic_decreasing
-    for name in ("months_ring", "days_ring", "months_data", "groups", "coactivation", "r2", "preactivations",
-                 "towers", "christmas_months", "dimensionality"):
+    for name in (
+        "months_ring",
+        "days_ring",
+        "months_data",
+        "groups",
+        "coactivation",
+        "r2",
+        "preactivations",
+        "towers",
+        "christmas_months",
+        "dimensionality",
+    ):
         assert (out / "figures" / f"{name}.png").stat().st_size > 5000, name
     assert not (out / "figures" / "umap.png").exists()  # analyze.umap=false
 
@@ -91,12 +108,22 @@ def test_umap_figure(tiny):
 
 
 def test_sweep_figures_from_a_metric_table(tmp_path):
-    from bows.sweep_figures import sweep_figures
+    from bows.plots.sweep import sweep_figures
 
     rng = np.random.default_rng(0)
-    rows = [{"latent_size": L, "weight_decay": wd, "seed": s, "analysis_dir": str(tmp_path / "none"),
-             "geometry/months/offdiag_frobenius": L * 0.01 + rng.random(), "geometry/roman/offdiag_frobenius": rng.random(),
-             "geometry/months/ring_score": rng.random()}
-            for L in (50, 400, 4000) for wd in (1.0, 4.0) for s in (1, 2, 3)]
+    rows = [
+        {
+            "latent_size": L,
+            "weight_decay": wd,
+            "seed": s,
+            "analysis_dir": str(tmp_path / "none"),
+            "geometry/months/offdiag_frobenius": L * 0.01 + rng.random(),
+            "geometry/roman/offdiag_frobenius": rng.random(),
+            "geometry/months/ring_score": rng.random(),
+        }
+        for L in (50, 400, 4000)
+        for wd in (1.0, 4.0)
+        for s in (1, 2, 3)
+    ]
     made = {f.name for f in sweep_figures(pd.DataFrame(rows), tmp_path / "figs")}
     assert made == {"structure_vs_latent", "metrics_vs_weight_decay", "metrics_vs_latent", "phase_diagram"}

@@ -1,13 +1,14 @@
 """Data artifacts: round trip, corruption detected and rebuilt, stale configs never reused, atomic builds."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from corpus_fixture import ROWS, write_docs
 
 from bows.artifacts import Files, open_artifact
-from bows.binarize import build_binarized, load_windows
-from bows.vocab import build_vocab
-from corpus_fixture import ROWS, write_docs
+from bows.data.binarize import build_binarized, load_windows
+from bows.data.vocab import build_vocab
 
 DATA = ("vocab.size=45", "vocab.sample_fraction=1.0", "vocab.min_len=20")
 
@@ -52,7 +53,7 @@ def test_changed_config_builds_a_new_artifact_and_leaves_the_old_one(tmp_path, m
 
 
 def test_interrupted_build_leaves_nothing(tmp_path, make_config, monkeypatch):
-    import bows.binarize
+    import bows.data.binarize
 
     cfg, docs = make_config(*DATA), write_docs(tmp_path)
     vocab = build_vocab(cfg, docs)
@@ -60,7 +61,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, make_config, monkeypatch):
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bows.binarize, "build_windows", explode)
+    monkeypatch.setattr(bows.data.binarize, "build_windows", explode)
     with pytest.raises(KeyboardInterrupt):
         build_binarized(cfg, docs, vocab)
     stage_dir = tmp_path / "artifacts" / "binarize"

@@ -1,4 +1,5 @@
 """Binarize stage on the tiny fixture corpus: windows content, storage, metadata, statistics."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,11 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+from corpus_fixture import ROWS, write_docs
 
 from bows.artifacts import Files
-from bows.binarize import build_binarized, load_windows, vocab_of
-from bows.vocab import build_vocab
-from corpus_fixture import ROWS, write_docs
+from bows.data.binarize import build_binarized, load_windows, vocab_of
+from bows.data.vocab import build_vocab
 
 DATA = ("vocab.size=48", "vocab.sample_fraction=1.0", "vocab.min_len=20")
 
@@ -69,12 +70,12 @@ def test_storage_is_compact_memory_mapped_and_self_describing(tmp_path, make_con
 
 
 def test_run_uses_the_download_stage(tmp_path, make_config, monkeypatch):
-    import bows.binarize
-    import bows.download
+    import bows.data.binarize
+    import bows.data.download
 
     docs = write_docs(tmp_path)
-    monkeypatch.setattr(bows.download, "run", lambda cfg: docs)
-    artifact = bows.binarize.run(make_config(*DATA))
+    monkeypatch.setattr(bows.data.download, "run", lambda cfg: docs)
+    artifact = bows.data.binarize.run(make_config(*DATA))
     assert artifact.meta["inputs"]["docs"]["path"] == str(docs.path)
     assert artifact.stats["validation"]["windows"] == 1
 
@@ -83,14 +84,26 @@ def test_run_uses_the_download_stage(tmp_path, make_config, monkeypatch):
 def test_cli_overrides_build_a_new_artifact_and_keep_the_old(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for n, (doc, split, text) in enumerate(ROWS * 3):
+    for n, (_doc, _split, text) in enumerate(ROWS * 3):
         (corpus / f"{n:02d}.txt").write_text("\n".join([text, "February snow and the long Christmas nights" * 2]))
-    common = [f"paths.root={tmp_path / 'data'}", "wandb=disabled", "corpus=local", f"corpus.files=[{corpus}/*.txt]",
-              "vocab.sample_fraction=1.0", "corpus.validation_fraction=0.2", "corpus.test_fraction=0.2"]
+    common = [
+        f"paths.root={tmp_path / 'data'}",
+        "wandb=disabled",
+        "corpus=local",
+        f"corpus.files=[{corpus}/*.txt]",
+        "vocab.sample_fraction=1.0",
+        "corpus.validation_fraction=0.2",
+        "corpus.test_fraction=0.2",
+    ]
 
     def binarize(*overrides: str) -> set[str]:
-        done = subprocess.run([sys.executable, "-m", "bows.binarize", *common, *overrides], capture_output=True,
-                              text=True, cwd=tmp_path, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "bows.data.binarize", *common, *overrides],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         assert "windows" in done.stdout and "train" in done.stdout  # the statistics table
         return {p.name for p in (tmp_path / "data" / "artifacts" / "binarize").iterdir()}
@@ -98,6 +111,11 @@ def test_cli_overrides_build_a_new_artifact_and_keep_the_old(tmp_path):
     first = binarize("vocab.size=42")
     both = binarize("vocab.size=41", "window.group_size=10")
     assert len(first) == 1 and first < both and len(both) == 2
-    too_big = subprocess.run([sys.executable, "-m", "bows.binarize", *common, "vocab.size=9000"], capture_output=True,
-                             text=True, cwd=tmp_path, timeout=300)
+    too_big = subprocess.run(
+        [sys.executable, "-m", "bows.data.binarize", *common, "vocab.size=9000"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert too_big.returncode == 2 and "lower vocab.size" in too_big.stderr

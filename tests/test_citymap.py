@@ -1,4 +1,5 @@
 """City map: compass labels, the pair split, the probe and its ablations, and the stage end to end."""
+
 from __future__ import annotations
 
 import json
@@ -6,11 +7,29 @@ import json
 import numpy as np
 import pytest
 
-from bows.citymap import (COMPASS, ablate, city_pairs, compass_label, fit_probe, haversine_km, load_cities,
-                          probe_basis, probe_scores, rhumb_bearing, run, split_cities)
+from bows.experiments.citymap import (
+    COMPASS,
+    ablate,
+    city_pairs,
+    compass_label,
+    fit_probe,
+    haversine_km,
+    load_cities,
+    probe_basis,
+    probe_scores,
+    rhumb_bearing,
+    run,
+    split_cities,
+)
 
 NEW_YORK, LOS_ANGELES, CHICAGO = (40.71, -74.01), (34.05, -118.24), (41.88, -87.63)
-HOUSTON, NEW_ORLEANS, SEATTLE, MIAMI, DENVER = (29.76, -95.37), (29.95, -90.07), (47.61, -122.33), (25.77, -80.19), (39.74, -104.99)
+HOUSTON, NEW_ORLEANS, SEATTLE, MIAMI, DENVER = (
+    (29.76, -95.37),
+    (29.95, -90.07),
+    (47.61, -122.33),
+    (25.77, -80.19),
+    (39.74, -104.99),
+)
 
 
 def _direction(a, b) -> str:

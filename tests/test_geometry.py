@@ -1,11 +1,12 @@
 """Ring score, PCA ring analysis, seasonal projection, kNN purity, dimensionality and discovery on known inputs."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bows import geometry as geo
-from bows.groups import MONTH_SEASON, MONTHS, SEASON_OF_WORD
+from bows.analysis import geometry as geo
+from bows.analysis.groups import MONTH_SEASON, MONTHS, SEASON_OF_WORD
 
 
 def _circle(n, radius=1.0, noise=0.0, dim=6, seed=0):
@@ -47,14 +48,14 @@ def test_seasonal_projection_points_to_its_season():
     assert proj[0]["nearest"] == "December" and proj[0]["season_match"]
     assert proj[0]["in_plane_fraction"] == pytest.approx(1.0)
     assert proj[1]["nearest"] == "July" and proj[1]["season"] == "summer"
-    assert proj[1]["in_plane_fraction"] == pytest.approx(0.5 ** 2 / (0.5 ** 2 + 1))
+    assert proj[1]["in_plane_fraction"] == pytest.approx(0.5**2 / (0.5**2 + 1))
 
 
 def test_offdiag_frobenius_and_agreement():
     assert geo.offdiag_frobenius(np.eye(4)) == 0.0
     V = np.array([[1.0, 0], [1, 0]])
     assert geo.offdiag_frobenius(V) == pytest.approx(np.sqrt(2))
-    a = np.array([[1, .5, .1], [.5, 1, .3], [.1, .3, 1]])
+    a = np.array([[1, 0.5, 0.1], [0.5, 1, 0.3], [0.1, 0.3, 1]])
     assert geo.offdiag_agreement(a, 2 * a)["pearson"] == pytest.approx(1.0)
 
 
@@ -75,8 +76,10 @@ def test_feature_dimensionality_known_cases():
     np.testing.assert_allclose(geo.feature_dimensionality(W), [0.5, 0.5, 1.0, 0.0])
     rng = np.random.default_rng(0)
     W = rng.standard_normal((5, 30))
-    brute = [(W[:, i] @ W[:, i]) / sum((W[:, i] / np.linalg.norm(W[:, i]) @ W[:, j]) ** 2 for j in range(30))
-             for i in range(30)]
+    brute = [
+        (W[:, i] @ W[:, i]) / sum((W[:, i] / np.linalg.norm(W[:, i]) @ W[:, j]) ** 2 for j in range(30))
+        for i in range(30)
+    ]
     np.testing.assert_allclose(geo.feature_dimensionality(W), brute)
 
 

@@ -1,5 +1,6 @@
 """Held-out and one-hot R^2 against hand computation on a 3-word model; the decomposition sums to
 the model's own pre-activation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from bows import mechanism as mech
-from bows.model import TiedAutoencoder
+from bows.analysis import mechanism as mech
+from bows.training.model import TiedAutoencoder
 
 W3 = np.array([[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]], dtype=np.float32)  # latent 2 x vocab 3
 B3 = np.array([-0.5, 0.1, -0.2], dtype=np.float32)

@@ -1,4 +1,5 @@
 """The tied autoencoder: one weight tensor, paper init, sparse encoder == dense, instances independent."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import math
 import pytest
 import torch
 
-from bows.model import TiedAutoencoder, densify, reconstruction_loss
+from bows.training.model import TiedAutoencoder, densify, reconstruction_loss
 
 
 def _csr(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +84,8 @@ def test_instances_are_independent_models():
     for i in range(3):
         single = TiedAutoencoder(12, 4)
         with torch.no_grad():
-            single.W.copy_(multi.W[i:i + 1])
-            single.b.copy_(multi.b[i:i + 1])
+            single.W.copy_(multi.W[i : i + 1])
+            single.b.copy_(multi.b[i : i + 1])
         torch.testing.assert_close(reconstruction_loss(single(x), x)[0], losses[i])
     grads = torch.autograd.grad(losses[1], multi.W)[0]
     assert torch.all(grads[0] == 0) and torch.all(grads[2] == 0) and grads[1].abs().sum() > 0

@@ -1,4 +1,5 @@
 """The report stage builds a self-contained HTML page from a tiny hand-made run (and its sweep)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,13 +8,14 @@ import re
 import pandas as pd
 from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_vocab
 
-from bows import analyze, report
+from bows.analysis import analyze, report
 from bows.artifacts import Files
 
 
 def _cfg(make_config, **changes):
-    cfg = make_config("analyze.umap=false", "analyze.eval_windows=300", "stats.sample_windows=1500",
-                      "stats.min_count=3")
+    cfg = make_config(
+        "analyze.umap=false", "analyze.eval_windows=300", "stats.sample_windows=1500", "stats.min_count=3"
+    )
     return dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, **changes))
 
 
@@ -42,13 +44,21 @@ def test_report_of_a_sweep_links_the_run_reports(make_config, tmp_path):
     rows = []
     for latent in (4, 12):
         W, b = linear_weights(windows, len(vocab), latent)
-        rows.append({"job": latent, "status": "finished",
-                     "run_dir": str(make_run(cfg.paths.root_path, cfg, windows, W, b, f"r{latent}"))})
+        rows.append(
+            {
+                "job": latent,
+                "status": "finished",
+                "run_dir": str(make_run(cfg.paths.root_path, cfg, windows, W, b, f"r{latent}")),
+            }
+        )
     sweep = tmp_path / "multirun"
     sweep.mkdir()
     pd.DataFrame(rows).to_parquet(sweep / Files.SWEEP_INDEX)
-    page = report.run(dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(sweep / Files.SWEEP_INDEX),
-                                                                         figures=False)))
+    page = report.run(
+        dataclasses.replace(
+            cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(sweep / Files.SWEEP_INDEX), figures=False)
+        )
+    )
     assert page == sweep / analyze.ANALYSIS_DIR / "report.html"
     text = page.read_text()
     assert "2 runs" in text and text.count("<a href=") == 2

@@ -1,4 +1,5 @@
 """Co-activation statistics: counts against brute force, phi/PMI against a hand table, group matrices."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bows import stats
+from bows.data import stats
 
 
 def _random_windows(n=300, V=25, seed=0):

@@ -1,4 +1,5 @@
-"""`make all` end to end (bows.study) on a small local corpus: every stage, two models, reports."""
+"""`make all` end to end (bows.experiments.study) on a small local corpus: every stage, two models, reports."""
+
 from __future__ import annotations
 
 import json
@@ -33,12 +34,28 @@ def write_corpus(folder, docs: int = 60, lines: int = 10, seed: int = 0) -> None
 @pytest.mark.slow
 def test_study_runs_every_stage_and_writes_reports(tmp_path):
     write_corpus(tmp_path / "corpus")
-    overrides = [f"paths.root={tmp_path / 'data'}", "wandb=disabled", "corpus=local",
-                 f"corpus.files=[{tmp_path / 'corpus'}/*.txt]", "vocab.size=80", "vocab.sample_fraction=1.0",
-                 "model.latent_size=8", "train.max_steps=40", "train.batch_size=64", "train.lr=1e-2",
-                 "stats.min_count=1", "analyze.umap=false", "analyze.eval_windows=200"]
-    done = subprocess.run([sys.executable, "-m", "bows.study", *overrides], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=900)
+    overrides = [
+        f"paths.root={tmp_path / 'data'}",
+        "wandb=disabled",
+        "corpus=local",
+        f"corpus.files=[{tmp_path / 'corpus'}/*.txt]",
+        "vocab.size=80",
+        "vocab.sample_fraction=1.0",
+        "model.latent_size=8",
+        "train.max_steps=40",
+        "train.batch_size=64",
+        "train.lr=1e-2",
+        "stats.min_count=1",
+        "analyze.umap=false",
+        "analyze.eval_windows=200",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "bows.experiments.study", *overrides],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "seconds per stage" in done.stdout and "report:" in done.stdout
 
@@ -53,8 +70,13 @@ def test_study_runs_every_stage_and_writes_reports(tmp_path):
     html = (study_dirs[0] / "analysis" / "report.html").read_text()
     assert "<img" in html and "weight" in html.lower()
 
-    again = subprocess.run([sys.executable, "-m", "bows.study", *overrides], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=900)
+    again = subprocess.run(
+        [sys.executable, "-m", "bows.experiments.study", *overrides],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert again.returncode == 0 and "finished run, skipped" in again.stderr + again.stdout
 
 

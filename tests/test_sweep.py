@@ -1,4 +1,5 @@
 """Sweep and experiment configs compose; the sweep index; real multiruns through Hydra launchers."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from bows.artifacts import Files, atomic_write_json
 from bows.config import CONF_DIR, compose
-from bows.sweep import JOB_FILE, build_index
+from bows.training.sweep import JOB_FILE, build_index
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def _hydra_cfg(*overrides: str):
 def test_sweep_and_experiment_configs_compose():
     cfg = _hydra_cfg("+sweep=weight_decay")
     assert cfg.hydra.sweeper.params["train.weight_decay"] == "0.0,0.5,1.0,2.0,4.0"
-    assert cfg.hydra.callbacks.sweep_index._target_ == "bows.sweep.SweepIndex"
+    assert cfg.hydra.callbacks.sweep_index._target_ == "bows.training.sweep.SweepIndex"
     assert compose(["+sweep=weight_decay"]).wandb.group.startswith("sweep-weight_decay-")
     paper = _hydra_cfg("+experiment=paper_structure_sweep")
     sizes = [int(v) for v in paper.hydra.sweeper.params["model.latent_size"].split(",")]
@@ -46,12 +47,31 @@ def test_build_index_from_job_records(tmp_path):
     for job, (wd, status) in enumerate([(0.0, "finished"), (4.0, "failed")]):
         run = tmp_path / "runs" / f"key{job}"
         run.mkdir(parents=True)
-        atomic_write_json(run / Files.RUN, {
-            "key": f"key{job}", "status": status, "step": 10, "data": {"windows": "w"},
-            "config": {"model": {"latent_size": 8}, "train": {"weight_decay": wd, "seed": 1}, "wandb": {"group": "g"}},
-            "summary": {"train_loss": 0.1 + job, "eval_loss": 0.2 + job}})
-        atomic_write_json(sweep / str(job) / JOB_FILE, {"job": job, "overrides": [f"train.weight_decay={wd}"],
-                                                        "status": "finished", "run_dir": str(run), "error": None})
+        atomic_write_json(
+            run / Files.RUN,
+            {
+                "key": f"key{job}",
+                "status": status,
+                "step": 10,
+                "data": {"windows": "w"},
+                "config": {
+                    "model": {"latent_size": 8},
+                    "train": {"weight_decay": wd, "seed": 1},
+                    "wandb": {"group": "g"},
+                },
+                "summary": {"train_loss": 0.1 + job, "eval_loss": 0.2 + job},
+            },
+        )
+        atomic_write_json(
+            sweep / str(job) / JOB_FILE,
+            {
+                "job": job,
+                "overrides": [f"train.weight_decay={wd}"],
+                "status": "finished",
+                "run_dir": str(run),
+                "error": None,
+            },
+        )
     frame = build_index(sweep)
     assert list(frame["train.weight_decay"]) == [0.0, 4.0] and list(frame["status"]) == ["finished", "failed"]
     assert list(frame["eval_loss"]) == [0.2, 1.2] and list(frame["wandb.group"]) == ["g", "g"]
@@ -61,8 +81,11 @@ def test_build_index_from_job_records(tmp_path):
 
 def _corpus(path: Path) -> Path:
     months = ["January", "February", "March", "April", "May", "June", "July", "August"]
-    lines = [f"In {months[i % 8]} the {['river', 'market', 'army', 'harbor'][i % 4]} grew near {months[(i + 1) % 8]} "
-             f"while farmers counted {['wheat', 'cattle', 'ships', 'horses'][(i // 4) % 4]} every week" for i in range(160)]
+    lines = [
+        f"In {months[i % 8]} the {['river', 'market', 'army', 'harbor'][i % 4]} grew near {months[(i + 1) % 8]} "
+        f"while farmers counted {['wheat', 'cattle', 'ships', 'horses'][(i // 4) % 4]} every week"
+        for i in range(160)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -72,14 +95,37 @@ def _corpus(path: Path) -> Path:
 def test_multirun_two_jobs_two_runs_two_wandb_runs_and_index(tmp_path, launcher):
     corpus = _corpus(tmp_path / "corpus.txt")
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "BOWS_DATA": str(tmp_path / "data")}
-    data = [f"paths.root={tmp_path / 'data'}", "corpus=local", f"corpus.files=[{corpus}]", "vocab.size=40",
-            "vocab.min_len=0"]
+    data = [
+        f"paths.root={tmp_path / 'data'}",
+        "corpus=local",
+        f"corpus.files=[{corpus}]",
+        "vocab.size=40",
+        "vocab.min_len=0",
+    ]
     # build the data once first (as on a cluster), so parallel jobs only read it
-    subprocess.run([sys.executable, "-m", "bows.binarize", *data], cwd=REPO, env=env, check=True,
-                   capture_output=True, timeout=300)
-    args = [sys.executable, "-m", "bows.train", "-m", "+sweep=weight_decay", "train.weight_decay=0.0,1.0", *data,
-            "model.latent_size=4", "train.batch_size=16", "train.max_steps=6", "train.log_every=2",
-            "wandb=offline", f"hydra/launcher={launcher}"]
+    subprocess.run(
+        [sys.executable, "-m", "bows.data.binarize", *data],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "bows.training.train",
+        "-m",
+        "+sweep=weight_decay",
+        "train.weight_decay=0.0,1.0",
+        *data,
+        "model.latent_size=4",
+        "train.batch_size=16",
+        "train.max_steps=6",
+        "train.log_every=2",
+        "wandb=offline",
+        f"hydra/launcher={launcher}",
+    ]
     if launcher == "submitit_local":
         args += ["hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"]
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -1,4 +1,5 @@
 """Synthetic BOWS: generators, geometry numbers, instance-batched training and the stage end to end."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,16 @@ import pandas as pd
 import pytest
 
 from bows.config import SyntheticConfig
-from bows.synthetic import METRICS, PHASE, SUMMARY, run, train_instances
-from bows.synthetic_data import (STRUCTURES, antipodal_fraction, circular_mean_activation, feature_directions,
-                                 generate, geometry_metrics, rank_projection)
+from bows.experiments.synthetic import METRICS, PHASE, SUMMARY, run, train_instances
+from bows.experiments.synthetic_data import (
+    STRUCTURES,
+    antipodal_fraction,
+    circular_mean_activation,
+    feature_directions,
+    generate,
+    geometry_metrics,
+    rank_projection,
+)
 
 
 def test_circular_covariance_is_circulant_and_mean_is_half():
@@ -107,8 +115,14 @@ def test_instance_batching_equals_separate_training():
 
 
 def test_stage_writes_metrics_and_is_cached(make_config):
-    cfg = make_config("synthetic.structure=iid", "synthetic.latent_sizes=[2,12]", "synthetic.epochs=2",
-                      "synthetic.n_samples=1000", "synthetic.n_train=800", "synthetic.timing_check=1")
+    cfg = make_config(
+        "synthetic.structure=iid",
+        "synthetic.latent_sizes=[2,12]",
+        "synthetic.epochs=2",
+        "synthetic.n_samples=1000",
+        "synthetic.n_train=800",
+        "synthetic.timing_check=1",
+    )
     out = run(cfg)
     assert out.name.startswith("iid-") and out.parent.name == "synthetic"
     metrics = pd.read_parquet(out / METRICS)
@@ -120,10 +134,16 @@ def test_stage_writes_metrics_and_is_cached(make_config):
 
 
 def test_phase_diagram_stage(make_config):
-    cfg = make_config("synthetic.phase_diagram=true", "synthetic.phase_sharpness=[0,10]",
-                      "synthetic.phase_base_log_odds=[0,-4]", "synthetic.phase_latent_sizes=[2]",
-                      "synthetic.weight_decays=[1]", "synthetic.epochs=2", "synthetic.n_samples=600",
-                      "synthetic.n_train=500")
+    cfg = make_config(
+        "synthetic.phase_diagram=true",
+        "synthetic.phase_sharpness=[0,10]",
+        "synthetic.phase_base_log_odds=[0,-4]",
+        "synthetic.phase_latent_sizes=[2]",
+        "synthetic.weight_decays=[1]",
+        "synthetic.epochs=2",
+        "synthetic.n_samples=600",
+        "synthetic.n_train=500",
+    )
     out = run(cfg)
     phase = pd.read_parquet(out / PHASE)
     assert len(phase) == 4 and (out / "phase.png").is_file()

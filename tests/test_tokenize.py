@@ -1,9 +1,10 @@
 """Tokenizer rules (SPEC 3.2) and the documented differences from NLTK's word_tokenize."""
+
 from __future__ import annotations
 
 import pyarrow as pa
 
-from bows.tokenize import NUMBERS, stopwords, tokenize, tokenize_text, word_ids
+from bows.data.tokenize import NUMBERS, stopwords, tokenize, tokenize_text, word_ids
 
 
 def test_stopwords_are_the_179_lowercase_nltk_words_and_the_test_is_case_sensitive():
@@ -19,21 +20,41 @@ def test_numbers_zero_to_hundred_only():
 
 def test_differences_from_nltk_on_real_sentences():
     # NLTK: ['Washington', "'s", 'army', 'did', "n't", 'retreat', ',', 'and', 'they', 'ca', "n't", ...]
-    assert tokenize_text("Washington's army didn't retreat, and they can't and won't.") == \
-        ["Washington", "army", "retreat", "ca", "wo"]
+    assert tokenize_text("Washington's army didn't retreat, and they can't and won't.") == [
+        "Washington",
+        "army",
+        "retreat",
+        "ca",
+        "wo",
+    ]
     # NLTK keeps 'well-known' whole (then not alphabetic): dropped by both
     assert tokenize_text("A well-known author wrote it.") == ["A", "author", "wrote"]
     # WikiText's ' @-@ ' and ' @,@ ' are separators, as NLTK's punctuation split makes them
-    assert tokenize_text("a well @-@ known author sold 1 @,@ 000 copies") == \
-        ["well", "known", "author", "sold", "1", "copies"]
+    assert tokenize_text("a well @-@ known author sold 1 @,@ 000 copies") == [
+        "well",
+        "known",
+        "author",
+        "sold",
+        "1",
+        "copies",
+    ]
     # NLTK keeps 'U.S.' whole and 'Mr.' whole; we drop 'U.S' (not alphabetic) but keep 'Mr'
     assert tokenize_text("Mr. Smith visited the U.S. in May.") == ["Mr", "Smith", "visited", "May"]
     # Unicode letters, also when written with combining marks (NFC-normalised first)
-    assert tokenize_text("Zürich is naïve and nai\u0308ve, São Paulo too") == \
-        ["Zürich", "naïve", "naïve", "São", "Paulo"]
+    assert tokenize_text("Zürich is naïve and nai\u0308ve, São Paulo too") == [
+        "Zürich",
+        "naïve",
+        "naïve",
+        "São",
+        "Paulo",
+    ]
     # quotes and curly apostrophes
-    assert tokenize_text("\u201cHello\u201d, she said; it\u2019s Rock\u2019s 'song'") == \
-        ["Hello", "said", "Rock", "song"]
+    assert tokenize_text("\u201cHello\u201d, she said; it\u2019s Rock\u2019s 'song'") == [
+        "Hello",
+        "said",
+        "Rock",
+        "song",
+    ]
 
 
 def test_short_rows_keep_their_slot_but_give_no_words():

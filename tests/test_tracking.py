@@ -1,4 +1,5 @@
 """The W&B seam: disabled is a no-op, offline writes under dir/wandb, runs always finish (failed = exit 1)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,8 @@ import pandas as pd
 import pytest
 
 from bows import tracking
-from bows.cli import BowsError
 from bows.config import WandbConfig
+from bows.errors import BowsError
 
 
 class FakeRun:
@@ -58,8 +59,9 @@ def test_runs_finish_and_failures_are_marked(tmp_path, fake_wandb):
     with tracking.tracking_run(cfg, name="ok", job_type="train", config={"a": 1}, dir=tmp_path / "ok") as tr:
         tr.log({"train/loss": 0.5}, step=3)
     with pytest.raises(RuntimeError):
-        with tracking.tracking_run(cfg, name="bad", job_type="train", config={}, dir=tmp_path / "bad",
-                                   run_id="abc", resume=True):
+        with tracking.tracking_run(
+            cfg, name="bad", job_type="train", config={}, dir=tmp_path / "bad", run_id="abc", resume=True
+        ):
             raise RuntimeError("boom")
     ok, bad = fake_wandb
     assert ok.exit_code == 0 and ok.logged == [({"train/loss": 0.5}, 3)] and ok.kwargs["group"] == "sweep-1"
@@ -79,8 +81,9 @@ def test_online_without_key_is_a_clear_error(tmp_path, monkeypatch, fake_wandb):
 
 def test_offline_run_writes_files_under_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    with tracking.tracking_run(WandbConfig(mode="offline"), name="real", job_type="test", config={"x": 1},
-                               dir=tmp_path) as tr:
+    with tracking.tracking_run(
+        WandbConfig(mode="offline"), name="real", job_type="test", config={"x": 1}, dir=tmp_path
+    ) as tr:
         tr.log({"loss": 1.0}, step=1)
         tr.heatmap("gram", np.array([[1.0, 0.5], [0.5, 1.0]]), ["May", "June"])
         tr.summary({"final/loss": 1.0})

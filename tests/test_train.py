@@ -1,4 +1,5 @@
 """The trainer: batches == brute force, loss falls, determinism, bitwise resume, run dir, errors."""
+
 from __future__ import annotations
 
 import json
@@ -8,13 +9,13 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from bows import train as train_mod
 from bows.artifacts import Files, build_artifact
-from bows.batches import epoch_batches, evaluation_rows, gather, tensor_batches, to_device
-from bows.cli import BowsError
-from bows.model import TiedAutoencoder
-from bows.optim import Optimisation, fit
-from bows.windows import Windows
+from bows.data.windows import Windows
+from bows.errors import BowsError
+from bows.training import train as train_mod
+from bows.training.batches import epoch_batches, evaluation_rows, gather, tensor_batches, to_device
+from bows.training.model import TiedAutoencoder
+from bows.training.optim import Optimisation, fit
 
 VOCAB = 48
 
@@ -53,8 +54,18 @@ def data(tmp_path, monkeypatch):
 
 
 def _cfg(make_config, *extra):
-    return make_config("model.latent_size=6", "train.batch_size=32", "train.lr=0.02", "train.weight_decay=0.01",
-                       "train.epochs=3", "train.max_steps=null", "train.log_every=5", "train.eval_windows=100", "train.device=cpu", *extra)
+    return make_config(
+        "model.latent_size=6",
+        "train.batch_size=32",
+        "train.lr=0.02",
+        "train.weight_decay=0.01",
+        "train.epochs=3",
+        "train.max_steps=null",
+        "train.log_every=5",
+        "train.eval_windows=100",
+        "train.device=cpu",
+        *extra,
+    )
 
 
 def test_batches_equal_brute_force_densification():
@@ -66,8 +77,8 @@ def test_batches_equal_brute_force_densification():
     dense = w.to_csr().toarray().astype(np.float32)
     np.testing.assert_array_equal(batch.target.numpy(), dense[rows.numpy()])
     for i, r in enumerate(rows.tolist()):
-        got = batch.indices[batch.offsets[i]:batch.offsets[i + 1]].numpy()
-        np.testing.assert_array_equal(got, w.indices[w.offsets[r]:w.offsets[r + 1]])
+        got = batch.indices[batch.offsets[i] : batch.offsets[i + 1]].numpy()
+        np.testing.assert_array_equal(got, w.indices[w.offsets[r] : w.offsets[r + 1]])
     # an epoch visits every non-empty window exactly once; order depends on (seed, epoch) only
     seen = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=1, dense=True)])
     assert seen.shape[0] == len(dev) and seen.sum() == dense.sum()
@@ -89,8 +100,9 @@ def test_fit_loss_falls_with_per_instance_decay_and_clip():
     x = torch.from_numpy(w.to_csr().toarray().astype(np.float32))
     model = TiedAutoencoder(VOCAB, 8, instances=2)
     opt = Optimisation(model, lr=1e-2, weight_decay=torch.tensor([0.0, 50.0]), total_steps=100, grad_clip=1.0)
-    from bows.optim import batch_loss
-    from bows.batches import Batch
+    from bows.training.batches import Batch
+    from bows.training.optim import batch_loss
+
     before = batch_loss(model, Batch(target=x)).detach()
     fit(model, lambda e, s: tensor_batches(x, 64, 0, e, s), opt, epochs=20, steps_per_epoch=7)
     after = batch_loss(model, Batch(target=x)).detach()
@@ -113,7 +125,9 @@ def test_train_run_dir_loss_falls_and_skip(make_config, data, caplog):
     cfg = _cfg(make_config)
     path = train_mod.run(cfg)
     info = json.loads((path / Files.RUN).read_text())
-    assert info["status"] == "finished" and info["step"] == info["total_steps"] == 3 * -(-info["data"]["train_windows"] // 32)
+    assert info["status"] == "finished" and info["step"] == info["total_steps"] == 3 * -(
+        -info["data"]["train_windows"] // 32
+    )
     rows = [json.loads(line) for line in (path / Files.METRICS).read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     evals = [r["eval_loss"] for r in rows if "eval_loss" in r]
@@ -204,6 +218,7 @@ def test_clear_errors(make_config, data, tmp_path, monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu_closely(make_config, data, tmp_path):
     cpu = train_mod.load_run(train_mod.run(_cfg(make_config, "train.max_steps=20")))
-    gpu = train_mod.load_run(train_mod.run(_cfg(make_config, f"paths.root={tmp_path / 'gpu'}", "train.device=cuda",
-                                                 "train.max_steps=20")))
+    gpu = train_mod.load_run(
+        train_mod.run(_cfg(make_config, f"paths.root={tmp_path / 'gpu'}", "train.device=cuda", "train.max_steps=20"))
+    )
     np.testing.assert_allclose(gpu.W, cpu.W, atol=1e-4)

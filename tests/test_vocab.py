@@ -1,15 +1,16 @@
 """Vocabulary stage: forced tokens first, deterministic frequency order, clear errors."""
+
 from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from corpus_fixture import write_docs
 
 from bows.artifacts import Files
-from bows.cli import BowsError
 from bows.config import FORCED_TOKENS, compose
-from bows.vocab import build_vocab, choose_vocab, count_words, load_vocab, sample_rows
-from corpus_fixture import write_docs
+from bows.data.vocab import build_vocab, choose_vocab, count_words, load_vocab, sample_rows
+from bows.errors import BowsError
 
 
 def test_forced_tokens_first_then_frequency_then_word(tmp_path, make_config):
@@ -32,8 +33,9 @@ def test_vocabulary_is_deterministic_and_seeded(tmp_path, make_config):
     docs = write_docs(tmp_path)
     first = build_vocab(make_config("vocab.size=45", "vocab.sample_fraction=0.5"), docs)
     # an independent rebuild in another data root gives byte-identical words and counts
-    elsewhere = compose([f"paths.root={tmp_path / 'elsewhere'}", "wandb=disabled", "vocab.size=45",
-                         "vocab.sample_fraction=0.5"])
+    elsewhere = compose(
+        [f"paths.root={tmp_path / 'elsewhere'}", "wandb=disabled", "vocab.size=45", "vocab.sample_fraction=0.5"]
+    )
     again = build_vocab(elsewhere, write_docs(tmp_path / "elsewhere"))
     assert again.path != first.path and again.key == first.key
     assert pq.read_table(again.file(Files.VOCAB)).equals(pq.read_table(first.file(Files.VOCAB)))
@@ -47,8 +49,11 @@ def test_vocabulary_is_deterministic_and_seeded(tmp_path, make_config):
 def test_ties_are_broken_by_word_not_by_input_order():
     a = count_words(pa.array(["zeta alpha mid", "mid"]), min_len=0)
     b = count_words(pa.array(["mid", "alpha zeta mid"]), min_len=0)
-    assert a.to_pylist() == b.to_pylist() == [
-        {"word": "mid", "count": 2}, {"word": "alpha", "count": 1}, {"word": "zeta", "count": 1}]
+    assert (
+        a.to_pylist()
+        == b.to_pylist()
+        == [{"word": "mid", "count": 2}, {"word": "alpha", "count": 1}, {"word": "zeta", "count": 1}]
+    )
 
 
 def test_too_large_vocabulary_says_how_many_words_exist(tmp_path, make_config):

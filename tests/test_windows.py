@@ -1,14 +1,16 @@
-"""Window construction (bows.windows) against a brute-force set union written from the spec."""
+"""Window construction (bows.data.windows) against a brute-force set union written from the spec."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bows.windows import Windows, build_windows, expand_ranges, layout, naive_windows, segment_starts, window_stats
+from bows.data.windows import Windows, build_windows, expand_ranges, layout, naive_windows, segment_starts, window_stats
 
 
-def reference(row_sets: list[set[int]], doc_ids: list[int], group_size: int, stride: int,
-              cross_documents: bool) -> list[list[int]]:
+def reference(
+    row_sets: list[set[int]], doc_ids: list[int], group_size: int, stride: int, cross_documents: bool
+) -> list[list[int]]:
     """SPEC 3.3 read literally: per segment, windows at 0, stride, ... while start + G <= n;
     a segment shorter than G is one window of the whole segment."""
     n = len(row_sets)
@@ -21,14 +23,15 @@ def reference(row_sets: list[set[int]], doc_ids: list[int], group_size: int, str
     for a, b in zip(bounds[:-1], bounds[1:]):
         size = min(group_size, b - a)
         for start in range(a, b - size + 1, stride):
-            out.append(sorted(set().union(*row_sets[start:start + size])))
+            out.append(sorted(set().union(*row_sets[start : start + size])))
     return out
 
 
 def random_case(rng: np.random.Generator):
     n_rows, vocab = int(rng.integers(0, 60)), int(rng.integers(1, 40))
-    row_sets = [set() if rng.random() < 0.3 else set(rng.integers(0, vocab, rng.integers(1, 8)).tolist())
-                for _ in range(n_rows)]
+    row_sets = [
+        set() if rng.random() < 0.3 else set(rng.integers(0, vocab, rng.integers(1, 8)).tolist()) for _ in range(n_rows)
+    ]
     doc_ids = np.sort(rng.integers(0, max(1, n_rows // 4), n_rows)).tolist()  # many documents shorter than G
     rows, ids = [], []
     for r, words in enumerate(row_sets):

@@ -1,5 +1,6 @@
 """Hand-made tiny inputs for the analysis tests: a corpus with known month/day rings, a windows
 artifact and a run directory in the contract's format (no training, no network)."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import pandas as pd
 import scipy.sparse as sp
 from safetensors.numpy import save_file
 
+from bows.analysis.groups import DAYS, MONTHS, ROMAN, SEASONAL, load_categories
 from bows.artifacts import Artifact, Files, build_artifact
 from bows.config import BowsConfig, as_dict
-from bows.groups import DAYS, MONTHS, ROMAN, SEASONAL, load_categories
 
 WINTER = ("snow", "Christmas", "freezing")
 
@@ -44,12 +45,18 @@ def tiny_windows(vocab: list[str], n: int, seed: int) -> tuple[np.ndarray, np.nd
     return offsets, indices
 
 
-def make_windows_artifact(root: Path, vocab: list[str], n_train: int = 3000, n_val: int = 600,
-                          seed: int = 0) -> Artifact:
+def make_windows_artifact(
+    root: Path, vocab: list[str], n_train: int = 3000, n_val: int = 600, seed: int = 0
+) -> Artifact:
     with build_artifact(root, "vocab", f"tiny{seed}", {"tiny": seed}) as b:
-        pd.DataFrame({"index": np.arange(len(vocab), dtype=np.int32), "word": vocab,
-                      "count": np.ones(len(vocab), dtype=np.int64), "forced": np.zeros(len(vocab), bool)}
-                     ).to_parquet(b.path(Files.VOCAB), index=False)
+        pd.DataFrame(
+            {
+                "index": np.arange(len(vocab), dtype=np.int32),
+                "word": vocab,
+                "count": np.ones(len(vocab), dtype=np.int64),
+                "forced": np.zeros(len(vocab), bool),
+            }
+        ).to_parquet(b.path(Files.VOCAB), index=False)
     vocab_art = b.artifact
     with build_artifact(root, "binarize", f"tiny{seed}", {"tiny": seed}, {"vocab": vocab_art}) as b:
         for split, n, s in (("train", n_train, seed), ("validation", n_val, seed + 1)):
@@ -60,7 +67,9 @@ def make_windows_artifact(root: Path, vocab: list[str], n_train: int = 3000, n_v
     return b.artifact
 
 
-def linear_weights(windows: Artifact, vocab_size: int, latent: int, scale: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def linear_weights(
+    windows: Artifact, vocab_size: int, latent: int, scale: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """A 'PCA-like' model: W = top eigenvectors of the data's correlation matrix (rings included)."""
     offsets = np.load(windows.file(Files.offsets("train")))
     indices = np.load(windows.file(Files.indices("train")))
@@ -75,7 +84,17 @@ def make_run(root: Path, cfg: BowsConfig, windows: Artifact, W: np.ndarray, b: n
     path = Path(root) / "runs" / key
     path.mkdir(parents=True)
     save_file({"W": np.ascontiguousarray(W), "b": np.ascontiguousarray(b)}, str(path / Files.WEIGHTS))
-    (path / Files.RUN).write_text(json.dumps({"key": key, "status": "finished", "step": 1, "total_steps": 1,
-                                              "data": {"windows": str(windows.path)}, "config": as_dict(cfg),
-                                              "summary": {}}))
+    (path / Files.RUN).write_text(
+        json.dumps(
+            {
+                "key": key,
+                "status": "finished",
+                "step": 1,
+                "total_steps": 1,
+                "data": {"windows": str(windows.path)},
+                "config": as_dict(cfg),
+                "summary": {},
+            }
+        )
+    )
     return path

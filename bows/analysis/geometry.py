@@ -3,10 +3,11 @@ seasonal-word projections, the data-side ring, co-activation vs interference, kN
 off-diagonal Gram norms, feature dimensionality and automatic ring discovery. No I/O: arrays in,
 numbers (dicts / DataFrames) out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ def pca(X: np.ndarray, k: int) -> PCAFit:
     k = min(k, vt.shape[0])
     sign = np.sign(vt[:k, np.argmax(np.abs(vt[:k]), axis=1)].diagonal())
     comps = vt[:k] * np.where(sign == 0, 1.0, sign)[:, None]
-    var = s ** 2
+    var = s**2
     return PCAFit(mean, comps, var[:k] / var.sum() if var.sum() > 0 else np.zeros(k))
 
 
@@ -68,8 +69,11 @@ def ring_score(theta: np.ndarray) -> dict[str, float]:
     phase = 2 * np.pi * rank / n
     calendar = 2 * np.pi * np.arange(n) / n
     corr = max(np.abs(np.mean(np.exp(1j * (phase - sign * calendar)))) ** 2 for sign in (1, -1))
-    return {"adjacent_fraction": float(adjacent), "circular_rank_corr": float(corr),
-            "chance_adjacent_fraction": 2.0 / (n - 1) if n > 2 else 1.0}
+    return {
+        "adjacent_fraction": float(adjacent),
+        "circular_rank_corr": float(corr),
+        "chance_adjacent_fraction": 2.0 / (n - 1) if n > 2 else 1.0,
+    }
 
 
 def ring_analysis(vectors: np.ndarray, words: Sequence[str], k: int = 3, normalize: bool = False) -> dict:
@@ -81,20 +85,32 @@ def ring_analysis(vectors: np.ndarray, words: Sequence[str], k: int = 3, normali
     fit = pca(V, k)
     coords = fit.transform(V)
     theta = angles(coords)
-    return {"words": list(words), "normalized": normalize, "explained_variance": fit.explained.tolist(),
-            "coords": coords.tolist(), "angle_deg": np.degrees(theta).tolist(),
-            "angular_order": [words[i] for i in np.argsort(theta, kind="stable")], **ring_score(theta)}
+    return {
+        "words": list(words),
+        "normalized": normalize,
+        "explained_variance": fit.explained.tolist(),
+        "coords": coords.tolist(),
+        "angle_deg": np.degrees(theta).tolist(),
+        "angular_order": [words[i] for i in np.argsort(theta, kind="stable")],
+        **ring_score(theta),
+    }
 
 
-def project_words(fit: PCAFit, group_words: Sequence[str], group_coords: np.ndarray,
-                  vectors: np.ndarray, words: Sequence[str], season_of_group: dict[str, str] | None = None,
-                  expected_season: dict[str, str] | None = None) -> list[dict]:
+def project_words(
+    fit: PCAFit,
+    group_words: Sequence[str],
+    group_coords: np.ndarray,
+    vectors: np.ndarray,
+    words: Sequence[str],
+    season_of_group: dict[str, str] | None = None,
+    expected_season: dict[str, str] | None = None,
+) -> list[dict]:
     """Project extra words (e.g. seasonal) with a group's PCA fit: their PC coordinates, the share
     of their (group-centred) squared norm lying in the PC1-2 plane, their angle, the nearest group
     word by angle and -- for months -- the season it points to and whether that is the expected one."""
     centred = np.atleast_2d(np.asarray(vectors, dtype=np.float64)) - fit.mean
     coords = centred @ fit.components.T
-    in_plane = (coords[:, :2] ** 2).sum(axis=1) / np.maximum((centred ** 2).sum(axis=1), 1e-300)
+    in_plane = (coords[:, :2] ** 2).sum(axis=1) / np.maximum((centred**2).sum(axis=1), 1e-300)
     theta = np.mod(np.arctan2(coords[:, 1], coords[:, 0]), 2 * np.pi)
     gc = np.asarray(group_coords)[:, :2]
     g_theta = np.mod(np.arctan2(gc[:, 1] - gc[:, 1].mean(), gc[:, 0] - gc[:, 0].mean()), 2 * np.pi)
@@ -102,8 +118,13 @@ def project_words(fit: PCAFit, group_words: Sequence[str], group_coords: np.ndar
     for w, c, f, t in zip(words, coords, in_plane, theta):
         diff = np.abs(np.angle(np.exp(1j * (g_theta - t))))
         nearest = group_words[int(np.argmin(diff))]
-        row = {"word": w, "coords": c.tolist(), "in_plane_fraction": float(f), "angle_deg": float(np.degrees(t)),
-               "nearest": nearest}
+        row = {
+            "word": w,
+            "coords": c.tolist(),
+            "in_plane_fraction": float(f),
+            "angle_deg": float(np.degrees(t)),
+            "nearest": nearest,
+        }
         if season_of_group is not None:
             row["season"] = season_of_group.get(nearest)
             if expected_season is not None and w in expected_season:
@@ -128,7 +149,7 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
 def offdiag_frobenius(vectors: np.ndarray) -> float:
     """Frobenius norm of the off-diagonal part of the raw Gram matrix of the rows of ``vectors``."""
     G = gram(vectors)
-    return float(np.sqrt(max((G ** 2).sum() - (np.diag(G) ** 2).sum(), 0.0)))
+    return float(np.sqrt(max((G**2).sum() - (np.diag(G) ** 2).sum(), 0.0)))
 
 
 def offdiag_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -138,8 +159,11 @@ def offdiag_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
         return {"pearson": float("nan"), "spearman": float("nan"), "pairs": int(ok.sum())}
-    return {"pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]),
-            "spearman": float(sstats.spearmanr(x[ok], y[ok]).statistic), "pairs": int(ok.sum())}
+    return {
+        "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]),
+        "spearman": float(sstats.spearmanr(x[ok], y[ok]).statistic),
+        "pairs": int(ok.sum()),
+    }
 
 
 # ----------------------------------------------------------------------------- co-activation vs interference
@@ -148,7 +172,7 @@ def pair_dots(W: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1 << 20)
     W = np.asarray(W, dtype=np.float32)
     out = np.empty(len(i), dtype=np.float32)
     for s in range(0, len(i), chunk):
-        out[s:s + chunk] = np.einsum("lp,lp->p", W[:, i[s:s + chunk]], W[:, j[s:s + chunk]])
+        out[s : s + chunk] = np.einsum("lp,lp->p", W[:, i[s : s + chunk]], W[:, j[s : s + chunk]])
     return out
 
 
@@ -174,8 +198,9 @@ def knn(vectors: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(-S, k - 1, axis=1)[:, :k]
 
 
-def knn_purity_test(vectors: np.ndarray, labels: np.ndarray, k: int = 10, shuffles: int = 20,
-                    seed: int = 42) -> dict[str, float]:
+def knn_purity_test(
+    vectors: np.ndarray, labels: np.ndarray, k: int = 10, shuffles: int = 20, seed: int = 42
+) -> dict[str, float]:
     """kNN category purity -- mean share of each labelled word's k cosine nearest neighbours (among
     labelled words) sharing its label -- vs the same statistic with shuffled labels (mean, sd, z)."""
     k = min(k, len(labels) - 1)
@@ -184,16 +209,23 @@ def knn_purity_test(vectors: np.ndarray, labels: np.ndarray, k: int = 10, shuffl
     rng = np.random.default_rng(seed)
     base = np.array([(p[nn] == p[:, None]).mean() for p in (rng.permutation(labels) for _ in range(shuffles))])
     sd = float(base.std(ddof=1)) if shuffles > 1 else 0.0
-    return {"purity": purity, "baseline_mean": float(base.mean()), "baseline_sd": sd, "k": int(k),
-            "z": float((purity - base.mean()) / sd) if sd > 0 else float("nan"), "words": int(len(labels))}
+    return {
+        "purity": purity,
+        "baseline_mean": float(base.mean()),
+        "baseline_sd": sd,
+        "k": int(k),
+        "z": float((purity - base.mean()) / sd) if sd > 0 else float("nan"),
+        "words": int(len(labels)),
+    }
 
 
 def umap_embedding(vectors: np.ndarray, seed: int = 42, n_neighbors: int = 15, min_dist: float = 0.05) -> np.ndarray:
     """2-D UMAP (cosine) of the rows of ``vectors`` (slow: numba compile on first use)."""
     import umap  # imported here: numba compile is slow and only this analysis needs it
 
-    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed,
-                        n_components=2, n_jobs=1)
+    reducer = umap.UMAP(
+        n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_components=2, n_jobs=1
+    )
     return reducer.fit_transform(np.asarray(vectors, dtype=np.float32))
 
 
@@ -203,7 +235,7 @@ def feature_dimensionality(W: np.ndarray) -> np.ndarray:
 
     Uses sum_j (w_hat_i . w_j)^2 = w_hat_i^T (W W^T) w_hat_i, so the cost is O(L^2 V), not O(L V^2)."""
     W = np.asarray(W, dtype=np.float64)
-    norm2 = (W ** 2).sum(axis=0)
+    norm2 = (W**2).sum(axis=0)
     W_hat = W / np.maximum(np.sqrt(norm2), 1e-12)
     interference = (W_hat * ((W @ W.T) @ W_hat)).sum(axis=0)
     return np.where(norm2 > 1e-12, norm2 / np.maximum(interference, 1e-300), 0.0)
@@ -221,19 +253,32 @@ def shape_scores(points: np.ndarray) -> dict[str, float]:
     coverage = 1 - max(max_gap - 2 * np.pi / len(points), 0) / (2 * np.pi)
     radial = 1 - min(r.std() / max(r.mean(), 1e-12), 1.0)
     ev = fit.explained
-    return {"ring": float(radial * coverage), "line": float(ev[0] / max(ev[:2].sum(), 1e-12)),
-            "planarity": float(ev[:2].sum()), "order": np.argsort(np.arctan2(xy[:, 1], xy[:, 0]))}
+    return {
+        "ring": float(radial * coverage),
+        "line": float(ev[0] / max(ev[:2].sum(), 1e-12)),
+        "planarity": float(ev[:2].sum()),
+        "order": np.argsort(np.arctan2(xy[:, 1], xy[:, 0])),
+    }
 
 
 def _null_shapes(size: int, dim: int, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sd of (ring, planarity) for ``size`` isotropic Gaussian points in ``dim`` dimensions."""
-    scores = np.array([[(s := shape_scores(rng.standard_normal((size, dim))))["ring"], s["planarity"]]
-                       for _ in range(draws)])
+    scores = np.array(
+        [[(s := shape_scores(rng.standard_normal((size, dim))))["ring"], s["planarity"]] for _ in range(draws)]
+    )
     return scores.mean(axis=0), np.maximum(scores.std(axis=0, ddof=1), 1e-6)
 
 
-def discover_rings(W: np.ndarray, vocab: Sequence[str], candidates: np.ndarray, clusters: int = 200,
-                   min_size: int = 5, max_size: int = 40, seed: int = 0, draws: int = 30) -> pd.DataFrame:
+def discover_rings(
+    W: np.ndarray,
+    vocab: Sequence[str],
+    candidates: np.ndarray,
+    clusters: int = 200,
+    min_size: int = 5,
+    max_size: int = 40,
+    seed: int = 0,
+    draws: int = 30,
+) -> pd.DataFrame:
     """Cluster candidate word vectors by cosine (k-means on unit vectors), score each cluster's
     PCA-2 shape (``shape_scores``) against isotropic Gaussian clouds of the same size (z-scores),
     and rank clusters by ``ring_z`` limited by ``planarity_z`` (a ring must be both round and flat).
@@ -255,12 +300,24 @@ def discover_rings(W: np.ndarray, vocab: Sequence[str], candidates: np.ndarray, 
         if len(members) not in nulls:
             nulls[len(members)] = _null_shapes(len(members), min(X.shape[1], 64), draws, rng)
         mean, sd = nulls[len(members)]
-        rows.append({"cluster": c, "size": len(members), "ring": s["ring"], "line": s["line"],
-                     "planarity": s["planarity"], "ring_z": (s["ring"] - mean[0]) / sd[0],
-                     "planarity_z": (s["planarity"] - mean[1]) / sd[1],
-                     "words": " ".join(vocab[candidates[members[i]]] for i in s["order"])})
-    frame = pd.DataFrame(rows, columns=["cluster", "size", "ring", "line", "planarity", "ring_z", "planarity_z", "words"])
+        rows.append(
+            {
+                "cluster": c,
+                "size": len(members),
+                "ring": s["ring"],
+                "line": s["line"],
+                "planarity": s["planarity"],
+                "ring_z": (s["ring"] - mean[0]) / sd[0],
+                "planarity_z": (s["planarity"] - mean[1]) / sd[1],
+                "words": " ".join(vocab[candidates[members[i]]] for i in s["order"]),
+            }
+        )
+    frame = pd.DataFrame(
+        rows, columns=["cluster", "size", "ring", "line", "planarity", "ring_z", "planarity_z", "words"]
+    )
     flat = frame["planarity_z"] >= 2
-    frame["shape"] = np.where(flat & (frame["ring_z"] >= 2), "ring", np.where(flat & (frame["line"] >= 0.8), "line", "blob"))
+    frame["shape"] = np.where(
+        flat & (frame["ring_z"] >= 2), "ring", np.where(flat & (frame["line"] >= 0.8), "line", "blob")
+    )
     frame["score"] = np.minimum(frame["ring_z"], frame["planarity_z"])
     return frame.sort_values("score", ascending=False, ignore_index=True)

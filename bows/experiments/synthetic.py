@@ -2,11 +2,12 @@
 for every latent size and weight decay, writes <root>/synthetic/<structure>-<hash>/ (numbers, weights, figures).
 
 All models of one output kind train together as instances of one ``TiedAutoencoder`` through
-the project's single optimisation loop (``bows.optim.fit``): an instance of latent size L < max L
+the project's single optimisation loop (``bows.training.optim.fit``): an instance of latent size L < max L
 is zero-padded and its extra rows are frozen at zero (gradient mask), which is exactly the L-model.
 ``synthetic.phase_diagram=true`` instead sweeps sparsity (base log-odds) x correlation strength
 (sharpness) and writes <root>/synthetic/phase-<structure>-<hash>/.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +15,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,14 +26,14 @@ import torch
 from safetensors.numpy import save_file
 
 from bows.artifacts import Artifact, ArtifactBuilder, ArtifactError, artifact_key, atomic_write_json, open_artifact
-from bows.batches import Batch, epoch_order, tensor_batches
 from bows.cli import stage_main
 from bows.config import BowsConfig, SyntheticConfig, as_dict
-from bows.model import TiedAutoencoder, reconstruction_loss
-from bows.optim import Optimisation, fit
-from bows.synthetic_data import circular_mean_activation, feature_directions, generate, geometry_metrics
-from bows.synthetic_figures import gram_figure, metrics_figure, phase_figure
+from bows.experiments.synthetic_data import circular_mean_activation, feature_directions, generate, geometry_metrics
+from bows.plots.synthetic import gram_figure, metrics_figure, phase_figure
 from bows.tracking import tracking_run
+from bows.training.batches import Batch, epoch_order, tensor_batches
+from bows.training.model import TiedAutoencoder, reconstruction_loss
+from bows.training.optim import Optimisation, fit
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ PHASE = "phase.parquet"  # phase diagram: one row per (sharpness, base_log_odds,
 
 
 # ---- output directories (content-addressed like artifacts, but at a readable path) -----------
+
 
 def output_dir(root: Path, kind: str, name: str, config: dict[str, Any]) -> Path:
     """``<root>/<kind>/<name>-<short hash of config>`` (``<root>/<kind>/<hash>`` without a name)."""
@@ -94,6 +97,7 @@ def single_thread() -> Iterator[None]:
 
 # ---- instance-batched training ---------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Trained:
     """Weights and losses of a batch of instances: W (instances, max latent, features), padded with zeros."""
@@ -122,11 +126,12 @@ def _instance_batches(data: torch.Tensor, batch_size: int, seed: int, epoch: int
     """Shuffled batches of per-instance data (instances, samples, features); same order as ``tensor_batches``."""
     order = torch.from_numpy(epoch_order(data.shape[1], seed, epoch))
     for start in range(skip * batch_size, data.shape[1], batch_size):
-        yield Batch(target=data[:, order[start:start + batch_size]])
+        yield Batch(target=data[:, order[start : start + batch_size]])
 
 
-def train_instances(train: np.ndarray, test: np.ndarray, latents: list[int], weight_decays: list[float],
-                    output: str, s: SyntheticConfig) -> Trained:
+def train_instances(
+    train: np.ndarray, test: np.ndarray, latents: list[int], weight_decays: list[float], output: str, s: SyntheticConfig
+) -> Trained:
     """Train one model per (latent, weight decay) pair as instances of one TiedAutoencoder.
 
     ``train``/``test`` are (samples, features) shared by all instances or (instances, samples,
@@ -174,14 +179,22 @@ def batching_check(data, s: SyntheticConfig, grid: list[tuple[int, float]], batc
     # float rounding differs between the batched and single-model kernels; over thousands of steps
     # it can move weights along exact symmetries of the loss (e.g. rotations for iid data), which
     # changes W but not the loss: hence the Gram and loss differences next to the weight difference
-    return {"output": output, "models": len(grid), "checked": [list(p) for p in picks],
-            "separate_seconds_per_model": per_model, "separate_seconds_estimate": per_model * len(grid),
-            "batched_seconds": batched.seconds, "speedup": per_model * len(grid) / batched.seconds,
-            "max_abs_weight_difference": max(dW), "max_abs_gram_difference": max(dgram),
-            "max_abs_test_loss_difference": max(dloss)}
+    return {
+        "output": output,
+        "models": len(grid),
+        "checked": [list(p) for p in picks],
+        "separate_seconds_per_model": per_model,
+        "separate_seconds_estimate": per_model * len(grid),
+        "batched_seconds": batched.seconds,
+        "speedup": per_model * len(grid) / batched.seconds,
+        "max_abs_weight_difference": max(dW),
+        "max_abs_gram_difference": max(dgram),
+        "max_abs_test_loss_difference": max(dloss),
+    }
 
 
 # ---- the experiments ------------------------------------------------------------------------
+
 
 def _data_config(s: SyntheticConfig) -> dict[str, Any]:
     return {k: v for k, v in as_dict(s).items() if not k.startswith("phase") and k != "timing_check"}
@@ -199,8 +212,15 @@ def run_structure(cfg: BowsConfig) -> Path:
     directory = output_dir(cfg.paths.root_path, "synthetic", s.structure, config)
     if (found := find_output(directory)) is not None:
         return found.path
-    data = generate(s.structure, n_features=s.n_features, n_samples=s.n_samples, n_train=s.n_train,
-                    sharpness=s.sharpness, base_log_odds=s.base_log_odds, seed=s.data_seed)
+    data = generate(
+        s.structure,
+        n_features=s.n_features,
+        n_samples=s.n_samples,
+        n_train=s.n_train,
+        sharpness=s.sharpness,
+        base_log_odds=s.base_log_odds,
+        seed=s.data_seed,
+    )
     cov = data.covariance
     grid = [(latent, wd) for latent in s.latent_sizes for wd in s.weight_decays]
     rows, weights, biases, checks = [], {}, {}, []
@@ -210,29 +230,48 @@ def run_structure(cfg: BowsConfig) -> Path:
         for i, (latent, wd) in enumerate(grid):
             W = trained.W[i, :latent]
             weights[(output, wd, latent)], biases[(output, wd, latent)] = W, trained.b[i]
-            rows.append({"structure": s.structure, "output": output, "weight_decay": wd, "latent": latent,
-                         "train_loss": float(trained.train_loss[i]), "test_loss": float(trained.test_loss[i]),
-                         **geometry_metrics(W, cov)})
+            rows.append(
+                {
+                    "structure": s.structure,
+                    "output": output,
+                    "weight_decay": wd,
+                    "latent": latent,
+                    "train_loss": float(trained.train_loss[i]),
+                    "test_loss": float(trained.test_loss[i]),
+                    **geometry_metrics(W, cov),
+                }
+            )
         if s.timing_check:
             checks.append(batching_check(data, s, grid, trained, output))
-            log.info("synthetic: instance batching %.1fx faster than separate training (max |dW| %.2g)",
-                     checks[-1]["speedup"], checks[-1]["max_abs_weight_difference"])
+            log.info(
+                "synthetic: instance batching %.1fx faster than separate training (max |dW| %.2g)",
+                checks[-1]["speedup"],
+                checks[-1]["max_abs_weight_difference"],
+            )
     metrics = pd.DataFrame(rows)
     iu = np.triu_indices(s.n_features, k=1)
-    stats = {"mean_activation": float(data.train.mean()), "activation_per_feature": data.train.mean(0).tolist(),
-             "circular_mean_activation": circular_mean_activation(s.sharpness, s.base_log_odds),
-             "data_seed": s.data_seed, "cov_eigenvalues": np.sort(np.linalg.eigvalsh(cov))[::-1].tolist(),
-             "cov_offdiag_max_abs": float(np.abs(cov[iu]).max()), "cov_offdiag_mean_abs": float(np.abs(cov[iu]).mean()),
-             "batching": checks}
+    stats = {
+        "mean_activation": float(data.train.mean()),
+        "activation_per_feature": data.train.mean(0).tolist(),
+        "circular_mean_activation": circular_mean_activation(s.sharpness, s.base_log_odds),
+        "data_seed": s.data_seed,
+        "cov_eigenvalues": np.sort(np.linalg.eigvalsh(cov))[::-1].tolist(),
+        "cov_offdiag_max_abs": float(np.abs(cov[iu]).max()),
+        "cov_offdiag_mean_abs": float(np.abs(cov[iu]).mean()),
+        "batching": checks,
+    }
     with build_output(directory, "synthetic", config) as out:
-        save_file({"x": data.x.astype(np.uint8), "u": feature_directions(s.structure, s.n_features).astype(np.float32)},
-                  str(out.path(DATA)))
+        save_file(
+            {"x": data.x.astype(np.uint8), "u": feature_directions(s.structure, s.n_features).astype(np.float32)},
+            str(out.path(DATA)),
+        )
         tensors = {f"{o}/wd{wd:g}/L{latent}": W.astype(np.float32) for (o, wd, latent), W in weights.items()}
         tensors.update({f"b/{o}/wd{wd:g}/L{latent}": b.astype(np.float32) for (o, wd, latent), b in biases.items()})
         save_file(tensors, str(out.path(WEIGHTS)))
         metrics.to_parquet(out.path(METRICS), index=False)
-        atomic_write_json(out.path(SUMMARY), {"data": stats, "covariance": cov.tolist(),
-                                              "metrics": metrics.to_dict(orient="records")})
+        atomic_write_json(
+            out.path(SUMMARY), {"data": stats, "covariance": cov.tolist(), "metrics": metrics.to_dict(orient="records")}
+        )
         rows_shown = tuple([("linear", s.weight_decays[0])] + [("relu", wd) for wd in s.weight_decays])
         gram_figure(out.path("gram.png"), s.structure, cov, weights, metrics, rows_shown)
         metrics_figure(out.path("metrics.png"), s.structure, metrics)
@@ -244,51 +283,103 @@ def run_structure(cfg: BowsConfig) -> Path:
 def run_phase_diagram(cfg: BowsConfig) -> Path:
     """ReLU models on a grid of (sharpness, base log-odds) x L x weight decay, all as instances of one model."""
     s = cfg.synthetic
-    config = {"synthetic": {k: v for k, v in _data_config(s).items()
-                            if k not in ("sharpness", "base_log_odds", "latent_sizes", "outputs")},
-              "phase": {k: v for k, v in as_dict(s).items() if k.startswith("phase_")}}
+    config = {
+        "synthetic": {
+            k: v
+            for k, v in _data_config(s).items()
+            if k not in ("sharpness", "base_log_odds", "latent_sizes", "outputs")
+        },
+        "phase": {k: v for k, v in as_dict(s).items() if k.startswith("phase_")},
+    }
     directory = output_dir(cfg.paths.root_path, "synthetic", f"phase-{s.structure}", config)
     if (found := find_output(directory)) is not None:
         return found.path
     cells = [(sh, base) for sh in s.phase_sharpness for base in s.phase_base_log_odds]
-    datasets = [generate(s.structure, n_features=s.n_features, n_samples=s.n_samples, n_train=s.n_train,
-                         sharpness=sh, base_log_odds=base, seed=s.data_seed) for sh, base in cells]
+    datasets = [
+        generate(
+            s.structure,
+            n_features=s.n_features,
+            n_samples=s.n_samples,
+            n_train=s.n_train,
+            sharpness=sh,
+            base_log_odds=base,
+            seed=s.data_seed,
+        )
+        for sh, base in cells
+    ]
     grid = [(c, latent, wd) for c in range(len(cells)) for latent in s.phase_latent_sizes for wd in s.weight_decays]
     train = np.stack([datasets[c].train for c, _, _ in grid])
     test = np.stack([datasets[c].test for c, _, _ in grid])
-    log.info("synthetic phase diagram: %d cells x %d models = %d instances", len(cells), len(grid) // len(cells), len(grid))
+    log.info(
+        "synthetic phase diagram: %d cells x %d models = %d instances", len(cells), len(grid) // len(cells), len(grid)
+    )
     trained = train_instances(train, test, [g[1] for g in grid], [g[2] for g in grid], "relu", s)
     rows = []
     for i, (c, latent, wd) in enumerate(grid):
         data = datasets[c]
-        rows.append({"structure": s.structure, "sharpness": cells[c][0], "base_log_odds": cells[c][1],
-                     "mean_activation": float(data.train.mean()), "latent": latent, "weight_decay": wd,
-                     "train_loss": float(trained.train_loss[i]), "test_loss": float(trained.test_loss[i]),
-                     **geometry_metrics(trained.W[i, :latent], data.covariance)})
+        rows.append(
+            {
+                "structure": s.structure,
+                "sharpness": cells[c][0],
+                "base_log_odds": cells[c][1],
+                "mean_activation": float(data.train.mean()),
+                "latent": latent,
+                "weight_decay": wd,
+                "train_loss": float(trained.train_loss[i]),
+                "test_loss": float(trained.test_loss[i]),
+                **geometry_metrics(trained.W[i, :latent], data.covariance),
+            }
+        )
     phase = pd.DataFrame(rows)
     with build_output(directory, "synthetic", config) as out:
         phase.to_parquet(out.path(PHASE), index=False)
-        atomic_write_json(out.path(SUMMARY), {"seconds": trained.seconds, "instances": len(grid),
-                                              "rows": phase.to_dict(orient="records")})
+        atomic_write_json(
+            out.path(SUMMARY),
+            {"seconds": trained.seconds, "instances": len(grid), "rows": phase.to_dict(orient="records")},
+        )
         phase_figure(out.path("phase.png"), s.structure, phase)
         out.stats = {"instances": len(grid), "seconds": round(trained.seconds, 2)}
-    _track(cfg, f"synthetic-phase-{s.structure}", config, directory, phase, {"seconds": trained.seconds}, None,
-           ("phase.png",))
+    _track(
+        cfg,
+        f"synthetic-phase-{s.structure}",
+        config,
+        directory,
+        phase,
+        {"seconds": trained.seconds},
+        None,
+        ("phase.png",),
+    )
     return directory
 
 
-def _track(cfg: BowsConfig, name: str, config: dict, directory: Path, table: pd.DataFrame, stats: dict,
-           cov: np.ndarray | None, figures: tuple[str, ...]) -> None:
+def _track(
+    cfg: BowsConfig,
+    name: str,
+    config: dict,
+    directory: Path,
+    table: pd.DataFrame,
+    stats: dict,
+    cov: np.ndarray | None,
+    figures: tuple[str, ...],
+) -> None:
     """Log the numbers and figures of a finished experiment (keys ``synthetic/...``)."""
-    with tracking_run(cfg.wandb, name=name, job_type="synthetic", config=config, dir=directory.parent,
-                      group=cfg.wandb.group or "synthetic") as tracker:
+    with tracking_run(
+        cfg.wandb,
+        name=name,
+        job_type="synthetic",
+        config=config,
+        dir=directory.parent,
+        group=cfg.wandb.group or "synthetic",
+    ) as tracker:
         summary = {f"synthetic/data/{k}": v for k, v in stats.items() if isinstance(v, (int, float))}
         for check in stats.get("batching", []):
             summary[f"synthetic/batching/{check['output']}/speedup"] = check["speedup"]
         if "output" in table:
             for r in table.itertuples():
                 prefix = f"synthetic/{r.output}_wd{r.weight_decay:g}/L{r.latent}"
-                summary.update({f"{prefix}/gram_cov_corr": r.gram_cov_corr, f"{prefix}/antipodal": r.antipodal_fraction})
+                summary.update(
+                    {f"{prefix}/gram_cov_corr": r.gram_cov_corr, f"{prefix}/antipodal": r.antipodal_fraction}
+                )
         tracker.summary(summary)
         tracker.table("synthetic/metrics", table)
         if cov is not None:

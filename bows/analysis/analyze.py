@@ -2,6 +2,7 @@
 vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then figures (PNG) under
 ``<run>/analysis/`` (``<sweep dir>/analysis/`` for a sweep), logging both to W&B.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bows import figures, sweep_figures
-from bows.analysis import Analysis, analyze_arrays, load_analysis
+from bows.analysis.compute import Analysis, analyze_arrays, load_analysis
 from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json
-from bows.cli import BowsError, stage_main
+from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
-from bows.stats import build as build_stats
-from bows.stats import load_stats, sample_rows
+from bows.data.stats import build as build_stats
+from bows.data.stats import load_stats, sample_rows
+from bows.errors import BowsError
+from bows.plots import figures
+from bows.plots import sweep as sweep_figures
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ def _root_of(run_dir: Path, cfg: BowsConfig) -> Path:
 
 
 def _heldout(windows_artifact, n: int):
-    from bows.binarize import load_windows
+    from bows.data.binarize import load_windows
 
     for split in HELDOUT_SPLITS:
         try:
@@ -47,14 +50,16 @@ def _heldout(windows_artifact, n: int):
         if len(nonempty):
             rows = nonempty[sample_rows(len(nonempty), n)]
             return windows.subset(rows).to_csr(), split
-    raise BowsError(f"{windows_artifact.path} has no non-empty validation or test windows; "
-                    "the mechanism analyses need held-out windows")
+    raise BowsError(
+        f"{windows_artifact.path} has no non-empty validation or test windows; "
+        "the mechanism analyses need held-out windows"
+    )
 
 
 def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
     """Analyse one run; returns ``<run>/analysis``."""
-    from bows.binarize import vocab_of
-    from bows.train import load_run
+    from bows.data.binarize import vocab_of
+    from bows.training.train import load_run
 
     run_dir = Path(run_dir).resolve()
     if not run_dir.is_dir():
@@ -69,15 +74,26 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     X, split = _heldout(info.windows, cfg.analyze.eval_windows)
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
-    result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed,
-                            umap=cfg.analyze.umap)
+    result = analyze_arrays(
+        W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed, umap=cfg.analyze.umap
+    )
     out = run_dir / ANALYSIS_DIR
     result.save(out)
-    meta = {"run": str(run_dir), "run_key": info.meta.get("key", run_dir.name), "analyze": as_dict(cfg.analyze),
-            "stats": str(costats.artifact.path), "heldout_split": split, "heldout_windows": int(X.shape[0]),
-            "latent_size": int(W.shape[0]), "vocab_size": int(W.shape[1]), "output": output,
-            "weight_decay": info.config.train.weight_decay, "seed": info.config.train.seed,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(time.time() - started, 1)}
+    meta = {
+        "run": str(run_dir),
+        "run_key": info.meta.get("key", run_dir.name),
+        "analyze": as_dict(cfg.analyze),
+        "stats": str(costats.artifact.path),
+        "heldout_split": split,
+        "heldout_windows": int(X.shape[0]),
+        "latent_size": int(W.shape[0]),
+        "vocab_size": int(W.shape[1]),
+        "output": output,
+        "weight_decay": info.config.train.weight_decay,
+        "seed": info.config.train.seed,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "seconds": round(time.time() - started, 1),
+    }
     atomic_write_json(out / "meta.json", meta)
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
@@ -89,8 +105,14 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
 def _track_run(cfg: BowsConfig, run_dir: Path, result: Analysis, made: list, meta: dict, group: str | None) -> None:
     from bows.tracking import tracking_run
 
-    with tracking_run(cfg.wandb, name=f"analyze-{run_dir.name}", job_type="analyze", config=meta,
-                      dir=run_dir / ANALYSIS_DIR, group=group) as tracker:
+    with tracking_run(
+        cfg.wandb,
+        name=f"analyze-{run_dir.name}",
+        job_type="analyze",
+        config=meta,
+        dir=run_dir / ANALYSIS_DIR,
+        group=group,
+    ) as tracker:
         tracker.summary(result.metrics)
         tracker.log(result.metrics)
         for fig in made:
@@ -101,7 +123,9 @@ def _track_run(cfg: BowsConfig, run_dir: Path, result: Analysis, made: list, met
                 tracker.heatmap(f"gram/{name}", np.array(section["gram"], dtype=float), section["words"])
             data = section.get("data", {})
             if data.get("words"):
-                tracker.heatmap(f"coactivation/{name}/cond_corr", np.array(data["cond_corr"], dtype=float), data["words"])
+                tracker.heatmap(
+                    f"coactivation/{name}/cond_corr", np.array(data["cond_corr"], dtype=float), data["words"]
+                )
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
                 tracker.table(f"tables/{name}", result.tables[name])
@@ -125,27 +149,43 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
             continue
         run_dir = Path(row["run_dir"])
         if not run_dir.is_absolute():
-            run_dir = (index_path.parent / run_dir).resolve() if (index_path.parent / run_dir).exists() else run_dir.resolve()
+            run_dir = (
+                (index_path.parent / run_dir).resolve() if (index_path.parent / run_dir).exists() else run_dir.resolve()
+            )
         if not run_dir.is_dir():
             log.warning("analyze: sweep run %s is missing, skipped", run_dir)
             continue
         analysis_dir = _current_analysis(run_dir, cfg) or analyze_run(run_dir, cfg, group=group)
         meta = load_analysis(analysis_dir)
-        rows.append({"run_dir": str(run_dir), "analysis_dir": str(analysis_dir),
-                     **_config_columns(analysis_dir), **meta.metrics})
+        rows.append(
+            {
+                "run_dir": str(run_dir),
+                "analysis_dir": str(analysis_dir),
+                **_config_columns(analysis_dir),
+                **meta.metrics,
+            }
+        )
     if not rows:
         raise BowsError(f"none of the runs in {index_path} exist; train them first (make sweep)")
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SWEEP_METRICS) as tmp:
         table.to_parquet(tmp, index=False)
-    atomic_write_json(out / "meta.json", {"sweep_index": str(index_path), "runs": len(table), "group": group,
-                                          "analyze": as_dict(cfg.analyze)})
+    atomic_write_json(
+        out / "meta.json",
+        {"sweep_index": str(index_path), "runs": len(table), "group": group, "analyze": as_dict(cfg.analyze)},
+    )
     made = sweep_figures.sweep_figures(table, out / FIGURE_DIR)
     from bows.tracking import tracking_run
 
-    with tracking_run(cfg.wandb, name=f"sweep-summary-{index_path.parent.name}", job_type="sweep-summary",
-                      config={"sweep_index": str(index_path), "runs": len(table)}, dir=out, group=group) as tracker:
+    with tracking_run(
+        cfg.wandb,
+        name=f"sweep-summary-{index_path.parent.name}",
+        job_type="sweep-summary",
+        config={"sweep_index": str(index_path), "runs": len(table)},
+        dir=out,
+        group=group,
+    ) as tracker:
         tracker.table("sweep/metrics", table)
         for fig in made:
             tracker.image(f"sweep/{fig.name}", fig.path, fig.caption)
@@ -161,6 +201,7 @@ def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
         return None
     if meta_path.stat().st_mtime < weights.stat().st_mtime:
         return None
+
     def settings(analyze: dict) -> dict:  # which run or sweep is analysed does not change a run's numbers
         return {k: v for k, v in analyze.items() if k not in ("run", "sweep")}
 
@@ -181,19 +222,25 @@ def _recorded_group(index: pd.DataFrame) -> str | None:
 
 def _config_columns(analysis_dir: Path) -> dict:
     meta = json.loads((analysis_dir / "meta.json").read_text())
-    return {"latent_size": meta["latent_size"], "weight_decay": meta["weight_decay"], "seed": meta["seed"],
-            "output": meta["output"]}
+    return {
+        "latent_size": meta["latent_size"],
+        "weight_decay": meta["weight_decay"],
+        "seed": meta["seed"],
+        "output": meta["output"],
+    }
 
 
 def default_run_dir(cfg: BowsConfig) -> Path:
     """The run directory the current config trains (its windows are built if missing)."""
-    from bows import binarize
-    from bows.checkpoint import run_dir as run_dir_of
+    from bows.data import binarize
+    from bows.training.checkpoint import run_dir as run_dir_of
 
     run_dir = run_dir_of(cfg, binarize.run(cfg))
     if not run_dir.is_dir():
-        raise BowsError(f"the run this config trains ({run_dir}) does not exist yet; run `make train` "
-                        "with the same overrides, or pass analyze.run=...")
+        raise BowsError(
+            f"the run this config trains ({run_dir}) does not exist yet; run `make train` "
+            "with the same overrides, or pass analyze.run=..."
+        )
     return run_dir
 
 

@@ -1,20 +1,20 @@
-"""Figures of one model's analysis: each function reads numbers saved by ``bows.analysis`` and writes
+"""Figures of one model's analysis: each function reads numbers saved by ``bows.analysis.compute`` and writes
 one PNG. ``run_figures`` makes every figure whose numbers exist and returns them with captions.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from bows.analysis import Analysis, load_analysis  # noqa: E402
+from bows.analysis.compute import Analysis, load_analysis  # noqa: E402
 
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
 
@@ -52,8 +52,11 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
         ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season"), "k"), zorder=3)
         ax.annotate(p["word"], (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, style="italic")
     ev = ring["explained_variance"]
-    ax.set_title(f"{title}\nadjacent {ring['adjacent_fraction']:.2f} (chance {ring['chance_adjacent_fraction']:.2f}), "
-                 f"circ. rank r {ring['circular_rank_corr']:.2f}", fontsize=8)
+    ax.set_title(
+        f"{title}\nadjacent {ring['adjacent_fraction']:.2f} (chance {ring['chance_adjacent_fraction']:.2f}), "
+        f"circ. rank r {ring['circular_rank_corr']:.2f}",
+        fontsize=8,
+    )
     ax.set_xlabel(f"PC1 ({ev[0]:.0%})", fontsize=8)
     ax.set_ylabel(f"PC2 ({ev[1]:.0%})" if len(ev) > 1 else "PC2", fontsize=8)
     ax.axhline(0, color="0.9", lw=0.5, zorder=0)
@@ -80,10 +83,16 @@ def data_ring_figure(a: Analysis, group: str, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     words = data["words"]
-    _heat(axes[0], np.array(data["cond_corr"], dtype=float), words,
-          f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})")
+    _heat(
+        axes[0],
+        np.array(data["cond_corr"], dtype=float),
+        words,
+        f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})",
+    )
     gram = np.array(a.sections["groups"][group]["gram"], dtype=float)
-    _heat(axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {data['gram_vs_cond_corr']['pearson']:.2f})")
+    _heat(
+        axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {data['gram_vs_cond_corr']['pearson']:.2f})"
+    )
     ring = {**data["ring"], "words": words}
     ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
     save_figure(fig, path)
@@ -134,8 +143,9 @@ def coactivation_figure(a: Analysis, path: Path) -> bool:
         ax.set_xlabel(label)
         ax.set_ylabel("<w_i, w_j>")
         ax.axhline(0, color="w", lw=0.5)
-        ax.set_title(f"Pearson r {r:.2f}, Spearman {rho:.2f} ({int(a.metrics.get('coactivation/pairs', 0))} pairs)",
-                     fontsize=9)
+        ax.set_title(
+            f"Pearson r {r:.2f}, Spearman {rho:.2f} ({int(a.metrics.get('coactivation/pairs', 0))} pairs)", fontsize=9
+        )
     save_figure(fig, path)
     return True
 
@@ -153,8 +163,11 @@ def umap_figure(a: Analysis, path: Path) -> bool:
         ax.scatter(sub["x"], sub["y"], s=9, color=colours[k % len(colours)], lw=0, label=f"{name} ({len(sub)})")
     knn = a.sections.get("clusters", {}).get("knn", {})
     if knn:
-        ax.set_title(f"UMAP (cosine, 15 nn, min_dist 0.05): {knn['k']}-NN category purity {knn['purity']:.2f} "
-                     f"vs shuffled {knn['baseline_mean']:.2f} +- {knn['baseline_sd']:.2f}", fontsize=9)
+        ax.set_title(
+            f"UMAP (cosine, 15 nn, min_dist 0.05): {knn['k']}-NN category purity {knn['purity']:.2f} "
+            f"vs shuffled {knn['baseline_mean']:.2f} +- {knn['baseline_sd']:.2f}",
+            fontsize=9,
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
@@ -172,46 +185,64 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
     axes[0].hist(alive["dimensionality"], bins=60, color="tab:blue")
     axes[0].set_xlabel("D_i = |w_i|^2 / sum_j (w_i_hat . w_j)^2")
     axes[0].set_ylabel("words")
-    axes[0].set_title(f"mean D {a.metrics.get('dimensionality/mean', float('nan')):.3f}, "
-                      f"sum D {a.metrics.get('dimensionality/sum', float('nan')):.1f}", fontsize=9)
+    axes[0].set_title(
+        f"mean D {a.metrics.get('dimensionality/mean', float('nan')):.3f}, "
+        f"sum D {a.metrics.get('dimensionality/sum', float('nan')):.1f}",
+        fontsize=9,
+    )
     if alive["freq"].notna().any():
         axes[1].scatter(alive["freq"].clip(lower=1e-7), alive["dimensionality"], s=3, alpha=0.4)
         axes[1].set_xscale("log")
         axes[1].set_xlabel("word frequency (share of windows)")
         axes[1].set_ylabel("D_i")
-        axes[1].set_title(f"Spearman(D, freq) {a.metrics.get('dimensionality/spearman_freq', float('nan')):.2f}",
-                          fontsize=9)
+        axes[1].set_title(
+            f"Spearman(D, freq) {a.metrics.get('dimensionality/spearman_freq', float('nan')):.2f}", fontsize=9
+        )
     save_figure(fig, path)
     return True
 
 
 def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
     """Every per-run figure: name -> (function, caption); the report shows the captions."""
-    from bows import mechanism_figures as mf  # imported here: it reuses this module's helpers
+    from bows.plots import mechanism as mf  # imported here: it reuses this module's helpers
 
     return {
-        "months_ring": (lambda a, p: ring_figure(a, "months", p),
-                        "The 12 month vectors projected on their first two principal components (left, raw; right, "
-                        "L2-normalised), connected in calendar order; stars are seasonal words projected with the same "
-                        "fit, coloured by their expected season. A ring in calendar order means the model encodes the "
-                        "cyclic structure linearly; 'adjacent' is the share of calendar neighbours that are neighbours "
-                        "around the ring."),
+        "months_ring": (
+            lambda a, p: ring_figure(a, "months", p),
+            "The 12 month vectors projected on their first two principal components (left, raw; right, "
+            "L2-normalised), connected in calendar order; stars are seasonal words projected with the same "
+            "fit, coloured by their expected season. A ring in calendar order means the model encodes the "
+            "cyclic structure linearly; 'adjacent' is the share of calendar neighbours that are neighbours "
+            "around the ring.",
+        ),
         "days_ring": (lambda a, p: ring_figure(a, "days", p), "The same for the 7 day names."),
-        "months_data": (lambda a, p: data_ring_figure(a, "months", p),
-                        "Data side: correlation of month indicators over windows containing a month, the model's month "
-                        "Gram matrix (r = agreement over off-diagonal entries), and the months ring found by PCA of "
-                        "the row-centred indicators, i.e. in the data itself."),
+        "months_data": (
+            lambda a, p: data_ring_figure(a, "months", p),
+            "Data side: correlation of month indicators over windows containing a month, the model's month "
+            "Gram matrix (r = agreement over off-diagonal entries), and the months ring found by PCA of "
+            "the row-centred indicators, i.e. in the data itself.",
+        ),
         "days_data": (lambda a, p: data_ring_figure(a, "days", p), "The data side for the day names."),
-        "groups": (groups_figure, "Gram matrices of the named word groups (top) and the data's correlation of the same "
-                                  "words (bottom): off-diagonal structure in the model mirrors co-occurrence."),
-        "coactivation": (coactivation_figure,
-                         "Interference <w_i, w_j> of frequent word pairs against their co-activation in the data: "
-                         "positive slope = correlated words get aligned vectors (constructive interference)."),
-        "umap": (umap_figure, "UMAP of every word vector coloured by hand-made semantic category; the title compares "
-                              "kNN category purity with a shuffled-label baseline."),
-        "dimensionality": (dimensionality_figure,
-                           "Feature dimensionality (Elhage et al.): 1 = a dedicated dimension, 1/n = sharing with n "
-                           "others, 0 = not represented; right: against how often the word occurs."),
+        "groups": (
+            groups_figure,
+            "Gram matrices of the named word groups (top) and the data's correlation of the same "
+            "words (bottom): off-diagonal structure in the model mirrors co-occurrence.",
+        ),
+        "coactivation": (
+            coactivation_figure,
+            "Interference <w_i, w_j> of frequent word pairs against their co-activation in the data: "
+            "positive slope = correlated words get aligned vectors (constructive interference).",
+        ),
+        "umap": (
+            umap_figure,
+            "UMAP of every word vector coloured by hand-made semantic category; the title compares "
+            "kNN category purity with a shuffled-label baseline.",
+        ),
+        "dimensionality": (
+            dimensionality_figure,
+            "Feature dimensionality (Elhage et al.): 1 = a dedicated dimension, 1/n = sharing with n "
+            "others, 0 = not represented; right: against how often the word occurs.",
+        ),
         **mf.FIGURES,
     }
 

@@ -2,6 +2,7 @@
 key metrics vs weight decay and latent size. Each function reads the sweep's per-run metric table
 (and the runs' saved analyses) and writes one PNG.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.figures import Figure, ring_panel, save_figure  # noqa: E402
+from bows.plots.figures import Figure, ring_panel, save_figure  # noqa: E402
 
-KEY_METRICS = ("geometry/months/ring_score", "geometry/days/ring_score", "data/months/gram_vs_cond_corr",
-               "coactivation/pearson_dot_corr", "clusters/knn_purity", "mechanism/r2_median",
-               "mechanism/gap_median", "dimensionality/mean")
-STRUCTURE = (("geometry/months/offdiag_frobenius", "months"), ("geometry/roman/offdiag_frobenius", "Roman numerals I..X"))
+KEY_METRICS = (
+    "geometry/months/ring_score",
+    "geometry/days/ring_score",
+    "data/months/gram_vs_cond_corr",
+    "coactivation/pearson_dot_corr",
+    "clusters/knn_purity",
+    "mechanism/r2_median",
+    "mechanism/gap_median",
+    "dimensionality/mean",
+)
+STRUCTURE = (
+    ("geometry/months/offdiag_frobenius", "months"),
+    ("geometry/roman/offdiag_frobenius", "Roman numerals I..X"),
+)
 
 
 def structure_figure(table: pd.DataFrame, path: Path) -> bool:
@@ -56,8 +67,9 @@ def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, len(rows), figsize=(4.8 * len(rows), 4.4), squeeze=False)
     for ax, (latent, row, section) in zip(axes[0], rows):
-        ring_panel(ax, section["raw"], f"L = {latent}, wd {row['weight_decay']:g}, seed {row['seed']}",
-                    section.get("seasonal"))
+        ring_panel(
+            ax, section["raw"], f"L = {latent}, wd {row['weight_decay']:g}, seed {row['seed']}", section.get("seasonal")
+        )
     save_figure(fig, path)
     return True
 
@@ -74,15 +86,22 @@ def metric_grid(table: pd.DataFrame, x: str, path: Path) -> bool:
     for ax, m in zip(axes.ravel(), metrics):
         for value, sub in table.groupby(other):
             agg = sub.groupby(x)[m].agg(["mean", "std"]).reset_index()
-            ax.errorbar(agg[x], agg["mean"], yerr=agg["std"].fillna(0.0), marker="o", ms=3, capsize=2,
-                        label=f"{other.split('_')[0]} {value:g}")
+            ax.errorbar(
+                agg[x],
+                agg["mean"],
+                yerr=agg["std"].fillna(0.0),
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=f"{other.split('_')[0]} {value:g}",
+            )
         if x == "latent_size":
             ax.set_xscale("log")
         ax.set_title(m, fontsize=7)
         ax.set_xlabel(x, fontsize=7)
         ax.tick_params(labelsize=7)
     axes.ravel()[0].legend(fontsize=6)
-    for ax in axes.ravel()[len(metrics):]:
+    for ax in axes.ravel()[len(metrics) :]:
         ax.axis("off")
     save_figure(fig, path)
     return True
@@ -105,26 +124,37 @@ def phase_figure(table: pd.DataFrame, path: Path) -> bool:
         ax.set_ylabel("weight decay", fontsize=7)
         ax.set_title(m, fontsize=7)
         plt.colorbar(im, ax=ax, shrink=0.8)
-    for ax in axes.ravel()[len(metrics):]:
+    for ax in axes.ravel()[len(metrics) :]:
         ax.axis("off")
     save_figure(fig, path)
     return True
 
 
 SWEEP_FIGURES = {
-    "structure_vs_latent": (structure_figure,
-                            "Structure vs latent size: off-diagonal Frobenius norm of the raw Gram matrix of the "
-                            "months and of the Roman numerals I..X (mean +- 2 sd over seeds). Large values = the "
-                            "group's words share directions (linear, PCA-like structure); small = nearly orthogonal."),
-    "pca_snapshots": (snapshots_figure, "Months PCA (raw vectors, seasonal words as stars) at the smallest and "
-                                        "largest latent size of the sweep."),
-    "metrics_vs_weight_decay": (lambda t, p: metric_grid(t, "weight_decay", p),
-                                "Key metrics vs weight decay (mean +- sd over seeds), one line per latent size."),
-    "metrics_vs_latent": (lambda t, p: metric_grid(t, "latent_size", p),
-                          "Key metrics vs latent size (log x), one line per weight decay."),
-    "phase_diagram": (phase_figure, "Phase diagrams: each key metric (mean over seeds) over weight decay x latent "
-                                    "size; where the geometry switches from ReLU filtering to linear, PCA-like "
-                                    "structure."),
+    "structure_vs_latent": (
+        structure_figure,
+        "Structure vs latent size: off-diagonal Frobenius norm of the raw Gram matrix of the "
+        "months and of the Roman numerals I..X (mean +- 2 sd over seeds). Large values = the "
+        "group's words share directions (linear, PCA-like structure); small = nearly orthogonal.",
+    ),
+    "pca_snapshots": (
+        snapshots_figure,
+        "Months PCA (raw vectors, seasonal words as stars) at the smallest and largest latent size of the sweep.",
+    ),
+    "metrics_vs_weight_decay": (
+        lambda t, p: metric_grid(t, "weight_decay", p),
+        "Key metrics vs weight decay (mean +- sd over seeds), one line per latent size.",
+    ),
+    "metrics_vs_latent": (
+        lambda t, p: metric_grid(t, "latent_size", p),
+        "Key metrics vs latent size (log x), one line per weight decay.",
+    ),
+    "phase_diagram": (
+        phase_figure,
+        "Phase diagrams: each key metric (mean over seeds) over weight decay x latent "
+        "size; where the geometry switches from ReLU filtering to linear, PCA-like "
+        "structure.",
+    ),
 }
 
 

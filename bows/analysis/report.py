@@ -2,6 +2,7 @@
 (``<sweep dir>/analysis/``), running the analysis first if it is missing, and writes one static,
 self-contained HTML page (``report.html``, figures embedded as base64) that opens without a server.
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bows import analyze
-from bows.analysis import Analysis, load_analysis
+from bows.analysis import analyze
+from bows.analysis.compute import Analysis, load_analysis
 from bows.artifacts import atomic_write_bytes
-from bows.cli import BowsError, stage_main
+from bows.cli import stage_main
 from bows.config import BowsConfig
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,9 @@ def _figure(name: str, path: Path, caption: str) -> str:
 
 
 def _metrics_table(metrics: dict) -> str:
-    rows = [{"section": k.split("/", 1)[0], "metric": k.split("/", 1)[-1], "value": v} for k, v in sorted(metrics.items())]
+    rows = [
+        {"section": k.split("/", 1)[0], "metric": k.split("/", 1)[-1], "value": v} for k, v in sorted(metrics.items())
+    ]
     return _table(pd.DataFrame(rows)[["metric", "value", "section"]])
 
 
@@ -57,27 +61,49 @@ def _notes(a: Analysis) -> list[str]:
             notes.append(f"seasonal words missing: {', '.join(s['seasonal_missing'])}")
     mech = a.sections.get("mechanism", {})
     for t, sub in mech.get("substitutes", {}).items():
-        notes.append(f"target {t!r} is not in the vocabulary; replaced by {sub!r} (best held-out R^2 among words "
-                     "whose one-hot pre-activation is below zero)")
+        notes.append(
+            f"target {t!r} is not in the vocabulary; replaced by {sub!r} (best held-out R^2 among words "
+            "whose one-hot pre-activation is below zero)"
+        )
     for t, info in mech.get("per_target", {}).items():
         if info.get("missing_context"):
-            notes.append(f"{t}: named context words missing ({', '.join(info['missing_context'])}); "
-                         f"context chosen by {info.get('context_choice')}")
+            notes.append(
+                f"{t}: named context words missing ({', '.join(info['missing_context'])}); "
+                f"context chosen by {info.get('context_choice')}"
+            )
     missing = {k: v for k, v in a.sections.get("clusters", {}).get("missing", {}).items() if v}
     if missing:
-        notes.append("category words not in the vocabulary: " +
-                     "; ".join(f"{k}: {len(v)}" for k, v in missing.items()))
+        notes.append("category words not in the vocabulary: " + "; ".join(f"{k}: {len(v)}" for k, v in missing.items()))
     return notes
 
 
 def run_page(analysis_dir: Path) -> str:
-    from bows.figures import run_figure_specs
+    from bows.plots.figures import run_figure_specs
 
     a = load_analysis(analysis_dir)
     meta = json.loads((analysis_dir / "meta.json").read_text()) if (analysis_dir / "meta.json").is_file() else {}
-    parts = [f"<h1>BOWS run {html.escape(str(meta.get('run_key', analysis_dir.parent.name)))}</h1>",
-             _table(pd.DataFrame([{k: meta.get(k) for k in ("latent_size", "vocab_size", "output", "weight_decay",
-                                                            "seed", "heldout_split", "heldout_windows", "created")}]))]
+    parts = [
+        f"<h1>BOWS run {html.escape(str(meta.get('run_key', analysis_dir.parent.name)))}</h1>",
+        _table(
+            pd.DataFrame(
+                [
+                    {
+                        k: meta.get(k)
+                        for k in (
+                            "latent_size",
+                            "vocab_size",
+                            "output",
+                            "weight_decay",
+                            "seed",
+                            "heldout_split",
+                            "heldout_windows",
+                            "created",
+                        )
+                    }
+                ]
+            )
+        ),
+    ]
     notes = _notes(a)
     if notes:
         parts.append("<ul class='note'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
@@ -95,10 +121,12 @@ def run_page(analysis_dir: Path) -> str:
     if groups.get("months", {}).get("seasonal"):
         seasonal = pd.DataFrame(groups["months"]["seasonal"]).drop(columns=["coords"])
         parts.append("<h2>Seasonal words in the months plane</h2>" + _table(seasonal))
-    tables = [("r2", "Words most carried by their context (held-out R^2 minus one-hot R^2)", 25),
-              ("towers", "Decomposition towers of the target words' pre-activation", 40),
-              ("christmas_months", "Christmas vs each month", 12),
-              ("discovery", "Automatic structure discovery: word clusters ranked by ring shape", 15)]
+    tables = [
+        ("r2", "Words most carried by their context (held-out R^2 minus one-hot R^2)", 25),
+        ("towers", "Decomposition towers of the target words' pre-activation", 40),
+        ("christmas_months", "Christmas vs each month", 12),
+        ("discovery", "Automatic structure discovery: word clusters ranked by ring shape", 15),
+    ]
     for name, title, n in tables:
         if name in a.tables:
             parts.append(f"<h2>{html.escape(title)}</h2>" + _table(a.tables[name].head(n)))
@@ -106,7 +134,7 @@ def run_page(analysis_dir: Path) -> str:
 
 
 def sweep_page(analysis_dir: Path) -> str:
-    from bows.sweep_figures import SWEEP_FIGURES
+    from bows.plots.sweep import SWEEP_FIGURES
 
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     parts = [f"<h1>BOWS sweep ({len(table)} runs)</h1>"]
@@ -121,8 +149,10 @@ def sweep_page(analysis_dir: Path) -> str:
         page = Path(row["analysis_dir"]) / REPORT
         if page.is_file():
             rel = _relative(page, analysis_dir)
-            links.append(f"<li><a href='{html.escape(str(rel))}'>L={row['latent_size']}, wd={row['weight_decay']:g}, "
-                         f"seed={row['seed']}</a></li>")
+            links.append(
+                f"<li><a href='{html.escape(str(rel))}'>L={row['latent_size']}, wd={row['weight_decay']:g}, "
+                f"seed={row['seed']}</a></li>"
+            )
     if links:
         parts.append("<h2>Run reports</h2><ul>" + "".join(links) + "</ul>")
     return _page("BOWS sweep report", parts)
@@ -135,8 +165,10 @@ def _relative(target: Path, start: Path) -> Path:
 
 
 def _page(title: str, parts: list[str]) -> str:
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def write_report(analysis_dir: Path, sweep: bool = False) -> Path:

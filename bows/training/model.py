@@ -12,6 +12,7 @@ vector for every instance is one contiguous row. The sparse encoder is then a si
 ``embedding_bag`` over the active word ids with no copy of W, and for one instance the decoder
 is ``F.linear`` with a contiguous (vocab, latent) weight -- the fastest fp32 GEMM layout on CPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,14 @@ OUTPUTS = ("relu", "linear")
 class TiedAutoencoder(nn.Module):
     """``instances`` independent tied autoencoders of ``vocab_size`` words and ``latent_size`` dims."""
 
-    def __init__(self, vocab_size: int, latent_size: int, *, instances: int = 1,
-                 output: str = "relu", latent_relu: bool = False):
+    def __init__(
+        self, vocab_size: int, latent_size: int, *, instances: int = 1, output: str = "relu", latent_relu: bool = False
+    ):
         super().__init__()
         if vocab_size < 1 or latent_size < 1 or instances < 1:
-            raise ValueError(f"vocab_size, latent_size and instances must be >= 1, got "
-                             f"{vocab_size}, {latent_size}, {instances}")
+            raise ValueError(
+                f"vocab_size, latent_size and instances must be >= 1, got {vocab_size}, {latent_size}, {instances}"
+            )
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         self.vocab_size, self.latent_size, self.instances = vocab_size, latent_size, instances
@@ -109,19 +112,24 @@ class TiedAutoencoder(nn.Module):
     def weights(self) -> tuple[Tensor, Tensor]:
         """(W (latent, vocab), b (vocab,)) of a single-instance model, detached."""
         if self.instances != 1:
-            raise ValueError(f"weights() needs a single-instance model, this one has {self.instances}; index W[i], b[i]")
+            raise ValueError(
+                f"weights() needs a single-instance model, this one has {self.instances}; index W[i], b[i]"
+            )
         return self.W[0].detach(), self.b[0].detach()
 
     def extra_repr(self) -> str:
-        return (f"vocab={self.vocab_size}, latent={self.latent_size}, instances={self.instances}, "
-                f"output={self.output}, latent_relu={self.latent_relu}")
+        return (
+            f"vocab={self.vocab_size}, latent={self.latent_size}, instances={self.instances}, "
+            f"output={self.output}, latent_relu={self.latent_relu}"
+        )
 
 
 def densify(indices: Tensor, offsets: Tensor, vocab_size: int) -> Tensor:
     """Dense 0/1 (batch, vocab) matrix of CSR rows (offsets of length batch + 1), vectorised."""
     batch = offsets.shape[0] - 1
-    window_of = torch.repeat_interleave(torch.arange(batch, device=indices.device), offsets.diff(),
-                                        output_size=indices.shape[0])
+    window_of = torch.repeat_interleave(
+        torch.arange(batch, device=indices.device), offsets.diff(), output_size=indices.shape[0]
+    )
     x = torch.zeros(batch, vocab_size, device=indices.device)
     x.index_put_((window_of, indices.long()), torch.ones((), device=indices.device))
     return x
@@ -138,13 +146,15 @@ class _SparseTiedLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, rows: Tensor, bias: Tensor, indices: Tensor, offsets: Tensor,
-                relu_out: bool, latent_relu: bool) -> Tensor:
+    def forward(
+        ctx, rows: Tensor, bias: Tensor, indices: Tensor, offsets: Tensor, relu_out: bool, latent_relu: bool
+    ) -> Tensor:
         vocab, batch = rows.shape[0], offsets.shape[0] - 1
         h = F.embedding_bag(indices, rows, offsets, mode="sum", include_last_offset=True)  # (batch, latent)
         a = torch.relu(h) if latent_relu else h
-        window_of = torch.repeat_interleave(torch.arange(batch, device=rows.device), offsets.diff(),
-                                            output_size=indices.shape[0])
+        window_of = torch.repeat_interleave(
+            torch.arange(batch, device=rows.device), offsets.diff(), output_size=indices.shape[0]
+        )
         diff = torch.addmm(bias.unsqueeze(1), rows, a.t())  # z^T: (vocab, batch)
         mask = diff > 0 if relu_out else None
         if relu_out:
@@ -174,8 +184,9 @@ class _SparseTiedLoss(torch.autograd.Function):
         torch.cumsum(torch.bincount(indices, minlength=ctx.vocab), 0, out=crow[1:])
         with warnings.catch_warnings():  # "sparse CSR support is in beta": this product is long supported
             warnings.simplefilter("ignore", UserWarning)
-            x_t = torch.sparse_csr_tensor(crow, window_of[order], torch.ones(indices.shape[0], device=rows.device),
-                                          size=(ctx.vocab, h.shape[0]))
+            x_t = torch.sparse_csr_tensor(
+                crow, window_of[order], torch.ones(indices.shape[0], device=rows.device), size=(ctx.vocab, h.shape[0])
+            )
         grad_rows.addmm_(x_t, grad_a)
         return grad_rows, g.sum(1), None, None, None, None
 

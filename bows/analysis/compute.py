@@ -2,6 +2,7 @@
 the co-activation statistics and held-out windows in; an ``Analysis`` of numbers out (flat
 namespaced metrics, JSON sections and tables), saved under a directory. No figures, no W&B.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,24 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bows import geometry as geo
-from bows import mechanism as mech
+from bows.analysis import geometry as geo
+from bows.analysis import mechanism as mech
+from bows.analysis.groups import (
+    CORRELATED_CONTEXT,
+    CYCLIC_GROUPS,
+    GROUPS,
+    MONTH_SEASON,
+    MONTHS,
+    SEASON_OF_WORD,
+    SEASONAL,
+    TARGETS,
+    UNCORRELATED_CONTEXT,
+    categories_version,
+    category_labels,
+    lookup,
+)
 from bows.artifacts import atomic_path, atomic_write_json
-from bows.groups import (CORRELATED_CONTEXT, CYCLIC_GROUPS, GROUPS, MONTH_SEASON, MONTHS, SEASON_OF_WORD,
-                         SEASONAL, TARGETS, UNCORRELATED_CONTEXT, category_labels, categories_version, lookup)
-from bows.stats import CoStats, row_statistics
+from bows.data.stats import CoStats, row_statistics
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +114,44 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
             if name == "months":
                 seasonal = lookup(SEASONAL, vocab)
                 fit = geo.pca(vecs, 3)
-                proj = geo.project_words(fit, found.words, np.array(raw["coords"]), W[:, seasonal.indices].T,
-                                         seasonal.words, MONTH_SEASON, SEASON_OF_WORD)
+                proj = geo.project_words(
+                    fit,
+                    found.words,
+                    np.array(raw["coords"]),
+                    W[:, seasonal.indices].T,
+                    seasonal.words,
+                    MONTH_SEASON,
+                    SEASON_OF_WORD,
+                )
                 section["seasonal"] = proj
                 section["seasonal_missing"] = list(seasonal.missing)
                 if proj:
                     a.metrics["geometry/seasonal/season_match"] = float(np.mean([p["season_match"] for p in proj]))
-                    a.metrics["geometry/seasonal/in_plane_fraction"] = float(np.mean([p["in_plane_fraction"] for p in proj]))
+                    a.metrics["geometry/seasonal/in_plane_fraction"] = float(
+                        np.mean([p["in_plane_fraction"] for p in proj])
+                    )
         if costats is not None:
             mats, info = costats.group(name)
-            data = {"words": info["words"], "windows_with_group": info["windows_with_group"],
-                    "cond_corr": _matrix(mats["cond_corr"]), "corr": _matrix(mats["corr"]), "pmi": _matrix(mats["pmi"])}
+            data = {
+                "words": info["words"],
+                "windows_with_group": info["windows_with_group"],
+                "cond_corr": _matrix(mats["cond_corr"]),
+                "corr": _matrix(mats["corr"]),
+                "pmi": _matrix(mats["pmi"]),
+            }
             if info["words"] == list(found.words) and len(found) >= 3:
                 coords, ev = geo.pca_from_gram(mats["centred_gram"], 2)
-                data["ring"] = {"coords": coords.tolist(), "explained_variance": ev.tolist(),
-                                **geo.ring_score(geo.angles(coords))}
+                data["ring"] = {
+                    "coords": coords.tolist(),
+                    "explained_variance": ev.tolist(),
+                    **geo.ring_score(geo.angles(coords)),
+                }
                 ccoords, cev = geo.pca_from_gram(np.nan_to_num(mats["cond_corr"]), 2)  # standardised variant
-                data["corr_ring"] = {"coords": ccoords.tolist(), "explained_variance": cev.tolist(),
-                                     **geo.ring_score(geo.angles(ccoords))}
+                data["corr_ring"] = {
+                    "coords": ccoords.tolist(),
+                    "explained_variance": cev.tolist(),
+                    **geo.ring_score(geo.angles(ccoords)),
+                }
                 agree = geo.offdiag_agreement(geo.gram(vecs), mats["cond_corr"])
                 data["gram_vs_cond_corr"] = agree
                 if name in CYCLIC_GROUPS:
@@ -145,12 +178,17 @@ def clusters(W: np.ndarray, vocab: list[str], a: Analysis, seed: int, umap: bool
     ids = np.flatnonzero(labels >= 0)
     test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=10, seed=seed) if len(ids) > 11 else {}
     a.metrics.update({f"clusters/knn_{k}": v for k, v in test.items()})
-    a.sections["clusters"] = {"categories": names, "categories_version": categories_version(),
-                              "missing": missing, "knn": test}
+    a.sections["clusters"] = {
+        "categories": names,
+        "categories_version": categories_version(),
+        "missing": missing,
+        "knn": test,
+    }
     if umap:
         xy = geo.umap_embedding(W.T, seed=seed)
-        a.tables["umap"] = pd.DataFrame({"word": vocab, "x": xy[:, 0], "y": xy[:, 1],
-                                         "category": [names[c] if c >= 0 else "" for c in labels]})
+        a.tables["umap"] = pd.DataFrame(
+            {"word": vocab, "x": xy[:, 0], "y": xy[:, 1], "category": [names[c] if c >= 0 else "" for c in labels]}
+        )
 
 
 # ----------------------------------------------------------------------------- 5.6 mechanism
@@ -171,8 +209,9 @@ def _pick_targets(r2: pd.DataFrame, vocab: list[str]) -> tuple[list[str], dict[s
     return present + list(substitutes.values()), substitutes
 
 
-def _context(t: str, vocab: list[str], index: dict[str, int], costats: CoStats | None,
-             cooc: sp.csr_matrix | None, k: int = 4) -> tuple[list[str], list[str], str]:
+def _context(
+    t: str, vocab: list[str], index: dict[str, int], costats: CoStats | None, cooc: sp.csr_matrix | None, k: int = 4
+) -> tuple[list[str], list[str], str]:
     """Correlated and uncorrelated context words for target t (named lists, else chosen from the data)."""
     correlated = [w for w in CORRELATED_CONTEXT.get(t, ()) if w in index]
     uncorrelated = [w for w in UNCORRELATED_CONTEXT if w in index and w != t]
@@ -193,22 +232,31 @@ def _context(t: str, vocab: list[str], index: dict[str, int], costats: CoStats |
     return correlated, uncorrelated, how
 
 
-def mechanism(W: np.ndarray, b: np.ndarray, vocab: list[str], X: sp.csr_matrix, output: str,
-              costats: CoStats | None, a: Analysis) -> None:
+def mechanism(
+    W: np.ndarray, b: np.ndarray, vocab: list[str], X: sp.csr_matrix, output: str, costats: CoStats | None, a: Analysis
+) -> None:
     heldout = mech.heldout_r2(W, b, X, output)
     table = mech.r2_table(heldout, mech.onehot_r2(W, b, output), vocab)
     table["onehot_z"] = (b.astype(np.float64) + (W.astype(np.float64) ** 2).sum(axis=0))[table["index"]]
     a.tables["r2"] = table
     ok = table["r2"].notna()
-    a.metrics.update({"mechanism/r2_median": float(table.loc[ok, "r2"].median()),
-                      "mechanism/onehot_r2_median": float(table["onehot_r2"].median()),
-                      "mechanism/gap_median": float(table.loc[ok, "gap"].median()),
-                      "mechanism/heldout_windows": int(X.shape[0])})
+    a.metrics.update(
+        {
+            "mechanism/r2_median": float(table.loc[ok, "r2"].median()),
+            "mechanism/onehot_r2_median": float(table["onehot_r2"].median()),
+            "mechanism/gap_median": float(table.loc[ok, "gap"].median()),
+            "mechanism/heldout_windows": int(X.shape[0]),
+        }
+    )
     index = {w: i for i, w in enumerate(vocab)}
     targets, substitutes = _pick_targets(table, vocab)
     cooc = costats.cooccurrence() if costats is not None else None
-    section: dict[str, Any] = {"targets": targets, "substitutes": substitutes,
-                               "missing": [t for t in TARGETS if t not in index], "per_target": {}}
+    section: dict[str, Any] = {
+        "targets": targets,
+        "substitutes": substitutes,
+        "missing": [t for t in TARGETS if t not in index],
+        "per_target": {},
+    }
     z_rows, tower_rows = [], []
     for t in targets:
         ti = index[t]
@@ -220,11 +268,26 @@ def mechanism(W: np.ndarray, b: np.ndarray, vocab: list[str], X: sp.csr_matrix, 
         towers.insert(0, "target", t)
         mean = mech.heldout_decomposition(W, b, X, ti, {"correlated": corr_ids, "uncorrelated": uncorr_ids})
         windows = mean.pop("windows")
-        tower_rows += [towers, pd.DataFrame([{"target": t, "input": f"held-out mean (n={windows})", **mean,
-                                               "output": float(np.maximum(mean["total"], 0) if output == "relu" else mean["total"])}])]
-        section["per_target"][t] = {**dist, "correlated": corr_words, "uncorrelated": uncorr_words,
-                                    "context_choice": how,
-                                    "missing_context": [w for w in CORRELATED_CONTEXT.get(t, ()) if w not in index]}
+        tower_rows += [
+            towers,
+            pd.DataFrame(
+                [
+                    {
+                        "target": t,
+                        "input": f"held-out mean (n={windows})",
+                        **mean,
+                        "output": float(np.maximum(mean["total"], 0) if output == "relu" else mean["total"]),
+                    }
+                ]
+            ),
+        ]
+        section["per_target"][t] = {
+            **dist,
+            "correlated": corr_words,
+            "uncorrelated": uncorr_words,
+            "context_choice": how,
+            "missing_context": [w for w in CORRELATED_CONTEXT.get(t, ()) if w not in index],
+        }
         key = t.replace("/", "_")
         a.metrics[f"mechanism/{key}/share_above_zero"] = dist["share_above_zero"]
         a.metrics[f"mechanism/{key}/onehot_z"] = dist["onehot"]
@@ -248,23 +311,30 @@ def mechanism(W: np.ndarray, b: np.ndarray, vocab: list[str], X: sp.csr_matrix, 
 def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis) -> None:
     D = geo.feature_dimensionality(W)
     freq = costats.words["freq"].to_numpy() if costats is not None else np.full(len(vocab), np.nan)
-    frame = pd.DataFrame({"word": vocab, "dimensionality": D, "norm2": (W.astype(np.float64) ** 2).sum(axis=0),
-                          "freq": freq})
+    frame = pd.DataFrame(
+        {"word": vocab, "dimensionality": D, "norm2": (W.astype(np.float64) ** 2).sum(axis=0), "freq": freq}
+    )
     a.tables["dimensionality"] = frame
     alive = frame["norm2"] > 1e-8
-    a.metrics.update({"dimensionality/mean": float(D[alive].mean()) if alive.any() else float("nan"),
-                      "dimensionality/sum": float(D.sum()), "dimensionality/dead_words": int((~alive).sum())})
+    a.metrics.update(
+        {
+            "dimensionality/mean": float(D[alive].mean()) if alive.any() else float("nan"),
+            "dimensionality/sum": float(D.sum()),
+            "dimensionality/dead_words": int((~alive).sum()),
+        }
+    )
     if costats is not None and alive.sum() > 2:
         from scipy.stats import spearmanr
 
         a.metrics["dimensionality/spearman_freq"] = float(spearmanr(D[alive], freq[alive]).statistic)
 
 
-def discovery(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int,
-              candidates: int = 3000) -> None:
+def discovery(
+    W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int = 3000
+) -> None:
     """Automatic structure discovery among the most frequent words (SPEC 8)."""
-    counts = costats.words["count"].to_numpy() if costats is not None else (W ** 2).sum(axis=0)
-    ids = np.argsort(-counts, kind="stable")[:min(candidates, len(vocab))]
+    counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
+    ids = np.argsort(-counts, kind="stable")[: min(candidates, len(vocab))]
     ids = ids[(W[:, ids] ** 2).sum(axis=0) > 1e-8]
     if len(ids) < 10:
         return
@@ -273,19 +343,29 @@ def discovery(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analy
     a.metrics["discovery/rings"] = int((frame["shape"] == "ring").sum())
 
 
-def analyze_arrays(W: np.ndarray, b: np.ndarray, vocab: list[str], X_heldout: sp.csr_matrix, *,
-                   output: str = "relu", costats: CoStats | None = None, seed: int = 42,
-                   umap: bool = True) -> Analysis:
+def analyze_arrays(
+    W: np.ndarray,
+    b: np.ndarray,
+    vocab: list[str],
+    X_heldout: sp.csr_matrix,
+    *,
+    output: str = "relu",
+    costats: CoStats | None = None,
+    seed: int = 42,
+    umap: bool = True,
+) -> Analysis:
     """Every single-model analysis; ``costats`` None skips the data-side parts."""
     W = np.asarray(W, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     a = Analysis()
-    steps = [("rings", lambda: rings(W, vocab, costats, a)),
-             ("coactivation", lambda: costats is not None and coactivation(W, costats, a, seed)),
-             ("clusters", lambda: clusters(W, vocab, a, seed, umap)),
-             ("mechanism", lambda: mechanism(W, b, vocab, X_heldout, output, costats, a)),
-             ("dimensionality", lambda: dimensionality(W, vocab, costats, a)),
-             ("discovery", lambda: discovery(W, vocab, costats, a, seed))]
+    steps = [
+        ("rings", lambda: rings(W, vocab, costats, a)),
+        ("coactivation", lambda: costats is not None and coactivation(W, costats, a, seed)),
+        ("clusters", lambda: clusters(W, vocab, a, seed, umap)),
+        ("mechanism", lambda: mechanism(W, b, vocab, X_heldout, output, costats, a)),
+        ("dimensionality", lambda: dimensionality(W, vocab, costats, a)),
+        ("discovery", lambda: discovery(W, vocab, costats, a, seed)),
+    ]
     for name, step in steps:
         log.info("analyze: %s", name)
         step()

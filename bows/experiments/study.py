@@ -2,20 +2,24 @@
 analyses and reports. Reads the corpus; writes the stage artifacts, ``runs/<key>/`` per model and
 ``study/<key>/`` (an index of the study's runs, like a sweep's, with its comparison report).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from bows import analyze, binarize, download, report, stats, train, vocab
+from bows.analysis import analyze, report
 from bows.artifacts import Files, atomic_write_json, stable_hash
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
-from bows.sweep import JOB_FILE, build_index
+from bows.data import binarize, download, stats, vocab
+from bows.training import train
+from bows.training.sweep import JOB_FILE, build_index
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +33,14 @@ def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
 
 def model_configs(cfg: BowsConfig, group: str) -> list[BowsConfig]:
     """One config per weight decay of ``study.weight_decays``, sharing a W&B group."""
-    return [dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, weight_decay=wd),
-                                wandb=dataclasses.replace(cfg.wandb, group=group))
-            for wd in cfg.study.weight_decays]
+    return [
+        dataclasses.replace(
+            cfg,
+            train=dataclasses.replace(cfg.train, weight_decay=wd),
+            wandb=dataclasses.replace(cfg.wandb, group=group),
+        )
+        for wd in cfg.study.weight_decays
+    ]
 
 
 def run(cfg: BowsConfig) -> Path:
@@ -41,22 +50,29 @@ def run(cfg: BowsConfig) -> Path:
     windows = _timed(timings, "binarize", lambda: binarize.run(cfg))
     _timed(timings, "stats", lambda: stats.run(cfg))
 
-    key = stable_hash({"windows": windows.key, "model": as_dict(cfg.model), "train": as_dict(cfg.train),
-                       "study": as_dict(cfg.study)})[:12]
+    key = stable_hash(
+        {"windows": windows.key, "model": as_dict(cfg.model), "train": as_dict(cfg.train), "study": as_dict(cfg.study)}
+    )[:12]
     group = cfg.wandb.group or f"study-{key}"
     study_dir = cfg.paths.root_path / "study" / key
     summaries = []
     for i, model_cfg in enumerate(model_configs(cfg, group)):
         wd = model_cfg.train.weight_decay
-        run_dir = _timed(timings, f"train wd={wd:g}", lambda: train.run(model_cfg))
-        analysis_dir = _timed(timings, f"analyze wd={wd:g}", lambda: analyze.analyze_run(run_dir, model_cfg, group))
-        _timed(timings, "report", lambda: report.write_report(analysis_dir))
-        atomic_write_json(study_dir / str(i) / JOB_FILE, {
-            "job": i, "overrides": [f"train.weight_decay={wd:g}"], "status": "finished", "run_dir": str(run_dir)})
+        run_dir = _timed(timings, f"train wd={wd:g}", lambda mc=model_cfg: train.run(mc))
+        analysis_dir = _timed(
+            timings, f"analyze wd={wd:g}", lambda rd=run_dir, mc=model_cfg: analyze.analyze_run(rd, mc, group)
+        )
+        _timed(timings, "report", lambda ad=analysis_dir: report.write_report(ad))
+        atomic_write_json(
+            study_dir / str(i) / JOB_FILE,
+            {"job": i, "overrides": [f"train.weight_decay={wd:g}"], "status": "finished", "run_dir": str(run_dir)},
+        )
         summaries.append((wd, run_dir, analysis_dir))
 
     build_index(study_dir)
-    sweep_cfg = dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(study_dir / Files.SWEEP_INDEX)))
+    sweep_cfg = dataclasses.replace(
+        cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(study_dir / Files.SWEEP_INDEX))
+    )
     page = _timed(timings, "report", lambda: report.run(sweep_cfg))
     atomic_write_json(study_dir / "timings.json", {k: round(v, 2) for k, v in timings.items()})
     _print_summary(timings, summaries, page)
@@ -73,7 +89,7 @@ def _print_summary(timings: dict[str, float], summaries: list[tuple[float, Path,
         lines.append(f"  wd={wd:g}: {run_dir}")
         lines += [f"    {k} = {v:.3f}" for k, v in ring.items() if isinstance(v, (int, float))]
     lines.append(f"  report: {page}")
-    print("\n".join(lines))
+    log.info("\n".join(lines))
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

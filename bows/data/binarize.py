@@ -1,7 +1,7 @@
 """Stage "binarize": reads docs.parquet + vocab.parquet, writes CSR windows (<split>.offsets.npy, <split>.indices.npy).
 
-Every split's rows are tokenized (``bows.tokenize``), mapped to vocabulary ids, and grouped into
-binary bag-of-words windows of ``window.group_size`` rows (``bows.windows``), crossing document
+Every split's rows are tokenized (``bows.data.tokenize``), mapped to vocabulary ids, and grouped into
+binary bag-of-words windows of ``window.group_size`` rows (``bows.data.windows``), crossing document
 boundaries only when ``window.cross_documents`` is true. The arrays are plain ``.npy`` files that
 ``load_windows`` memory-maps; the statistics table of every split is printed when the stage
 builds them, and by ``make binarize`` / ``make data`` also when they are up to date.
@@ -19,9 +19,9 @@ from tqdm import tqdm
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
-from bows.tokenize import tokenize, tokenizer_settings, word_ids
-from bows.vocab import build_vocab, load_vocab, read_texts
-from bows.windows import Windows, build_windows, layout, segment_starts, window_stats
+from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
+from bows.data.vocab import build_vocab, load_vocab, read_texts
+from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def vocab_of(artifact: Artifact) -> list[str]:
 
 
 def run(cfg: BowsConfig) -> Artifact:
-    from bows import download  # the upstream stage (a cheap skip when its artifact is up to date)
+    from bows.data import download  # the upstream stage (a cheap skip when its artifact is up to date)
 
     docs = download.run(cfg)
     return build_binarized(cfg, docs, build_vocab(cfg, docs))

@@ -5,16 +5,17 @@ The whole CSR (offsets + indices) is moved to the device once; a batch is a tens
 so nothing per sample ever touches Python. The visiting order of an epoch is a function of
 (seed, epoch) only, which makes an interrupted run resumable mid-epoch with identical batches.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from bows.model import densify
+from bows.training.model import densify
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class DeviceWindows:
         return -(-len(self) // batch_size)
 
 
-def to_device(offsets: np.ndarray, indices: np.ndarray, vocab_size: int, device: torch.device,
-              rows: np.ndarray | None = None) -> DeviceWindows:
+def to_device(
+    offsets: np.ndarray, indices: np.ndarray, vocab_size: int, device: torch.device, rows: np.ndarray | None = None
+) -> DeviceWindows:
     """Copy a CSR (e.g. a memory-mapped ``Windows``) to ``device`` once, keeping non-empty windows.
 
     ``rows`` restricts to those windows (before dropping empty ones), e.g. an evaluation subset.
@@ -89,26 +91,27 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def epoch_batches(windows: DeviceWindows, batch_size: int, seed: int, epoch: int,
-                  skip: int = 0, dense: bool = False) -> Iterator[Batch]:
+def epoch_batches(
+    windows: DeviceWindows, batch_size: int, seed: int, epoch: int, skip: int = 0, dense: bool = False
+) -> Iterator[Batch]:
     """Shuffled batches of one epoch (the last one may be short), skipping the first ``skip``."""
     order = torch.from_numpy(epoch_order(len(windows), seed, epoch)).to(windows.rows.device)
     rows = windows.rows[order]
     for start in range(skip * batch_size, len(windows), batch_size):
-        yield gather(windows, rows[start:start + batch_size], dense)
+        yield gather(windows, rows[start : start + batch_size], dense)
 
 
 def sequential_batches(windows: DeviceWindows, batch_size: int) -> Iterator[Batch]:
     """Batches in storage order (evaluation)."""
     for start in range(0, len(windows), batch_size):
-        yield gather(windows, windows.rows[start:start + batch_size])
+        yield gather(windows, windows.rows[start : start + batch_size])
 
 
 def tensor_batches(data: Tensor, batch_size: int, seed: int, epoch: int, skip: int = 0) -> Iterator[Batch]:
     """Shuffled dense batches of a (samples, features) tensor (synthetic experiments)."""
     order = torch.from_numpy(epoch_order(data.shape[0], seed, epoch)).to(data.device)
     for start in range(skip * batch_size, data.shape[0], batch_size):
-        yield Batch(target=data[order[start:start + batch_size]])
+        yield Batch(target=data[order[start : start + batch_size]])
 
 
 def evaluation_rows(offsets: np.ndarray, limit: int) -> np.ndarray:

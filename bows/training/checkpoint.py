@@ -5,6 +5,7 @@ checkpoint cadence, thread count or device) plus the windows artifact's content 
 same command finds its own unfinished run again and a changed setting never reuses it.
 Checkpoints hold only tensors and primitive containers (``torch.load(weights_only=True)``).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,18 @@ import yaml
 from safetensors.numpy import load_file
 from safetensors.torch import save_file
 
-from bows.artifacts import Artifact, ArtifactError, Files, atomic_path, atomic_write_bytes, atomic_write_json, \
-    open_artifact, stable_hash
-from bows.cli import BowsError
+from bows.artifacts import (
+    Artifact,
+    ArtifactError,
+    Files,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    open_artifact,
+    stable_hash,
+)
 from bows.config import BowsConfig, as_dict, to_config
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +133,23 @@ def load_run(path: str | Path) -> RunInfo:
         raise BowsError(f"{path} is not a training run (no readable {Files.RUN}); pass a directory under <root>/runs/")
     weights = path / Files.WEIGHTS
     if not weights.is_file():
-        raise BowsError(f"{path} has no {Files.WEIGHTS} (status: {meta.get('status')}); finish it with the same "
-                        f"`python -m bows.train ...` command")
+        raise BowsError(
+            f"{path} has no {Files.WEIGHTS} (status: {meta.get('status')}); finish it with the same "
+            f"`python -m bows.training.train ...` command"
+        )
     tensors = load_file(str(weights))
     try:
         windows = open_artifact(Path(meta["data"]["windows"]), verify=False)
     except ArtifactError as exc:
-        raise BowsError(f"run {path.name} was trained on windows {meta['data']['windows']}, which is missing or "
-                        f"broken ({exc}); rebuild it with `make binarize` and the run's config.yaml") from exc
+        raise BowsError(
+            f"run {path.name} was trained on windows {meta['data']['windows']}, which is missing or "
+            f"broken ({exc}); rebuild it with `make binarize` and the run's config.yaml"
+        ) from exc
     if windows.meta.get("vocab_size") not in (None, tensors["W"].shape[1]):
-        raise BowsError(f"run {path.name}: weights have {tensors['W'].shape[1]} words but its windows artifact "
-                        f"{windows.path} has vocab_size {windows.meta['vocab_size']}")
-    return RunInfo(path=path, config=to_config(meta["config"]), W=tensors["W"], b=tensors["b"], windows=windows, meta=meta)
+        raise BowsError(
+            f"run {path.name}: weights have {tensors['W'].shape[1]} words but its windows artifact "
+            f"{windows.path} has vocab_size {windows.meta['vocab_size']}"
+        )
+    return RunInfo(
+        path=path, config=to_config(meta["config"]), W=tensors["W"], b=tensors["b"], windows=windows, meta=meta
+    )

@@ -22,11 +22,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from bows import corpora
+from bows.data import corpora
 from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
-from bows.cli import BowsError, stage_main
+from bows.cli import stage_main
+from bows.errors import BowsError
 from bows.config import BowsConfig, CorpusConfig, as_dict
-from bows.corpora import SPLITS
+from bows.data.corpora import SPLITS
 
 log = logging.getLogger(__name__)
 

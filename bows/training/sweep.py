@@ -3,9 +3,10 @@
 Works with every launcher (basic, joblib, submitit local or SLURM): each job, in its own process,
 writes ``<sweep dir>/<job num>/bows_job.json`` (its overrides, status and returned run directory);
 at the end of the multirun the index gathers them and adds each run's config fields and final
-metrics from its ``run.json``. ``bows.sweep.build_index(sweep_dir)`` rebuilds it by hand (e.g.
+metrics from its ``run.json``. ``bows.training.sweep.build_index(sweep_dir)`` rebuilds it by hand (e.g.
 after a SLURM array whose driver was killed).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,26 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bows.artifacts import Files, atomic_write_json
-from bows.checkpoint import read_run_json
+from bows.training.checkpoint import read_run_json
 
 log = logging.getLogger(__name__)
 
 JOB_FILE = "bows_job.json"
-CONFIG_FIELDS = ("model.latent_size", "model.output", "model.latent_relu", "train.weight_decay", "train.seed",
-                 "wandb.group",
-                 "train.lr", "train.batch_size", "train.epochs", "train.max_steps", "train.precision",
-                 "corpus.name", "window.group_size")
+CONFIG_FIELDS = (
+    "model.latent_size",
+    "model.output",
+    "model.latent_relu",
+    "train.weight_decay",
+    "train.seed",
+    "wandb.group",
+    "train.lr",
+    "train.batch_size",
+    "train.epochs",
+    "train.max_steps",
+    "train.precision",
+    "corpus.name",
+    "window.group_size",
+)
 
 
 class SweepIndex(Callback):
@@ -63,11 +75,16 @@ def _field(tree: dict[str, Any], dotted: str) -> Any:
 
 def index_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     rows = []
-    for job_file in sorted(Path(sweep_dir).glob(f"*/{JOB_FILE}"), key=lambda p: int(p.parent.name)
-                           if p.parent.name.isdigit() else 1 << 30):
+    for job_file in sorted(
+        Path(sweep_dir).glob(f"*/{JOB_FILE}"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 1 << 30
+    ):
         job = json.loads(job_file.read_text())
-        row: dict[str, Any] = {"job": job["job"], "overrides": " ".join(job["overrides"]), "status": job["status"],
-                               "run_dir": job["run_dir"]}
+        row: dict[str, Any] = {
+            "job": job["job"],
+            "overrides": " ".join(job["overrides"]),
+            "status": job["status"],
+            "run_dir": job["run_dir"],
+        }
         info = read_run_json(Path(job["run_dir"])) if job["run_dir"] else None
         if info is not None:
             row["status"] = info.get("status", row["status"])
@@ -75,7 +92,9 @@ def index_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row["step"] = info.get("step")
             row["windows"] = info.get("data", {}).get("windows")
             row.update({name: _field(info.get("config", {}), name) for name in CONFIG_FIELDS})
-            row.update({k: v for k, v in info.get("summary", {}).items() if isinstance(v, (int, float, str, type(None)))})
+            row.update(
+                {k: v for k, v in info.get("summary", {}).items() if isinstance(v, (int, float, str, type(None)))}
+            )
         else:
             row["error"] = job.get("error")
         rows.append(row)

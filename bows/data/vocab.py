@@ -14,9 +14,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
-from bows.cli import BowsError, stage_main
+from bows.cli import stage_main
+from bows.errors import BowsError
 from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
-from bows.tokenize import tokenize, tokenizer_settings
+from bows.data.tokenize import tokenize, tokenizer_settings
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def load_vocab(artifact: Artifact) -> list[str]:
 
 
 def run(cfg: BowsConfig) -> Artifact:
-    from bows import download  # the upstream stage (a cheap skip when its artifact is up to date)
+    from bows.data import download  # the upstream stage (a cheap skip when its artifact is up to date)
 
     return build_vocab(cfg, download.run(cfg))
 

@@ -1,7 +1,8 @@
 """Figures of the mechanism analyses (SPEC 5.6): held-out vs one-hot R^2, pre-activation
 distributions of target words, decomposition towers, and Christmas vs each month. Each function
-reads numbers saved by ``bows.analysis`` and writes one PNG.
+reads numbers saved by ``bows.analysis.compute`` and writes one PNG.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,14 +13,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bows.analysis import Analysis  # noqa: E402
+from bows.analysis.compute import Analysis  # noqa: E402
 
-PARTS = (("bias", "0.6"), ("self", "tab:blue"), ("correlated", "tab:green"), ("uncorrelated", "tab:orange"),
-         ("other", "tab:purple"))
+PARTS = (
+    ("bias", "0.6"),
+    ("self", "tab:blue"),
+    ("correlated", "tab:green"),
+    ("uncorrelated", "tab:orange"),
+    ("other", "tab:purple"),
+)
 
 
 def _save(fig, path: Path) -> None:
-    from bows.figures import save_figure
+    from bows.plots.figures import save_figure
 
     save_figure(fig, path)
 
@@ -43,16 +49,24 @@ def r2_figure(a: Analysis, path: Path, floor: float = -0.5) -> bool:
     ax.plot([floor, 1], [floor, 1], "k--", lw=0.7)
     frequent = ok[ok["count"] >= 20]
     for i, (_, row) in enumerate(frequent.head(10).iterrows()):
-        ax.annotate(row["word"], (max(row["onehot_r2"], floor), max(row["r2"], floor)), fontsize=7,
-                    xytext=(6, -10 * (i % 4)), textcoords="offset points")
+        ax.annotate(
+            row["word"],
+            (max(row["onehot_r2"], floor), max(row["r2"], floor)),
+            fontsize=7,
+            xytext=(6, -10 * (i % 4)),
+            textcoords="offset points",
+        )
     ax.set_xlim(floor - 0.03, 1.02)
     ax.set_ylim(floor - 0.03, 1.02)
     ax.set_xlabel("one-hot R^2 (word alone)")
     ax.set_ylabel("held-out R^2 (real windows)")
     clipped = int(((ok["onehot_r2"] < floor) | (ok["r2"] < floor)).sum())
-    ax.set_title(f"median held-out R^2 {a.metrics.get('mechanism/r2_median', float('nan')):.2f}, "
-                 f"one-hot {a.metrics.get('mechanism/onehot_r2_median', float('nan')):.2f}"
-                 f"\n{clipped} words below {floor} drawn at the edge; labels: largest gap, >= 20 windows", fontsize=8)
+    ax.set_title(
+        f"median held-out R^2 {a.metrics.get('mechanism/r2_median', float('nan')):.2f}, "
+        f"one-hot {a.metrics.get('mechanism/onehot_r2_median', float('nan')):.2f}"
+        f"\n{clipped} words below {floor} drawn at the edge; labels: largest gap, >= 20 windows",
+        fontsize=8,
+    )
     _save(fig, path)
     return True
 
@@ -73,8 +87,12 @@ def preactivation_figure(a: Analysis, path: Path) -> bool:
         ax.axvline(0, color="k", lw=1, label="ReLU threshold")
         ax.axvline(info["onehot"], color="crimson", ls="--", lw=1.2, label="one-hot b_t + |w_t|^2")
         share = info["share_above_zero"]
-        ax.set_title(f"{_target_label(a, t)}\n{info['windows']} windows, {share:.0%} above 0"
-                     if share is not None else f"{t}: no held-out windows", fontsize=8)
+        ax.set_title(
+            f"{_target_label(a, t)}\n{info['windows']} windows, {share:.0%} above 0"
+            if share is not None
+            else f"{t}: no held-out windows",
+            fontsize=8,
+        )
         ax.set_xlabel("z_t")
         ax.legend(fontsize=6)
     _save(fig, path)
@@ -102,8 +120,11 @@ def towers_figure(a: Analysis, path: Path) -> bool:
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xticks(x, sub["input"], rotation=35, ha="right", fontsize=7)
         info = section.get("per_target", {}).get(t, {})
-        ax.set_title(f"{_target_label(a, t)}\ncorr: {', '.join(info.get('correlated', []))}\n"
-                     f"uncorr: {', '.join(info.get('uncorrelated', []))}", fontsize=7)
+        ax.set_title(
+            f"{_target_label(a, t)}\ncorr: {', '.join(info.get('correlated', []))}\n"
+            f"uncorr: {', '.join(info.get('uncorrelated', []))}",
+            fontsize=7,
+        )
     axes[0, 0].set_ylabel("contribution to z_t")
     axes[0, -1].legend(fontsize=6, loc="best")
     _save(fig, path)
@@ -138,16 +159,26 @@ def christmas_figure(a: Analysis, path: Path) -> bool:
 
 
 FIGURES = {
-    "r2": (r2_figure, "Per-word R^2 on held-out windows against the R^2 the model gets from each word alone "
-                      "(one-hot inputs). Words above the diagonal are reconstructed thanks to their context: their "
-                      "reconstruction is carried by interference rather than by themselves."),
-    "preactivations": (preactivation_figure,
-                       "Pre-activation z_t of each target word over held-out windows that contain it; the dashed "
-                       "line is its value when the word appears alone. Mass right of the dashed line = context "
-                       "pushes the word up (constructive interference); left of zero = the word is missed."),
-    "towers": (towers_figure, "Decomposition of z_t into bias, the word's own |w_t|^2, correlated context, "
-                              "uncorrelated context and other words, for hand-built inputs and the held-out mean; "
-                              "the black tick is the sum (the model's pre-activation)."),
-    "christmas_months": (christmas_figure, "How much each month pushes Christmas's output (interference) next to how "
-                                           "much they co-occur in the data."),
+    "r2": (
+        r2_figure,
+        "Per-word R^2 on held-out windows against the R^2 the model gets from each word alone "
+        "(one-hot inputs). Words above the diagonal are reconstructed thanks to their context: their "
+        "reconstruction is carried by interference rather than by themselves.",
+    ),
+    "preactivations": (
+        preactivation_figure,
+        "Pre-activation z_t of each target word over held-out windows that contain it; the dashed "
+        "line is its value when the word appears alone. Mass right of the dashed line = context "
+        "pushes the word up (constructive interference); left of zero = the word is missed.",
+    ),
+    "towers": (
+        towers_figure,
+        "Decomposition of z_t into bias, the word's own |w_t|^2, correlated context, "
+        "uncorrelated context and other words, for hand-built inputs and the held-out mean; "
+        "the black tick is the sum (the model's pre-activation).",
+    ),
+    "christmas_months": (
+        christmas_figure,
+        "How much each month pushes Christmas's output (interference) next to how much they co-occur in the data.",
+    ),
 }

@@ -2,18 +2,31 @@
 words with their context words, and the hand-made semantic categories (reads
 ``bows/resources/categories.json``). Pure data plus a vocabulary lookup that reports what is missing.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Mapping, Sequence
 
 import numpy as np
 
-MONTHS = ("January", "February", "March", "April", "May", "June",
-          "July", "August", "September", "October", "November", "December")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
@@ -22,16 +35,45 @@ SEASONAL = ("snow", "freezing", "Christmas", "summer", "spring", "Easter", "leav
 # Named groups whose Gram / co-activation matrices are saved and logged; the cyclic ones are in
 # their natural (calendar) order, which the ring analyses compare against.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "months": MONTHS, "days": DAYS, "planets": PLANETS, "roman": ROMAN, "seasonal": SEASONAL,
+    "months": MONTHS,
+    "days": DAYS,
+    "planets": PLANETS,
+    "roman": ROMAN,
+    "seasonal": SEASONAL,
 }
 CYCLIC_GROUPS = ("months", "days")
 
 # Northern-hemisphere season of each month, and the season each seasonal word belongs to.
-MONTH_SEASON = dict(zip(MONTHS, ("winter", "winter", "spring", "spring", "spring", "summer",
-                                 "summer", "summer", "autumn", "autumn", "autumn", "winter")))
-SEASON_OF_WORD = {"snow": "winter", "freezing": "winter", "Christmas": "winter", "summer": "summer",
-                  "spring": "spring", "Easter": "spring", "leaves": "autumn", "Halloween": "autumn",
-                  "Thanksgiving": "autumn"}
+MONTH_SEASON = dict(
+    zip(
+        MONTHS,
+        (
+            "winter",
+            "winter",
+            "spring",
+            "spring",
+            "spring",
+            "summer",
+            "summer",
+            "summer",
+            "autumn",
+            "autumn",
+            "autumn",
+            "winter",
+        ),
+    )
+)
+SEASON_OF_WORD = {
+    "snow": "winter",
+    "freezing": "winter",
+    "Christmas": "winter",
+    "summer": "summer",
+    "spring": "spring",
+    "Easter": "spring",
+    "leaves": "autumn",
+    "Halloween": "autumn",
+    "Thanksgiving": "autumn",
+}
 
 # Mechanism (SPEC 5.6): target words and the context words of their decomposition towers.
 TARGETS = ("mbar", "Beatles", "Christmas")
@@ -81,8 +123,9 @@ def load_categories() -> dict[str, tuple[str, ...]]:
     return {name: tuple(words) for name, words in _categories_payload()["categories"].items()}
 
 
-def category_labels(vocab: Sequence[str],
-                    categories: Mapping[str, Sequence[str]] | None = None) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
+def category_labels(
+    vocab: Sequence[str], categories: Mapping[str, Sequence[str]] | None = None
+) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
     """Per-word category id (-1 = uncategorised), the category names, and the missing words per category."""
     categories = load_categories() if categories is None else categories
     names = list(categories)

@@ -4,7 +4,7 @@
 checked) straight from their zip files; ``wikitext103`` and ``openwebtext`` come through
 ``datasets.load_dataset`` (failing fast when the hub is unreachable); ``local`` reads the user's
 .txt / .jsonl / .parquet files through the ``datasets`` local loaders. Splitting documents into
-train/validation/test and writing Parquet is the download stage's job (``bows/download.py``).
+train/validation/test and writing Parquet is the download stage's job (``bows/data/download.py``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from bows.cli import BowsError
+from bows.errors import BowsError
 from bows.config import CorpusConfig
 
 log = logging.getLogger(__name__)

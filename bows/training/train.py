@@ -2,9 +2,10 @@
 ``<root>/runs/<key>/``: config.yaml, run.json, metrics.jsonl, checkpoint.pt, model.safetensors, wandb/).
 
 Re-running the same command resumes an interrupted run from its last checkpoint (bitwise
-identical on CPU) or skips a finished one. The optimisation loop itself is ``bows.optim.fit``,
+identical on CPU) or skips a finished one. The optimisation loop itself is ``bows.training.optim.fit``,
 shared with the synthetic experiments.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,17 +19,30 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bows.analysis.geometry import ring_analysis
 from bows.artifacts import Artifact, Files
-from bows.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
-from bows.checkpoint import (RunInfo, append_metrics, load_checkpoint, load_run, read_run_json, rng_state,
-                             run_dir, save_checkpoint, save_weights, set_rng_state, write_config, write_metrics,
-                             write_run_json)
-from bows.cli import BowsError, stage_main
+from bows.cli import stage_main
 from bows.config import FORCED_TOKENS, BowsConfig, as_dict
-from bows.geometry import ring_analysis
-from bows.model import TiedAutoencoder
-from bows.optim import Optimisation, StepInfo, fit, total_steps
+from bows.errors import BowsError
 from bows.tracking import tracking_run
+from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
+from bows.training.checkpoint import (
+    RunInfo,
+    append_metrics,
+    load_checkpoint,
+    load_run,
+    read_run_json,
+    rng_state,
+    run_dir,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+    write_config,
+    write_metrics,
+    write_run_json,
+)
+from bows.training.model import TiedAutoencoder
+from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
 __all__ = ["run", "fit", "load_run", "RunInfo", "resolve_device", "evaluate", "TrainingDiverged"]
 log = logging.getLogger(__name__)
@@ -43,12 +57,16 @@ def resolve_device(name: str, precision: str = "fp32", num_threads: int = 0) -> 
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BowsError(f"train.device={name} but no CUDA GPU is visible to torch "
-                        f"(torch {torch.__version__}); use train.device=cpu or auto")
+        raise BowsError(
+            f"train.device={name} but no CUDA GPU is visible to torch "
+            f"(torch {torch.__version__}); use train.device=cpu or auto"
+        )
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise BowsError(f"train.device={name!r} is not a device torch knows ({exc}); use auto, cpu, cuda or cuda:N") from exc
+        raise BowsError(
+            f"train.device={name!r} is not a device torch knows ({exc}); use auto, cpu, cuda or cuda:N"
+        ) from exc
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise BowsError(f"train.device={name} but only {torch.cuda.device_count()} GPU(s) are visible")
     if device.type == "cpu":
@@ -61,7 +79,7 @@ def resolve_device(name: str, precision: str = "fp32", num_threads: int = 0) -> 
 
 def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
     """The binarize artifact (built if missing) and its train and validation windows."""
-    from bows import binarize
+    from bows.data import binarize
 
     artifact = binarize.run(cfg)
     train = binarize.load_windows(artifact, "train")
@@ -101,8 +119,16 @@ def run(cfg: BowsConfig) -> Path:
 class Trainer:
     """Everything one training run holds: data on the device, model, optimisation, run directory."""
 
-    def __init__(self, cfg: BowsConfig, artifact: Artifact, train_windows: Any, val_windows: Any, path: Path,
-                 device: torch.device, autocast: torch.dtype | None):
+    def __init__(
+        self,
+        cfg: BowsConfig,
+        artifact: Artifact,
+        train_windows: Any,
+        val_windows: Any,
+        path: Path,
+        device: torch.device,
+        autocast: torch.dtype | None,
+    ):
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
@@ -118,18 +144,33 @@ class Trainer:
         self.total_steps, self.epochs = total_steps(self.steps_per_epoch, t.epochs, t.max_steps)
         torch.manual_seed(t.seed)
         m = cfg.model
-        self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(device)
-        self.opt = Optimisation(self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps,
-                                autocast=autocast)
+        self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(
+            device
+        )
+        self.opt = Optimisation(
+            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, autocast=autocast
+        )
         self.history: list[dict[str, Any]] = []
         self.started = time.time()
         self.info: dict[str, Any] = {
-            "key": path.name, "status": "running", "step": 0, "total_steps": self.total_steps,
-            "steps_per_epoch": self.steps_per_epoch, "epochs": self.epochs,
-            "data": {"windows": str(artifact.path), "digest": artifact.digest, "vocab_size": self.vocab_size,
-                     "train_windows": len(self.data), "eval_windows": len(self.eval_data) if self.eval_data else 0},
-            "device": str(device), "precision": t.precision, "threads": torch.get_num_threads(),
-            "config": as_dict(cfg), "summary": {},
+            "key": path.name,
+            "status": "running",
+            "step": 0,
+            "total_steps": self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+            "data": {
+                "windows": str(artifact.path),
+                "digest": artifact.digest,
+                "vocab_size": self.vocab_size,
+                "train_windows": len(self.data),
+                "eval_windows": len(self.eval_data) if self.eval_data else 0,
+            },
+            "device": str(device),
+            "precision": t.precision,
+            "threads": torch.get_num_threads(),
+            "config": as_dict(cfg),
+            "summary": {},
         }
 
     # --- checkpoint and resume ----------------------------------------------------------------
@@ -138,9 +179,11 @@ class Trainer:
         if state is None:
             return False
         if int(state["vocab_size"]) != self.vocab_size or int(state["latent_size"]) != self.cfg.model.latent_size:
-            raise BowsError(f"checkpoint {self.path} is for vocab {state['vocab_size']} / latent {state['latent_size']}, "
-                            f"the data and config give {self.vocab_size} / {self.cfg.model.latent_size}; "
-                            f"delete the run directory or set train.resume=false")
+            raise BowsError(
+                f"checkpoint {self.path} is for vocab {state['vocab_size']} / latent {state['latent_size']}, "
+                f"the data and config give {self.vocab_size} / {self.cfg.model.latent_size}; "
+                f"delete the run directory or set train.resume=false"
+            )
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optim"])
         set_rng_state(state["rng"])
@@ -151,12 +194,21 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            raise TrainingDiverged(f"weights became non-finite by step {self.opt.step}; the last good checkpoint is kept "
-                                   f"in {self.path} (lower train.lr or train.weight_decay)")
-        save_checkpoint(self.path, {
-            "model": self.model.state_dict(), "optim": self.opt.state_dict(), "rng": rng_state(),
-            "history": self.history, "vocab_size": self.vocab_size, "latent_size": self.cfg.model.latent_size,
-        })
+            raise TrainingDiverged(
+                f"weights became non-finite by step {self.opt.step}; the last good checkpoint is kept "
+                f"in {self.path} (lower train.lr or train.weight_decay)"
+            )
+        save_checkpoint(
+            self.path,
+            {
+                "model": self.model.state_dict(),
+                "optim": self.opt.state_dict(),
+                "rng": rng_state(),
+                "history": self.history,
+                "vocab_size": self.vocab_size,
+                "latent_size": self.cfg.model.latent_size,
+            },
+        )
         self.info["step"] = self.opt.step
         write_run_json(self.path, self.info)
 
@@ -171,8 +223,16 @@ class Trainer:
         t, w = self.cfg.train, self.cfg.wandb
         name = self.cfg.run_name or f"L{self.cfg.model.latent_size}-wd{t.weight_decay:g}-s{t.seed}"
         try:
-            with tracking_run(w, name=name, job_type="train", config=self.info["config"], dir=self.path,
-                              group=w.group, run_id=f"train-{self.path.name}", resume=resumed) as tracker:
+            with tracking_run(
+                w,
+                name=name,
+                job_type="train",
+                config=self.info["config"],
+                dir=self.path,
+                group=w.group,
+                run_id=f"train-{self.path.name}",
+                resume=resumed,
+            ) as tracker:
                 self.tracker = tracker
                 tracker.summary(_flat_numbers(self.artifact.stats, "data"))
                 self._loop()
@@ -185,8 +245,14 @@ class Trainer:
 
     def _loop(self) -> None:
         t = self.cfg.train
-        bar = tqdm(total=self.total_steps, initial=self.opt.step, desc=f"train {self.path.name}", unit="step",
-                   dynamic_ncols=True, mininterval=1.0)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.opt.step,
+            desc=f"train {self.path.name}",
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1.0,
+        )
         loss_sum = torch.zeros((), device=self.device)
         clock = [time.perf_counter(), 0]  # start of the log interval, windows in it
 
@@ -199,16 +265,22 @@ class Trainer:
                 loss = loss_sum.item() / n
                 loss_sum.zero_()
                 if not math.isfinite(loss):
-                    raise TrainingDiverged(f"loss became {loss} at step {s.step} (lr {self.opt.lr:.3g}); the last good "
-                                           f"checkpoint is kept in {self.path} (lower train.lr or check the data)")
+                    raise TrainingDiverged(
+                        f"loss became {loss} at step {s.step} (lr {self.opt.lr:.3g}); the last good "
+                        f"checkpoint is kept in {self.path} (lower train.lr or check the data)"
+                    )
                 elapsed = time.perf_counter() - clock[0]
                 rate = clock[1] / max(elapsed, 1e-9)
                 clock[0], clock[1] = time.perf_counter(), 0
                 row = {"step": s.step, "epoch": s.epoch, "loss": loss, "lr": self.opt.lr, "windows_per_s": rate}
                 self._log(row)
                 bar.set_postfix(loss=f"{loss:.5f}", windows_s=f"{rate:,.0f}")
-            if t.checkpoint_every and s.step % t.checkpoint_every == 0 and s.step % self.steps_per_epoch != 0 \
-                    and s.step != self.total_steps:
+            if (
+                t.checkpoint_every
+                and s.step % t.checkpoint_every == 0
+                and s.step % self.steps_per_epoch != 0
+                and s.step != self.total_steps
+            ):
                 self._checkpoint()
 
         def on_epoch_end(epoch: int) -> None:
@@ -223,8 +295,15 @@ class Trainer:
             return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
 
         try:
-            fit(self.model, batches, self.opt, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
-                on_step=on_step, on_epoch_end=on_epoch_end)
+            fit(
+                self.model,
+                batches,
+                self.opt,
+                epochs=self.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                on_step=on_step,
+                on_epoch_end=on_epoch_end,
+            )
         finally:
             bar.close()
 
@@ -243,7 +322,8 @@ class Trainer:
         summary = {
             "train_loss": train_rows[-1]["loss"] if train_rows else None,
             "eval_loss": eval_rows[-1]["eval_loss"] if eval_rows else None,
-            "steps": self.opt.step, "epochs": self.epochs,
+            "steps": self.opt.step,
+            "epochs": self.epochs,
             "windows_per_s": float(np.median(rates)) if rates else None,
             "seconds": round(time.time() - self.started, 2),
         }
@@ -251,7 +331,9 @@ class Trainer:
         write_run_json(self.path, self.info)
         self.tracker.summary({f"final/{k}": v for k, v in summary.items() if v is not None})
         self.tracker.artifact(weights, f"model-{self.path.name}", "model")
-        log.info("train: finished %s: train loss %s, eval loss %s", self.path, summary["train_loss"], summary["eval_loss"])
+        log.info(
+            "train: finished %s: train loss %s, eval loss %s", self.path, summary["train_loss"], summary["eval_loss"]
+        )
 
 
 def _wandb_key(name: str) -> str:
@@ -267,8 +349,10 @@ def calendar_rings(W: torch.Tensor) -> dict[str, float]:
     are the first forced tokens of every vocabulary: cheap enough to watch the rings form per epoch."""
     W = W.detach().float().cpu().numpy()
     days, months = FORCED_TOKENS[:7], FORCED_TOKENS[7:19]
-    return {"days_ring": ring_analysis(W[:, :7].T, days)["adjacent_fraction"],
-            "months_ring": ring_analysis(W[:, 7:19].T, months)["adjacent_fraction"]}
+    return {
+        "days_ring": ring_analysis(W[:, :7].T, days)["adjacent_fraction"],
+        "months_ring": ring_analysis(W[:, 7:19].T, months)["adjacent_fraction"],
+    }
 
 
 def _flat_numbers(tree: Any, prefix: str) -> dict[str, float]:
@@ -286,6 +370,6 @@ main = stage_main(run)
 if __name__ == "__main__":
     # run the entry point of the importable module, not of __main__: launchers that pickle the task
     # (submitit) then pickle it by reference instead of dragging this module's globals along
-    from bows.train import main as _importable_main
+    from bows.training.train import main as _importable_main
 
     _importable_main()

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, as_dict
-from bows.groups import GROUPS, lookup
+from bows.analysis.groups import GROUPS, lookup
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def load_stats(artifact: Artifact | Path) -> CoStats:
 def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
           groups: dict[str, Sequence[str]] | None = None) -> Artifact:
     """The stats artifact of a windows artifact (built unless an intact one exists)."""
-    from bows.binarize import load_windows, vocab_of
+    from bows.data.binarize import load_windows, vocab_of
 
     config = {"stats": as_dict(cfg), "split": SPLIT}
     key, found = reuse_or_key(root, STAGE, config, {"windows": windows_artifact})
@@ -221,7 +221,7 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
 
 
 def run(cfg: BowsConfig) -> Artifact:
-    from bows import binarize
+    from bows.data import binarize
 
     return build(cfg.paths.root_path, binarize.run(cfg), cfg.stats)
 

@@ -3,17 +3,19 @@ decoupled weight decay (a scalar, or one value per model instance), cosine sched
 batch without warm-up, optional per-instance gradient clipping, MSE over all batch x vocab entries
 (or any other per-instance ``loss_fn``: the city map's compass classifier trains through it too).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from bows.batches import Batch
-from bows.model import TiedAutoencoder, reconstruction_loss
+from bows.training.batches import Batch
+from bows.training.model import TiedAutoencoder, reconstruction_loss
 
 
 def batch_loss(model: TiedAutoencoder, batch: Batch) -> Tensor:
@@ -31,9 +33,17 @@ class Optimisation:
     AdamW does for a scalar. ``grad_clip`` clips each instance's gradient norm separately.
     """
 
-    def __init__(self, model: TiedAutoencoder | nn.Module, *, lr: float, weight_decay: float | Sequence[float] | Tensor,
-                 total_steps: int, grad_clip: float | None = None, autocast: torch.dtype | None = None,
-                 loss_fn: Callable[[Any, Batch], Tensor] = batch_loss):
+    def __init__(
+        self,
+        model: TiedAutoencoder | nn.Module,
+        *,
+        lr: float,
+        weight_decay: float | Sequence[float] | Tensor,
+        total_steps: int,
+        grad_clip: float | None = None,
+        autocast: torch.dtype | None = None,
+        loss_fn: Callable[[Any, Batch], Tensor] = batch_loss,
+    ):
         self.model, self.total_steps, self.grad_clip, self.autocast = model, int(total_steps), grad_clip, autocast
         self.loss_fn = loss_fn  # (model, batch) -> per-instance loss (instances,); the autoencoder's MSE by default
         self.device = device = next(model.parameters()).device
@@ -120,9 +130,16 @@ class StepInfo:
     windows: int  # samples in this batch
 
 
-def fit(model: TiedAutoencoder | nn.Module, batches: Callable[[int, int], Iterable[Batch]], opt: Optimisation, *,
-        epochs: int, steps_per_epoch: int, on_step: Callable[[StepInfo], None] | None = None,
-        on_epoch_end: Callable[[int], None] | None = None) -> Optimisation:
+def fit(
+    model: TiedAutoencoder | nn.Module,
+    batches: Callable[[int, int], Iterable[Batch]],
+    opt: Optimisation,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> Optimisation:
     """Train ``model`` until ``opt.total_steps`` (or ``epochs``), continuing from ``opt.step``.
 
     ``batches(epoch, skip)`` yields the batches of ``epoch`` without its first ``skip`` ones (so a

@@ -13,6 +13,7 @@ close co-occur. Structures:
 
 Pure numpy; no I/O.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,8 +71,9 @@ def circular_mean_activation(sharpness: float, base_log_odds: float) -> float:
     return float(_sigmoid(sharpness * np.cos(theta) + base_log_odds).mean())
 
 
-def activation_probabilities(structure: str, n_features: int, z: np.ndarray,
-                             sharpness: float, base_log_odds: float) -> np.ndarray:
+def activation_probabilities(
+    structure: str, n_features: int, z: np.ndarray, sharpness: float, base_log_odds: float
+) -> np.ndarray:
     """p_f for every latent point: (n, features)."""
     if structure == "iid":
         p = circular_mean_activation(sharpness, base_log_odds)
@@ -97,7 +99,7 @@ class SyntheticData:
 
     @property
     def test(self) -> np.ndarray:
-        return self.x[self.n_train:]
+        return self.x[self.n_train :]
 
     @property
     def covariance(self) -> np.ndarray:
@@ -105,18 +107,28 @@ class SyntheticData:
         return np.cov(self.train, rowvar=False)
 
 
-def generate(structure: str, *, n_features: int = 12, n_samples: int = 10_000, n_train: int = 8_000,
-             sharpness: float = 10.0, base_log_odds: float = 0.0, seed: int = 0) -> SyntheticData:
+def generate(
+    structure: str,
+    *,
+    n_features: int = 12,
+    n_samples: int = 10_000,
+    n_train: int = 8_000,
+    sharpness: float = 10.0,
+    base_log_odds: float = 0.0,
+    seed: int = 0,
+) -> SyntheticData:
     """Draw ``n_samples`` binary samples of ``n_features`` features (vectorised, seeded)."""
     rng = np.random.default_rng(seed)
     z = sample_latents(structure, n_samples, rng)
     p = activation_probabilities(structure, n_features, z, sharpness, base_log_odds)
     x = (rng.random(p.shape) < p).astype(np.float32)
-    return SyntheticData(x=x, n_train=n_train, structure=structure, sharpness=sharpness,
-                         base_log_odds=base_log_odds, seed=seed)
+    return SyntheticData(
+        x=x, n_train=n_train, structure=structure, sharpness=sharpness, base_log_odds=base_log_odds, seed=seed
+    )
 
 
 # ---- geometry numbers of a trained tied model (W: latent x features) -------------------------
+
 
 def normalised_gram(W: np.ndarray) -> np.ndarray:
     """W^T W / |W|_F^2: (features, features); zeros if W is zero."""
@@ -143,8 +155,9 @@ def offdiag_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def antipodal_fraction(W: np.ndarray, threshold: float = -0.7, min_norm: float = 0.1,
-                       allowed: np.ndarray | None = None) -> float:
+def antipodal_fraction(
+    W: np.ndarray, threshold: float = -0.7, min_norm: float = 0.1, allowed: np.ndarray | None = None
+) -> float:
     """Share of features that have a partner at cosine < ``threshold`` (toy-model geometry).
 
     Only features whose norm is at least ``min_norm`` times the largest norm take part (a vector

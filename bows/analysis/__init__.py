@@ -1,0 +1,1 @@
+"""Analysis: pure geometry/mechanism maths, the analyze stage and the HTML report."""

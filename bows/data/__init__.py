@@ -1,0 +1,1 @@
+"""Data stages: download -> vocab -> binarize (windows) -> stats (co-activation)."""

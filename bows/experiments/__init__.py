@@ -1,0 +1,1 @@
+"""Experiments built on the stages: the default study (make all), synthetic BOWS, the city map."""

@@ -1,0 +1,1 @@
+"""Plots: one small function per figure, reading numbers the analyses saved."""
