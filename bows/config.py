@@ -145,6 +145,24 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """How the data stages run (never what they produce: outputs and artifact keys do not depend on it)."""
+
+    chunk_rows: int = 100_000  # rows read, tokenized and windowed at a time: sets the stages' peak memory
+    num_shards: int = 1  # split each corpus split into this many row ranges, built as independent jobs
+    shard: Optional[int] = None  # build only this shard (a job of a multirun); None: all shards, then merge
+
+    def __post_init__(self) -> None:
+        _check(self.chunk_rows >= 1, "data.chunk_rows", f"must be >= 1, got {self.chunk_rows}")
+        _check(self.num_shards >= 1, "data.num_shards", f"must be >= 1, got {self.num_shards}")
+        _check(
+            self.shard is None or 0 <= self.shard < self.num_shards,
+            "data.shard",
+            f"must be in [0, data.num_shards={self.num_shards}), got {self.shard}",
+        )
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     latent_size: int = 1000  # L
     output: str = "relu"  # "relu" (paper) or "linear"
@@ -170,6 +188,9 @@ class TrainConfig:
     checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = 50  # optimizer steps between metric rows
     num_threads: int = 0  # CPU threads; 0 = all cores
+    stream: str = "auto"  # train windows: auto (resident if they fit device_memory), resident, or stream
+    device_memory: Optional[float] = None  # GiB the resident windows may use (None: 0.5 of the device / host RAM)
+    stream_block_windows: int = 4_000_000  # streaming: windows per shuffled block copied to the device
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
@@ -191,6 +212,21 @@ class TrainConfig:
         _check(self.checkpoint_every >= 0, "train.checkpoint_every", f"must be >= 0, got {self.checkpoint_every}")
         _check(self.log_every >= 1, "train.log_every", f"must be >= 1, got {self.log_every}")
         _check(self.num_threads >= 0, "train.num_threads", f"must be >= 0, got {self.num_threads}")
+        _check(
+            self.stream in ("auto", "resident", "stream"),
+            "train.stream",
+            f"must be auto, resident or stream, got {self.stream!r}",
+        )
+        _check(
+            self.device_memory is None or self.device_memory > 0,
+            "train.device_memory",
+            f"must be > 0 GiB, got {self.device_memory}",
+        )
+        _check(
+            self.stream_block_windows >= 1,
+            "train.stream_block_windows",
+            f"must be >= 1, got {self.stream_block_windows}",
+        )
 
 
 @dataclass(frozen=True)
@@ -335,6 +371,7 @@ class BowsConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)

@@ -17,6 +17,7 @@ from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.errors import BowsError
 from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
+from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 
 log = logging.getLogger(__name__)
@@ -70,24 +71,79 @@ def vocab_config(vocab: VocabConfig) -> dict:
     return {"vocab": as_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
 
 
+COUNT_SCHEMA = pa.schema([("word", pa.string()), ("count", pa.int64())])
+
+
+def sum_counts(parts: list[pa.Table]) -> pa.Table:
+    """``word``, ``count`` tables added up by word (exact integer sums; unordered)."""
+    if not parts:
+        return COUNT_SCHEMA.empty_table()
+    summed = pa.concat_tables([p.cast(COUNT_SCHEMA) for p in parts]).group_by("word").aggregate([("count", "sum")])
+    return pa.table({"word": summed["word"], "count": summed["count_sum"]}).cast(COUNT_SCHEMA)
+
+
+def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: int = 1) -> tuple[pa.Table, dict]:
+    """Word counts of the sampled train rows that shard ``shard`` of ``num_shards`` owns, read in
+    chunks of ``data.chunk_rows`` rows (unordered), and the numbers behind them. The sample is the
+    same for every shard count; holding its row positions takes 8 bytes per sampled row."""
+    path, v = docs.file(Files.DOCS), cfg.vocab
+    n_rows = split_rows(path, "train")
+    sample = sample_rows(n_rows, v.sample_fraction, v.seed)
+    a, b = shard_range(n_rows, shard, num_shards)
+    mine = sample[np.searchsorted(sample, a):np.searchsorted(sample, b)]
+    parts: list[pa.Table] = []
+    if len(mine):
+        for row0, table in read_split(path, "train", ["text"], cfg.data.chunk_rows, a):
+            if row0 >= b:
+                break
+            pick = mine[np.searchsorted(mine, row0):np.searchsorted(mine, row0 + table.num_rows)] - row0
+            if len(pick):
+                parts.append(tokenize(table["text"].take(pa.array(pick)), min_len=v.min_len).counts())
+            if len(parts) >= 8:
+                parts = [sum_counts(parts)]
+    return sum_counts(parts), {"train_rows": n_rows, "sampled_rows": len(sample), "shard_sampled_rows": len(mine)}
+
+
+def build_counts(cfg: BowsConfig, docs: Artifact, shard: int) -> Artifact:
+    """Shard ``shard`` of ``data.num_shards`` of the vocabulary's word counts (stage ``vocab_counts``;
+    one job of a sharded build, merged exactly by ``build_vocab``)."""
+    root = cfg.paths.root_path
+    config = {**vocab_config(cfg.vocab), "shard": shard, "num_shards": cfg.data.num_shards}
+    key, found = reuse_or_key(root, "vocab_counts", config, {"docs": docs})
+    if found is not None:
+        return found
+    with build_artifact(root, "vocab_counts", key, config, {"docs": docs}) as builder:
+        counts, builder.stats = sampled_counts(docs, cfg, shard, cfg.data.num_shards)
+        pq.write_table(counts, builder.path(Files.COUNTS))
+    log.info("vocab: counts of shard %d/%d (%d sampled rows) -> %s", shard, cfg.data.num_shards,
+             builder.stats["shard_sampled_rows"], builder.artifact.path)
+    return builder.artifact
+
+
 def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
-    """The vocab artifact of ``docs`` under ``cfg.vocab`` (reused when up to date)."""
+    """The vocab artifact of ``docs`` under ``cfg.vocab`` (reused when up to date). Counts stream
+    over the train rows in chunks; with ``data.num_shards > 1`` they are the sum of the shards'
+    counts (built here when missing). Neither setting changes the result or its key."""
     root, config = cfg.paths.root_path, vocab_config(cfg.vocab)
     key, found = reuse_or_key(root, "vocab", config, {"docs": docs})
     if found is not None:
         return found
+    if cfg.data.num_shards > 1:
+        shards = [build_counts(cfg, docs, s) for s in range(cfg.data.num_shards)]
+        raw = sum_counts([pq.read_table(s.file(Files.COUNTS)) for s in shards])
+        info = shards[0].stats
+    else:
+        raw, info = sampled_counts(docs, cfg)
+    counts = raw.take(pc.sort_indices(raw, sort_keys=[("count", "descending"), ("word", "ascending")]))
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
-        train = read_texts(docs, "train")
-        if train.num_rows == 0:
+        if info["train_rows"] == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
-        sample = sample_rows(train.num_rows, cfg.vocab.sample_fraction, cfg.vocab.seed)
-        counts = count_words(train["text"].take(pa.array(sample)), cfg.vocab.min_len)
         table = choose_vocab(counts, cfg.vocab.size)
         pq.write_table(table, builder.path(Files.VOCAB))
         total = int(pc.sum(counts["count"]).as_py() or 0)
         covered = int(pc.sum(table["count"]).as_py() or 0)
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
-        builder.stats = {"train_rows": train.num_rows, "sampled_rows": len(sample), "tokens": total,
+        builder.stats = {"train_rows": info["train_rows"], "sampled_rows": info["sampled_rows"], "tokens": total,
                          "distinct_words": len(counts), "vocab_size": cfg.vocab.size,
                          "coverage": covered / total if total else 0.0, "absent_forced": absent}
     if absent:
@@ -105,7 +161,10 @@ def load_vocab(artifact: Artifact) -> list[str]:
 def run(cfg: BowsConfig) -> Artifact:
     from bows.data import download  # the upstream stage (a cheap skip when its artifact is up to date)
 
-    return build_vocab(cfg, download.run(cfg))
+    docs = download.run(cfg)
+    if cfg.data.shard is not None:  # one job of a sharded build: this shard's counts only
+        return build_counts(cfg, docs, cfg.data.shard)
+    return build_vocab(cfg, docs)
 
 
 main = stage_main(run)

@@ -1,0 +1,126 @@
+"""Bounded-memory data stages (issue 13): chunked and sharded builds equal the one-shot build byte for byte."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from bows.artifacts import Files, artifact_key, build_artifact
+from bows.config import FORCED_TOKENS
+from bows.data import binarize, vocab
+from bows.data.chunks import NpyAppender, read_split, size_stats
+from bows.data.windows import window_stats
+
+LEXICON = list(FORCED_TOKENS[:19]) + [f"w{chr(97 + i)}{chr(97 + j)}" for i in range(6) for j in range(6)]
+
+
+def random_docs(tmp_path, seed: int = 0, n_docs: int = 40, row_group: int = 7):
+    """A docs artifact of ``n_docs`` documents of 1..12 rows (some empty or short rows), split
+    train/validation/test, written in small row groups (one mixing two splits)."""
+    rng = np.random.default_rng(seed)
+    ids, splits, texts = [], [], []
+    for d in range(n_docs):
+        split = "train" if d < int(0.7 * n_docs) else ("validation" if d < int(0.85 * n_docs) else "test")
+        for _ in range(int(rng.integers(1, 13))):
+            k = int(rng.integers(0, 9))
+            texts.append(" ".join(rng.choice(LEXICON, size=k)) if rng.random() > 0.1 else "ab")
+            ids.append(f"doc{d}")
+            splits.append(split)
+    table = pa.table({"doc_id": ids, "source": ["t"] * len(ids), "split": splits, "text": texts})
+    config = {"fixture": "scale", "seed": seed, "rows": len(ids), "group": row_group}
+    with build_artifact(tmp_path, "download", artifact_key("download", config), config) as builder:
+        pq.write_table(table, builder.path(Files.DOCS), row_group_size=row_group)
+    return builder.artifact
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def one_shot(cfg, docs, vocab_artifact):
+    """The pre-streaming build: every split read whole and windowed in one call."""
+    words = pa.array(vocab.load_vocab(vocab_artifact), pa.string())
+    table = vocab.read_texts(docs)
+    out = {}
+    for split in binarize.SPLITS:
+        out[split] = binarize.split_windows(table.filter(pc.equal(table["split"], split)), words, cfg)
+    return out
+
+
+def test_npy_appender_equals_np_save(tmp_path):
+    pieces = [np.arange(5, dtype=np.int64), np.zeros(0, np.int64), np.arange(10**6, 10**6 + 3, dtype=np.int64)]
+    with NpyAppender(tmp_path / "a.npy", np.int64) as out:
+        for piece in pieces:
+            out.append(piece)
+    assert (tmp_path / "a.npy").read_bytes() == npy_bytes(np.concatenate(pieces))
+    with NpyAppender(tmp_path / "b.npy", np.uint16):
+        pass
+    assert (tmp_path / "b.npy").read_bytes() == npy_bytes(np.zeros(0, np.uint16))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 97])
+def test_size_stats_equal_window_stats(n):
+    lengths = np.random.default_rng(n).integers(0, 9, n)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    from bows.data.windows import Windows
+
+    expected = window_stats(Windows(offsets, np.zeros(offsets[-1], np.uint16), 10))
+    assert size_stats(np.bincount(lengths)) == expected
+
+
+def test_read_split_skips_and_chunks(tmp_path):
+    docs = random_docs(tmp_path)
+    table = pq.read_table(docs.file(Files.DOCS))
+    for split in binarize.SPLITS:
+        rows = table.filter(pc.equal(table["split"], split))["text"].to_pylist()
+        got = []
+        for row0, chunk in read_split(docs.file(Files.DOCS), split, ["text"], 4, start=3):
+            assert row0 == 3 + len(got) and chunk.num_rows <= 4
+            got.extend(chunk["text"].to_pylist())
+        assert got == rows[3:]
+
+
+@pytest.mark.parametrize("cross", [False, True])
+@pytest.mark.parametrize("group,stride", [(3, 1), (4, 3), (2, 5)])
+def test_chunked_and_sharded_windows_equal_one_shot(tmp_path, make_config, cross, group, stride):
+    docs = random_docs(tmp_path)
+    base = ("vocab.size=50", "vocab.sample_fraction=0.6", "vocab.min_len=3", f"window.group_size={group}",
+            f"window.stride={stride}", f"window.cross_documents={str(cross).lower()}")
+    reference_cfg = make_config(*base, "data.chunk_rows=100000")
+    vocab_ref = vocab.build_vocab(reference_cfg, docs)
+    expected = one_shot(reference_cfg, docs, vocab_ref)
+    for chunk_rows, shards in [(100000, 1), (3, 1), (5, 3), (1, 4)]:
+        cfg = make_config(*base, f"data.chunk_rows={chunk_rows}", f"data.num_shards={shards}")
+        sub = tmp_path / f"c{chunk_rows}s{shards}"
+        windows = binarize.build_binarized(cfg, docs, vocab_ref) if chunk_rows == 100000 else None
+        if windows is None:
+            cfg = make_config(*base, f"paths.root={sub}", f"data.chunk_rows={chunk_rows}", f"data.num_shards={shards}")
+            windows = binarize.build_binarized(cfg, docs, vocab_ref)
+        for split, (ref, ref_stats) in expected.items():
+            assert windows.file(Files.offsets(split)).read_bytes() == npy_bytes(ref.offsets), (split, chunk_rows)
+            assert windows.file(Files.indices(split)).read_bytes() == npy_bytes(ref.indices), (split, chunk_rows)
+            got = {k: v for k, v in windows.stats[split].items() if k != "seconds"}
+            assert got == {k: v for k, v in ref_stats.items() if k != "seconds"}, (split, chunk_rows, shards)
+
+
+def test_sharded_vocab_counts_merge_exactly(tmp_path, make_config):
+    docs = random_docs(tmp_path, seed=3)
+    base = ("vocab.size=50", "vocab.sample_fraction=0.5", "vocab.min_len=3")
+    one = make_config(*base)
+    table = vocab.read_texts(docs, "train")
+    sample = vocab.sample_rows(table.num_rows, 0.5, 0)
+    expected = vocab.choose_vocab(vocab.count_words(table["text"].take(pa.array(sample)), 3), 50)
+    assert pq.read_table(vocab.build_vocab(one, docs).file(Files.VOCAB)).equals(expected)
+    sharded = make_config(*base, f"paths.root={tmp_path / 'sharded'}", "data.num_shards=5", "data.chunk_rows=2")
+    shard_artifacts = [vocab.build_counts(sharded, docs, s) for s in range(5)]
+    assert sum(a.stats["shard_sampled_rows"] for a in shard_artifacts) == len(sample)
+    merged = vocab.build_vocab(sharded, docs)
+    assert pq.read_table(merged.file(Files.VOCAB)).equals(expected)
+    assert merged.key == vocab.build_vocab(one, docs).key  # the data settings do not enter the key
