@@ -124,3 +124,29 @@ def test_sharded_vocab_counts_merge_exactly(tmp_path, make_config):
     merged = vocab.build_vocab(sharded, docs)
     assert pq.read_table(merged.file(Files.VOCAB)).equals(expected)
     assert merged.key == vocab.build_vocab(one, docs).key  # the data settings do not enter the key
+
+
+def test_local_download_streams_the_same_rows_and_splits(tmp_path, make_config):
+    import json
+
+    from bows.data import corpora, download
+
+    files = tmp_path / "in"
+    files.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(7):
+        (files / f"t{i}.txt").write_text("\n".join(" ".join(rng.choice(LEXICON, 5)) for _ in range(i + 1)) + "\n\n")
+    records = [{"body": "\n".join(" ".join(rng.choice(LEXICON, 4)) for _ in range(i % 3 + 1))} for i in range(23)]
+    (files / "r.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    pq.write_table(pa.table({"body": [" ".join(rng.choice(LEXICON, 6)) for _ in range(31)] + [""]}),
+                   files / "p.parquet", row_group_size=4)
+    cfg = make_config("corpus=local", f"corpus.files=['{files}/*.txt','{files}/r.jsonl','{files}/p.parquet']",
+                      "corpus.text_field=body", "data.chunk_rows=3")
+    streamed = download.load_docs(download.run(cfg))
+    whole = download.split_documents(corpora.local_table(cfg.corpus), validation=0.1, test=0.1, seed=0,
+                                     by_source=False)
+    expected = pa.concat_tables([rows.append_column("split", pa.repeat(split, rows.num_rows)) for split, rows in whole])
+    assert streamed.select(["doc_id", "source", "split", "text"]).to_pydict() == expected.select(
+        ["doc_id", "source", "split", "text"]).to_pydict()
+    assert set(streamed["split"].to_pylist()) == {"train", "validation", "test"}
+    assert not list(tmp_path.rglob(".part-*"))  # the split parts are gone

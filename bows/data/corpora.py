@@ -386,3 +386,46 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
                 ids = _indexed_ids(f"{name}#", 0, table.num_rows)
             tables.append(lines_of(pc.cast(texts, pa.string()), ids, name))
     return pa.concat_tables(tables)
+
+
+def _text_lines(path: Path, block_chars: int = 1 << 24) -> Iterator[list[str]]:
+    """The lines of a text file, a block at a time, split as the ``datasets`` text loader splits them
+    (universal newlines, ``str.splitlines``)."""
+    with open(path, encoding="utf-8") as handle:
+        while block := handle.read(block_chars):
+            block += handle.readline()
+            yield block.splitlines()
+
+
+def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
+    """The rows of ``local_table``, a bounded batch at a time (about ``chunk_rows`` records or 16 M
+    characters of a text file), read straight with pyarrow: memory does not grow with the files."""
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    for path in local_files(corpus):
+        name, suffix = f"local:{path}", path.suffix.lower()
+        try:
+            if suffix == ".txt":
+                for lines in _text_lines(path):
+                    texts = pa.array(lines, pa.string())
+                    yield lines_of(texts, pa.repeat(name, len(texts)), name)
+                continue
+            if suffix == ".parquet":
+                batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+            else:
+                batches = pj.open_json(path)
+            start = 0
+            for batch in batches:
+                if corpus.text_field not in batch.schema.names:
+                    raise BowsError(f"corpus.text_field: {path} has no column {corpus.text_field!r} "
+                                    f"(columns: {', '.join(batch.schema.names)}); set corpus.text_field")
+                texts = batch.column(corpus.text_field)
+                if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+                    raise BowsError(f"corpus.text_field: column {corpus.text_field!r} of {path} holds {texts.type}, not text")
+                ids = _indexed_ids(f"{name}#", start, len(texts))
+                start += len(texts)
+                yield lines_of(pc.cast(texts, pa.string()), ids, name)
+        except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
+            raise BowsError(f"corpus.files: cannot read {path} as {LOCAL_FORMATS[suffix]} ({type(exc).__name__}: "
+                            f"{exc}); check the file is complete and in that format") from exc
