@@ -128,14 +128,14 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
     key, found = reuse_or_key(root, "vocab", config, {"docs": docs})
     if found is not None:
         return found
-    if cfg.data.num_shards > 1:
-        shards = [build_counts(cfg, docs, s) for s in range(cfg.data.num_shards)]
-        raw = sum_counts([pq.read_table(s.file(Files.COUNTS)) for s in shards])
-        info = shards[0].stats
-    else:
-        raw, info = sampled_counts(docs, cfg)
-    counts = raw.take(pc.sort_indices(raw, sort_keys=[("count", "descending"), ("word", "ascending")]))
+    shards = [build_counts(cfg, docs, s) for s in range(cfg.data.num_shards)] if cfg.data.num_shards > 1 else []
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
+        if shards:
+            raw = sum_counts([pq.read_table(s.file(Files.COUNTS)) for s in shards])
+            info = shards[0].stats
+        else:
+            raw, info = sampled_counts(docs, cfg)
+        counts = raw.take(pc.sort_indices(raw, sort_keys=[("count", "descending"), ("word", "ascending")]))
         if info["train_rows"] == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
         table = choose_vocab(counts, cfg.vocab.size)
