@@ -150,3 +150,69 @@ def test_local_download_streams_the_same_rows_and_splits(tmp_path, make_config):
         ["doc_id", "source", "split", "text"]).to_pydict()
     assert set(streamed["split"].to_pylist()) == {"train", "validation", "test"}
     assert not list(tmp_path.rglob(".part-*"))  # the split parts are gone
+
+
+# ------------------------------------------------------------------------------ streaming training
+def _csr(n: int = 700, vocab_size: int = 50, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    lengths = np.where(rng.random(n) < 0.2, 0, rng.integers(1, 8, n))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = np.concatenate([np.sort(rng.choice(vocab_size, k, replace=False)) for k in lengths]).astype(np.uint16)
+    return offsets, indices
+
+
+def _ids(batch):
+    return batch.indices.tolist(), batch.offsets.tolist()
+
+
+def test_streamed_batches_equal_resident_with_one_block():
+    import torch
+
+    from bows.training.batches import epoch_batches, stream_batches, stream_windows, to_device
+
+    offsets, indices = _csr()
+    resident = to_device(offsets, indices, 50, torch.device("cpu"))
+    streamed = stream_windows(offsets, indices, 50, torch.device("cpu"), 64, 10_000, chunk=97)
+    assert streamed.n_blocks == 1 and streamed.steps_per_epoch(64) == resident.steps_per_epoch(64)
+    for epoch, skip in [(0, 0), (3, 2)]:
+        expected = [_ids(b) for b in epoch_batches(resident, 64, 5, epoch, skip)]
+        assert [_ids(b) for b in stream_batches(streamed, 64, 5, epoch, skip)] == expected
+
+
+def test_streamed_blocks_cover_every_window_once_and_resume():
+    import torch
+
+    from bows.training.batches import stream_batches, stream_windows
+
+    offsets, indices = _csr()
+    streamed = stream_windows(offsets, indices, 50, torch.device("cpu"), 32, 100, chunk=53)
+    assert streamed.block == 96 and streamed.n_blocks == -(-streamed.n // 96) > 3
+    epoch = [_ids(b) for b in stream_batches(streamed, 32, 1, 0)]
+    assert len(epoch) == streamed.steps_per_epoch(32)
+    seen = sorted(tuple(ix[a:b]) for ix, off in epoch for a, b in zip(off[:-1], off[1:]))
+    lengths = np.diff(offsets)
+    expected = sorted(tuple(indices[offsets[i]:offsets[i + 1]].tolist()) for i in np.flatnonzero(lengths > 0))
+    assert seen == expected  # every non-empty window exactly once
+    assert [_ids(b) for b in stream_batches(streamed, 32, 1, 0, skip=5)] == epoch[5:]  # mid-epoch resume
+    assert [_ids(b) for b in stream_batches(streamed, 32, 1, 0)] == epoch  # deterministic
+    assert [_ids(b) for b in stream_batches(streamed, 32, 1, 1)] != epoch  # reshuffled per epoch
+
+
+def test_streaming_training_equals_resident(tmp_path, make_config, monkeypatch):
+    """One block covering the train split: the streamed run equals the resident run bitwise."""
+    import json
+
+    import bows.data.download
+    from bows.training import train
+
+    docs = random_docs(tmp_path, n_docs=120)
+    monkeypatch.setattr(bows.data.download, "run", lambda cfg: docs)
+    base = ("vocab.size=50", "vocab.sample_fraction=1.0", "vocab.min_len=3", "window.group_size=3",
+            "model.latent_size=4", "train.batch_size=16", "train.max_steps=30", "train.eval_windows=0",
+            "train.num_threads=1", "train.resume=false")
+    runs = {}
+    for mode in ("resident", "stream"):
+        path = train.run(make_config(*base, f"train.stream={mode}"))
+        runs[mode] = train.load_run(path)
+        assert json.loads((path / Files.RUN).read_text())["data"]["path"].startswith(mode)
+    assert np.array_equal(runs["resident"].W, runs["stream"].W) and np.array_equal(runs["resident"].b, runs["stream"].b)

@@ -25,7 +25,18 @@ from bows.cli import stage_main
 from bows.config import FORCED_TOKENS, BowsConfig, as_dict
 from bows.errors import BowsError
 from bows.tracking import tracking_run
-from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
+from bows.training.batches import (
+    DeviceWindows,
+    StreamedWindows,
+    epoch_batches,
+    evaluation_rows,
+    memory_budget,
+    resident_bytes,
+    sequential_batches,
+    stream_batches,
+    stream_windows,
+    to_device,
+)
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
@@ -91,6 +102,27 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
     return artifact, train, validation
 
 
+def place_windows(windows: Any, device: torch.device, t: Any) -> DeviceWindows | StreamedWindows:
+    """The train windows resident on ``device`` or, when ``train.stream`` says so or (auto) they would
+    take more than the memory budget (``train.device_memory``), streamed from their files in blocks."""
+    need = resident_bytes(windows.offsets, windows.indices)
+    budget = memory_budget(device, t.device_memory)
+    if t.stream == "stream" or (t.stream == "auto" and need > budget):
+        data = stream_windows(
+            windows.offsets, windows.indices, windows.vocab_size, device, t.batch_size, t.stream_block_windows
+        )
+        log.info(
+            "train: streaming the windows (%.2f GiB resident > budget %.2f GiB, or train.stream=stream): "
+            "%d blocks of %d windows",
+            need / 2**30,
+            budget / 2**30,
+            data.n_blocks,
+            data.block,
+        )
+        return data
+    return to_device(windows.offsets, windows.indices, windows.vocab_size, device)
+
+
 @torch.no_grad()
 def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) -> list[float]:
     """Mean reconstruction loss per instance over ``windows`` (weighted by batch size)."""
@@ -132,7 +164,8 @@ class Trainer:
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
-        self.data = to_device(train_windows.offsets, train_windows.indices, self.vocab_size, device)
+        self.data = place_windows(train_windows, device, t)
+        self.streamed = isinstance(self.data, StreamedWindows)
         if len(self.data) == 0:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
         self.eval_data = None
@@ -165,6 +198,11 @@ class Trainer:
                 "vocab_size": self.vocab_size,
                 "train_windows": len(self.data),
                 "eval_windows": len(self.eval_data) if self.eval_data else 0,
+                "path": (
+                    f"stream ({self.data.n_blocks} blocks of {self.data.block:,} windows)"
+                    if isinstance(self.data, StreamedWindows)
+                    else "resident"
+                ),
             },
             "device": str(device),
             "precision": t.precision,
@@ -292,6 +330,8 @@ class Trainer:
             self._checkpoint()
 
         def batches(epoch: int, skip: int):
+            if isinstance(self.data, StreamedWindows):
+                return stream_batches(self.data, t.batch_size, t.seed, epoch, skip)
             return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
 
         try:
