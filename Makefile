@@ -10,7 +10,8 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report all \
-        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train check clean
+        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train bench-scale check clean \
+        data-shards
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +35,16 @@ binarize: $(STAMP) ## stage 3: binary bag-of-words windows (CSR) per split, with
 	$(PY) -m bows.data.binarize $(ARGS)
 
 data: binarize ## download + vocab + binarize (each skipped when up to date)
+
+SHARDS ?= 4
+LAUNCHER ?= joblib
+LAUNCH_ARGS ?=
+SHARD_LIST = $(shell seq -s, 0 $$(( $(SHARDS) - 1 )))
+data-shards: $(STAMP) ## data in SHARDS parallel jobs per stage through a Hydra launcher (LAUNCHER=joblib|submitit_slurm), then the merge
+	$(PY) -m bows.data.download $(ARGS)
+	$(PY) -m bows.data.vocab -m hydra/launcher=$(LAUNCHER) data.num_shards=$(SHARDS) data.shard=$(SHARD_LIST) $(LAUNCH_ARGS) $(ARGS)
+	$(PY) -m bows.data.binarize -m hydra/launcher=$(LAUNCHER) data.num_shards=$(SHARDS) data.shard=$(SHARD_LIST) $(LAUNCH_ARGS) $(ARGS)
+	$(PY) -m bows.data.binarize data.num_shards=$(SHARDS) $(ARGS)
 
 stats: $(STAMP) ## co-activation statistics of the windows (counts, correlation, PMI)
 	$(PY) -m bows.data.stats $(ARGS)
@@ -79,6 +90,9 @@ bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shap
 
 bench-train: $(STAMP) ## training throughput vs an fp32 FLOP bound
 	$(PY) scripts/bench_train.py $(ARGS)
+
+bench-scale: $(STAMP) ## data stages on 0.1/0.3/1 GB synthetic corpora: rows/s and peak RSS per stage; streaming vs resident training
+	$(PY) scripts/bench_scale.py $(ARGS)
 
 check: test ## tests plus a byte-compile of every module
 	$(PY) -m compileall -q bows scripts

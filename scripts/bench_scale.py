@@ -32,8 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 STAGES = ("download", "vocab", "binarize", "stats")
-TRAIN = ["model.latent_size=100", "train.batch_size=512", "train.eval_windows=0", "train.log_every=25",
-         "train.resume=false", "wandb=disabled"]
+TRAIN = [
+    "model.latent_size=100",
+    "train.batch_size=512",
+    "train.eval_windows=0",
+    "train.log_every=25",
+    "train.resume=false",
+    "wandb=disabled",
+]
 
 
 def make_corpus(path: Path, gigabytes: float, seed: int = 0, batch_rows: int = 50_000) -> dict:
@@ -50,7 +56,7 @@ def make_corpus(path: Path, gigabytes: float, seed: int = 0, batch_rows: int = 5
             starts = np.concatenate([[0], np.flatnonzero(np.diff(doc)) + 1, [len(doc)]]).astype(np.int32)
             lines = table["text"].combine_chunks()
             text = pc.binary_join(pa.ListArray.from_arrays(pa.array(starts), lines), "\n")
-            writer.write_table(pa.table({"text": text}), row_group_size=20_000)
+            writer.write_table(pa.table({"text": text}), row_group_size=2_000)  # ~20 MB of text per group
             written += int(pc.sum(pc.binary_length(text)).as_py())
             rows, docs, part = rows + len(doc), docs + len(starts) - 1, part + 1
     os.replace(tmp, path)
@@ -68,15 +74,19 @@ def child(stage: str, overrides: list[str], out: Path) -> None:
 
         path = train.run(cfg)
         info = json.loads((path / "run.json").read_text())
-        extra = {"windows_per_s": info["summary"]["windows_per_s"], "steps": info["summary"]["steps"],
-                 "data_path": info.get("data", {}).get("path")}
+        extra = {
+            "windows_per_s": info["summary"]["windows_per_s"],
+            "steps": info["summary"]["steps"],
+            "data_path": info.get("data", {}).get("path"),
+        }
     else:
         module = __import__(f"bows.data.{stage}", fromlist=["run"])
         artifact = module.run(cfg)
         extra = {"seconds": artifact.meta.get("seconds"), "stats": artifact.stats}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    out.write_text(json.dumps({"stage": stage, "wall_s": time.perf_counter() - start, "peak_rss": peak, **extra},
-                              default=str))
+    out.write_text(
+        json.dumps({"stage": stage, "wall_s": time.perf_counter() - start, "peak_rss": peak, **extra}, default=str)
+    )
 
 
 def run_child(stage: str, overrides: list[str], work: Path) -> dict:
@@ -103,25 +113,44 @@ def bench_size(gb: float, root: Path, overrides: list[str]) -> dict:
     for stage in STAGES:
         measured = run_child(stage, common, corpus_dir)
         seconds = measured["seconds"] or measured["wall_s"]
-        result["stages"][stage] = {"peak_rss_gb": measured["peak_rss"] / 2**30, "seconds": seconds,
-                                   "rows_per_s": info["rows"] / seconds, "wall_s": measured["wall_s"]}
-        print(f"  {gb:g} GB {stage:<9} {seconds:8.1f} s  {info['rows'] / seconds:>11,.0f} rows/s  "
-              f"peak RSS {measured['peak_rss'] / 2**30:.2f} GB", flush=True)
+        result["stages"][stage] = {
+            "peak_rss_gb": measured["peak_rss"] / 2**30,
+            "seconds": seconds,
+            "rows_per_s": info["rows"] / seconds,
+            "wall_s": measured["wall_s"],
+        }
+        print(
+            f"  {gb:g} GB {stage:<9} {seconds:8.1f} s  {info['rows'] / seconds:>11,.0f} rows/s  "
+            f"peak RSS {measured['peak_rss'] / 2**30:.2f} GB",
+            flush=True,
+        )
     return result
 
 
 def bench_train(gb: float, root: Path, steps: int, overrides: list[str]) -> dict:
     corpus_dir = root / "bench" / "scale"
     corpus = corpus_dir / f"corpus-{gb:g}GB.parquet"
-    common = [f"paths.root={corpus_dir / f'root-{gb:g}GB'}", "corpus=local", f"corpus.files=[{corpus}]",
-              f"train.max_steps={steps}", *TRAIN, *overrides]
+    common = [
+        f"paths.root={corpus_dir / f'root-{gb:g}GB'}",
+        "corpus=local",
+        f"corpus.files=[{corpus}]",
+        f"train.max_steps={steps}",
+        *TRAIN,
+        *overrides,
+    ]
     out = {}
     for mode in ("resident", "stream"):
         measured = run_child(f"train-{mode}", [*common, f"train.stream={mode}"], corpus_dir)
-        out[mode] = {"windows_per_s": measured["windows_per_s"], "peak_rss_gb": measured["peak_rss"] / 2**30,
-                     "wall_s": measured["wall_s"]}
-        print(f"  {gb:g} GB train {mode:<9} {measured['windows_per_s']:>11,.0f} windows/s  "
-              f"peak RSS {measured['peak_rss'] / 2**30:.2f} GB", flush=True)
+        out[mode] = {
+            "windows_per_s": measured["windows_per_s"],
+            "peak_rss_gb": measured["peak_rss"] / 2**30,
+            "wall_s": measured["wall_s"],
+        }
+        print(
+            f"  {gb:g} GB train {mode:<9} {measured['windows_per_s']:>11,.0f} windows/s  "
+            f"peak RSS {measured['peak_rss'] / 2**30:.2f} GB",
+            flush=True,
+        )
     out["stream_over_resident"] = out["stream"]["windows_per_s"] / out["resident"]["windows_per_s"]
     return out
 
@@ -135,9 +164,11 @@ def table(results: dict) -> str:
     lines.append("peak RSS max/min over sizes: " + ", ".join(f"{s} {max(v) / min(v):.2f}" for s, v in peaks.items()))
     if results.get("train"):
         t = results["train"]
-        lines.append(f"train ({t['size_gb']:g} GB, {t['steps']} steps): resident {t['resident']['windows_per_s']:,.0f} "
-                     f"windows/s, stream {t['stream']['windows_per_s']:,.0f} windows/s "
-                     f"(ratio {t['stream_over_resident']:.2f})")
+        lines.append(
+            f"train ({t['size_gb']:g} GB, {t['steps']} steps): resident {t['resident']['windows_per_s']:,.0f} "
+            f"windows/s, stream {t['stream']['windows_per_s']:,.0f} windows/s "
+            f"(ratio {t['stream_over_resident']:.2f})"
+        )
     return "\n".join(lines)
 
 
@@ -164,8 +195,11 @@ def main() -> None:
             out_path.write_text(json.dumps(results, indent=2) + "\n")
     if "train" in args.parts and args.train_steps > 0:
         gb = max(args.sizes)
-        results["train"] = {"size_gb": gb, "steps": args.train_steps,
-                            **bench_train(gb, root, args.train_steps, overrides)}
+        results["train"] = {
+            "size_gb": gb,
+            "steps": args.train_steps,
+            **bench_train(gb, root, args.train_steps, overrides),
+        }
     results["chunk_rows"] = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.chunk_rows=")), "default")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -91,8 +91,14 @@ def test_read_split_skips_and_chunks(tmp_path):
 @pytest.mark.parametrize("group,stride", [(3, 1), (4, 3), (2, 5)])
 def test_chunked_and_sharded_windows_equal_one_shot(tmp_path, make_config, cross, group, stride):
     docs = random_docs(tmp_path)
-    base = ("vocab.size=50", "vocab.sample_fraction=0.6", "vocab.min_len=3", f"window.group_size={group}",
-            f"window.stride={stride}", f"window.cross_documents={str(cross).lower()}")
+    base = (
+        "vocab.size=50",
+        "vocab.sample_fraction=0.6",
+        "vocab.min_len=3",
+        f"window.group_size={group}",
+        f"window.stride={stride}",
+        f"window.cross_documents={str(cross).lower()}",
+    )
     reference_cfg = make_config(*base, "data.chunk_rows=100000")
     vocab_ref = vocab.build_vocab(reference_cfg, docs)
     expected = one_shot(reference_cfg, docs, vocab_ref)
@@ -138,16 +144,24 @@ def test_local_download_streams_the_same_rows_and_splits(tmp_path, make_config):
         (files / f"t{i}.txt").write_text("\n".join(" ".join(rng.choice(LEXICON, 5)) for _ in range(i + 1)) + "\n\n")
     records = [{"body": "\n".join(" ".join(rng.choice(LEXICON, 4)) for _ in range(i % 3 + 1))} for i in range(23)]
     (files / "r.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    pq.write_table(pa.table({"body": [" ".join(rng.choice(LEXICON, 6)) for _ in range(31)] + [""]}),
-                   files / "p.parquet", row_group_size=4)
-    cfg = make_config("corpus=local", f"corpus.files=['{files}/*.txt','{files}/r.jsonl','{files}/p.parquet']",
-                      "corpus.text_field=body", "data.chunk_rows=3")
+    pq.write_table(
+        pa.table({"body": [" ".join(rng.choice(LEXICON, 6)) for _ in range(31)] + [""]}),
+        files / "p.parquet",
+        row_group_size=4,
+    )
+    cfg = make_config(
+        "corpus=local",
+        f"corpus.files=['{files}/*.txt','{files}/r.jsonl','{files}/p.parquet']",
+        "corpus.text_field=body",
+        "data.chunk_rows=3",
+    )
     streamed = download.load_docs(download.run(cfg))
-    whole = download.split_documents(corpora.local_table(cfg.corpus), validation=0.1, test=0.1, seed=0,
-                                     by_source=False)
+    whole = download.split_documents(corpora.local_table(cfg.corpus), validation=0.1, test=0.1, seed=0, by_source=False)
     expected = pa.concat_tables([rows.append_column("split", pa.repeat(split, rows.num_rows)) for split, rows in whole])
-    assert streamed.select(["doc_id", "source", "split", "text"]).to_pydict() == expected.select(
-        ["doc_id", "source", "split", "text"]).to_pydict()
+    assert (
+        streamed.select(["doc_id", "source", "split", "text"]).to_pydict()
+        == expected.select(["doc_id", "source", "split", "text"]).to_pydict()
+    )
     assert set(streamed["split"].to_pylist()) == {"train", "validation", "test"}
     assert not list(tmp_path.rglob(".part-*"))  # the split parts are gone
 
@@ -191,7 +205,7 @@ def test_streamed_blocks_cover_every_window_once_and_resume():
     assert len(epoch) == streamed.steps_per_epoch(32)
     seen = sorted(tuple(ix[a:b]) for ix, off in epoch for a, b in zip(off[:-1], off[1:]))
     lengths = np.diff(offsets)
-    expected = sorted(tuple(indices[offsets[i]:offsets[i + 1]].tolist()) for i in np.flatnonzero(lengths > 0))
+    expected = sorted(tuple(indices[offsets[i] : offsets[i + 1]].tolist()) for i in np.flatnonzero(lengths > 0))
     assert seen == expected  # every non-empty window exactly once
     assert [_ids(b) for b in stream_batches(streamed, 32, 1, 0, skip=5)] == epoch[5:]  # mid-epoch resume
     assert [_ids(b) for b in stream_batches(streamed, 32, 1, 0)] == epoch  # deterministic
@@ -207,12 +221,67 @@ def test_streaming_training_equals_resident(tmp_path, make_config, monkeypatch):
 
     docs = random_docs(tmp_path, n_docs=120)
     monkeypatch.setattr(bows.data.download, "run", lambda cfg: docs)
-    base = ("vocab.size=50", "vocab.sample_fraction=1.0", "vocab.min_len=3", "window.group_size=3",
-            "model.latent_size=4", "train.batch_size=16", "train.max_steps=30", "train.eval_windows=0",
-            "train.num_threads=1", "train.resume=false")
+    base = (
+        "vocab.size=50",
+        "vocab.sample_fraction=1.0",
+        "vocab.min_len=3",
+        "window.group_size=3",
+        "model.latent_size=4",
+        "train.batch_size=16",
+        "train.max_steps=30",
+        "train.eval_windows=0",
+        "train.num_threads=1",
+        "train.resume=false",
+    )
     runs = {}
     for mode in ("resident", "stream"):
         path = train.run(make_config(*base, f"train.stream={mode}"))
         runs[mode] = train.load_run(path)
         assert json.loads((path / Files.RUN).read_text())["data"]["path"].startswith(mode)
     assert np.array_equal(runs["resident"].W, runs["stream"].W) and np.array_equal(runs["resident"].b, runs["stream"].b)
+
+
+# ------------------------------------------------------------------------------ sharded build, end to end
+@pytest.mark.slow
+def test_two_shard_joblib_build_equals_one_shot(tmp_path):
+    """The README's sharded recipe with the joblib launcher: shard jobs, then the merge, equal one job."""
+    import subprocess
+    import sys
+
+    from bows.artifacts import open_artifact
+
+    files = tmp_path / "in"
+    files.mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(12):
+        (files / f"t{i:02d}.txt").write_text("\n".join(" ".join(rng.choice(LEXICON, 6)) for _ in range(5 + i)) + "\n")
+    common = [
+        "corpus=local",
+        f"corpus.files=[{files}/*.txt]",
+        "vocab.size=50",
+        "vocab.min_len=3",
+        "wandb=disabled",
+        "window.group_size=3",
+        "data.chunk_rows=4",
+        "hydra.job.chdir=false",
+    ]
+
+    def stage(module: str, root, *extra: str) -> None:
+        multirun = ["-m"] if "-m" in extra else []
+        extra = tuple(e for e in extra if e != "-m")
+        command = [sys.executable, "-m", f"bows.data.{module}", *multirun, f"paths.root={root}", *common, *extra]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    sharded, whole = tmp_path / "sharded", tmp_path / "whole"
+    jobs = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "data.num_shards=2", "data.shard=0,1"]
+    stage("download", sharded)
+    stage("vocab", sharded, *jobs)
+    stage("binarize", sharded, *jobs)
+    assert len(list((sharded / "artifacts" / "binarize_shard").iterdir())) == 2
+    stage("binarize", sharded, "data.num_shards=2")  # the merge (reuses the shards)
+    stage("binarize", whole)
+    (merged,) = [open_artifact(p) for p in (sharded / "artifacts" / "binarize").iterdir()]
+    (single,) = [open_artifact(p) for p in (whole / "artifacts" / "binarize").iterdir()]
+    assert merged.key == single.key and merged.meta["files"] == single.meta["files"]
+    assert len(list((sharded / "artifacts" / "vocab_counts").iterdir())) == 2

@@ -22,7 +22,7 @@ from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.data.chunks import CsrAppender, size_stats, split_windows_chunked
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
-from bows.data.vocab import build_vocab, load_vocab, read_texts
+from bows.data.vocab import build_vocab, load_vocab
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ import socket
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
 
 import numpy as np
@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from bows.errors import BowsError
 from bows.config import CorpusConfig
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
                     yield lines_of(texts, pa.repeat(name, len(texts)), name)
                 continue
             if suffix == ".parquet":
-                batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+                batches = pq.ParquetFile(path).iter_batches(batch_size=max(1, chunk_rows // 16))  # records hold many rows
             else:
                 batches = pj.open_json(path)
             start = 0

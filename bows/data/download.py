@@ -13,8 +13,8 @@ import subprocess
 import sys
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,13 +22,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from bows.data import corpora
 from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.errors import BowsError
 from bows.config import BowsConfig, CorpusConfig, as_dict
+from bows.data import corpora
 from bows.data.chunks import DOCS_ROW_GROUP, doc_changes
 from bows.data.corpora import SPLITS
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 

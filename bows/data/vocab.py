@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.errors import BowsError
 from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 

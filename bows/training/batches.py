@@ -169,8 +169,13 @@ class StreamedWindows:
 
 
 def stream_windows(
-    offsets: np.ndarray, indices: np.ndarray, vocab_size: int, device: torch.device, batch_size: int,
-    block_windows: int, chunk: int = 1 << 24,
+    offsets: np.ndarray,
+    indices: np.ndarray,
+    vocab_size: int,
+    device: torch.device,
+    batch_size: int,
+    block_windows: int,
+    chunk: int = 1 << 24,
 ) -> StreamedWindows:
     """Plan the blocks of a (memory-mapped) CSR: one pass over the offsets in chunks, keeping only
     the block boundaries. ``block_windows`` is rounded down to a multiple of ``batch_size``."""
@@ -184,8 +189,15 @@ def stream_windows(
         bounds.extend(nonempty[(ranks % block == 0) & (ranks > 0)].tolist())
         seen += len(nonempty)
     bounds.append(n_windows)
-    return StreamedWindows(offsets=offsets, indices=indices, vocab_size=int(vocab_size), device=device,
-                           bounds=np.asarray(bounds, np.int64), n=seen, block=block)
+    return StreamedWindows(
+        offsets=offsets,
+        indices=indices,
+        vocab_size=int(vocab_size),
+        device=device,
+        bounds=np.asarray(bounds, np.int64),
+        n=seen,
+        block=block,
+    )
 
 
 def block_order(n_blocks: int, seed: int, epoch: int) -> np.ndarray:

@@ -37,7 +37,16 @@ from bows.errors import BowsError
 log = logging.getLogger(__name__)
 
 # how a run executes, not what it computes (the streaming order is recorded in run.json)
-NOT_IN_KEY = ("resume", "log_every", "checkpoint_every", "num_threads", "device", "stream", "device_memory", "stream_block_windows")
+NOT_IN_KEY = (
+    "resume",
+    "log_every",
+    "checkpoint_every",
+    "num_threads",
+    "device",
+    "stream",
+    "device_memory",
+    "stream_block_windows",
+)
 
 
 def run_key(cfg: BowsConfig, windows: Artifact) -> str:
