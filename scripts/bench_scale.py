@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -187,7 +188,7 @@ def main() -> None:
 
     root = compose([o for o in overrides if o.startswith("paths.")]).paths.root_path
     out_path = root / "bench" / "bench_scale.json"
-    results = json.loads(out_path.read_text()) if out_path.is_file() else {"sizes": []}
+    results: dict[str, Any] = json.loads(out_path.read_text()) if out_path.is_file() else {"sizes": []}
     if "data" in args.parts:
         results["sizes"] = []
         for gb in args.sizes:

@@ -285,3 +285,21 @@ def test_two_shard_joblib_build_equals_one_shot(tmp_path):
     (single,) = [open_artifact(p) for p in (whole / "artifacts" / "binarize").iterdir()]
     assert merged.key == single.key and merged.meta["files"] == single.meta["files"]
     assert len(list((sharded / "artifacts" / "vocab_counts").iterdir())) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_cuda_streamed_batches_equal_resident_and_cover_all():
+    """On CUDA (pinned memory, side-stream copies): one block equals resident; many blocks cover all."""
+    import torch
+
+    from bows.training.batches import epoch_batches, stream_batches, stream_windows, to_device
+
+    cuda = torch.device("cuda")
+    offsets, indices = _csr(n=5000)
+    resident = to_device(offsets, indices, 50, cuda)
+    one = stream_windows(offsets, indices, 50, cuda, 64, 1 << 20)
+    assert [_ids(b) for b in stream_batches(one, 64, 2, 1, 3)] == [_ids(b) for b in epoch_batches(resident, 64, 2, 1, 3)]
+    many = stream_windows(offsets, indices, 50, cuda, 64, 256)
+    words = sum(len(b.indices) for b in stream_batches(many, 64, 2, 1))
+    assert many.n_blocks > 10 and words == int(np.diff(offsets).sum())

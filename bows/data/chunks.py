@@ -125,7 +125,7 @@ class NpyAppender:
         values = np.ascontiguousarray(values)
         if values.dtype != self.dtype:
             values = values.astype(self.dtype, casting="safe")
-        self.handle.write(memoryview(values).cast("B"))
+        values.tofile(self.handle)
         self.length += len(values)
 
     def close(self) -> None:

@@ -238,10 +238,11 @@ class _BlockLoader:
         offsets, indices, rows = future.result()
         if not self.cuda:
             return DeviceWindows(offsets=offsets, indices=indices, vocab_size=self.data.vocab_size, rows=rows)
-        current = torch.cuda.current_stream(self.data.device)
-        with torch.cuda.stream(self.stream):
+        current, side = torch.cuda.current_stream(self.data.device), self.stream
+        assert side is not None
+        with torch.cuda.stream(side):
             moved = [t.to(self.data.device, non_blocking=True) for t in (offsets, indices, rows)]
-        current.wait_stream(self.stream)
+        current.wait_stream(side)
         for t in moved:
             t.record_stream(current)
         return DeviceWindows(offsets=moved[0], indices=moved[1], vocab_size=self.data.vocab_size, rows=moved[2])
