@@ -7,7 +7,7 @@ runs download, vocab, binarize and stats as the Makefile does (``corpus=local``,
 documents, G=20), each in its own child process whose peak RSS (``ru_maxrss``) is recorded. The
 memory curve should be flat: peak RSS is set by ``data.chunk_rows``, not by the corpus. Training
 (``--train-steps`` > 0) runs the same steps with the windows resident on the device and streamed
-from the memory-mapped files in shuffled blocks, on the largest corpus.
+from the memory-mapped files in shuffled blocks of ``--block`` windows, on the ``--train-size`` corpus.
 
     python scripts/bench_scale.py [--sizes 0.1 0.3 1] [--train-steps 300] [--parts data train] [overrides]
 """
@@ -181,6 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     parser.add_argument("--train-steps", type=int, default=300)
+    parser.add_argument("--train-size", type=float, default=None, help="corpus (GB) to train on; default the smallest")
+    parser.add_argument("--block", type=int, default=131_072, help="windows per streamed block (several per epoch)")
     parser.add_argument("--parts", nargs="+", default=["data", "train"], choices=["data", "train"])
     args, overrides = parser.parse_known_args()
     overrides = [o for o in overrides if o != "--"]
@@ -195,11 +197,13 @@ def main() -> None:
             results["sizes"].append(bench_size(gb, root, overrides))
             out_path.write_text(json.dumps(results, indent=2) + "\n")
     if "train" in args.parts and args.train_steps > 0:
-        gb = max(args.sizes)
+        gb = args.train_size if args.train_size is not None else min(args.sizes)
+        train_overrides = [*overrides, f"train.stream_block_windows={args.block}"]
         results["train"] = {
             "size_gb": gb,
             "steps": args.train_steps,
-            **bench_train(gb, root, args.train_steps, overrides),
+            "block": args.block,
+            **bench_train(gb, root, args.train_steps, train_overrides),
         }
     results["chunk_rows"] = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.chunk_rows=")), "default")
     out_path.parent.mkdir(parents=True, exist_ok=True)
