@@ -303,3 +303,13 @@ def test_cuda_streamed_batches_equal_resident_and_cover_all():
     many = stream_windows(offsets, indices, 50, cuda, 64, 256)
     words = sum(len(b.indices) for b in stream_batches(many, 64, 2, 1))
     assert many.n_blocks > 10 and words == int(np.diff(offsets).sum())
+
+
+def test_stats_sample_of_nonempty_windows_in_chunks():
+    from bows.data.stats import sample_nonempty, sample_rows
+
+    offsets, _ = _csr(n=1000, seed=4)
+    nonempty = np.flatnonzero(np.diff(offsets) > 0)
+    for sample in (1, 37, 5000):
+        expected = nonempty[sample_rows(len(nonempty), sample)]
+        assert np.array_equal(sample_nonempty(offsets, sample, chunk=61), expected)

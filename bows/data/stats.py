@@ -44,6 +44,25 @@ def sample_rows(n_windows: int, sample: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_windows - 1, sample).round().astype(np.int64))
 
 
+def sample_nonempty(offsets: np.ndarray, sample: int, chunk: int = 1 << 24) -> np.ndarray:
+    """Ids of ``sample`` evenly spaced non-empty windows (``sample_rows`` over the non-empty ones), read
+    from (memory-mapped) CSR offsets in chunks: memory is set by ``sample`` and ``chunk``."""
+    n_windows = len(offsets) - 1
+    counts = []
+    for start in range(0, n_windows, chunk):
+        part = np.asarray(offsets[start : min(start + chunk, n_windows) + 1], dtype=np.int64)
+        counts.append(int(np.count_nonzero(np.diff(part))))
+    ranks = sample_rows(int(sum(counts)), sample)
+    picked, seen = [np.zeros(0, np.int64)], 0
+    for index, start in enumerate(range(0, n_windows, chunk)):
+        lo, hi = np.searchsorted(ranks, [seen, seen + counts[index]])
+        if hi > lo:
+            part = np.asarray(offsets[start : min(start + chunk, n_windows) + 1], dtype=np.int64)
+            picked.append(np.flatnonzero(np.diff(part) > 0)[ranks[lo:hi] - seen] + start)
+        seen += counts[index]
+    return np.concatenate(picked)
+
+
 def cooccurrence(X: sp.csr_matrix, chunk: int = 50_000) -> sp.csr_matrix:
     """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i)."""
     X = sp.csr_matrix(X, dtype=np.int32)
@@ -188,7 +207,7 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
     vocab = vocab_of(windows_artifact)
     windows = load_windows(windows_artifact, SPLIT)
     nonempty = np.flatnonzero(windows.lengths > 0)  # as in training, empty windows are skipped
-    rows = nonempty[sample_rows(len(nonempty), cfg.sample_windows)]
+    rows = sample_nonempty(windows.offsets, cfg.sample_windows)
     log.info("stats: %d of %d non-empty train windows (evenly spaced), V=%d", len(rows), len(nonempty), len(vocab))
     X = windows.subset(rows).to_csr()
     cooc = cooccurrence(X)
