@@ -5,6 +5,12 @@ binary bag-of-words windows of ``window.group_size`` rows (``bows.data.windows``
 boundaries only when ``window.cross_documents`` is true. The arrays are plain ``.npy`` files that
 ``load_windows`` memory-maps; the statistics table of every split is printed when the stage
 builds them, and by ``make binarize`` / ``make data`` also when they are up to date.
+
+The stage streams (``bows.data.chunks``): a split is read, tokenized and windowed ``data.chunk_rows``
+rows at a time and appended to its files, so memory does not grow with the corpus. With
+``data.shard`` it builds one shard (stage ``binarize_shard``, a job of a multirun); with
+``data.num_shards > 1`` and no shard it merges the shards. ``split_windows`` is the one-piece
+reference the streamed output is tested against.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ def binarize_config(cfg: BowsConfig) -> dict:
 
 
 def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Windows, dict]:
-    """Windows of one split (``doc_id``, ``text`` rows in reading order) and their statistics."""
+    """(One piece, in memory: the reference for the streamed build.) Windows of one split (``doc_id``, ``text`` rows in reading order) and their statistics."""
     n_rows = table.num_rows
     rows, ids = [np.zeros(0, np.int64)], [np.zeros(0, np.uint16 if len(vocab) <= 2**16 else np.int32)]
     seconds = {"tokenize": 0.0, "windows": 0.0}

@@ -5,6 +5,8 @@ content-addressed artifact ``<root>/artifacts/download/<key>/``.
 Rows are ordered by split (train, validation, test) and then in reading order, so the rows of a
 document are contiguous. Corpora without their own splits are split by document with
 ``corpus.split_seed`` (the embedded corpus per source, so every split holds every source).
+Hub and local corpora stream in bounded memory (local files: ``local_chunks``); row groups hold at
+most ``chunks.DOCS_ROW_GROUP`` rows, so the later stages can read the file in chunks.
 """
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The vocabulary is the 39 forced tokens (``bows.config.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
+The counts stream over the train rows in chunks of ``data.chunk_rows``; with ``data.shard`` the
+stage writes one shard's counts (stage ``vocab_counts``), and ``build_vocab`` sums the shards'.
 """
 from __future__ import annotations
 
