@@ -87,7 +87,7 @@ def sum_counts(parts: list[pa.Table]) -> pa.Table:
 def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: int = 1) -> tuple[pa.Table, dict]:
     """Word counts of the sampled train rows that shard ``shard`` of ``num_shards`` owns, read in
     chunks of ``data.chunk_rows`` rows (unordered), and the numbers behind them. The sample is the
-    same for every shard count; holding its row positions takes 8 bytes per sampled row."""
+    same for every shard count; drawing it takes up to 8 bytes per train row."""
     path, v = docs.file(Files.DOCS), cfg.vocab
     n_rows = split_rows(path, "train")
     sample = sample_rows(n_rows, v.sample_fraction, v.seed)
