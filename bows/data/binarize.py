@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict
+from bows.config import BowsConfig, key_dict
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab, read_texts
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
@@ -31,7 +31,7 @@ TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives
 
 def binarize_config(cfg: BowsConfig) -> dict:
     """The resolved settings the windows depend on (hashed into the key, recorded in the metadata)."""
-    return {"corpus": as_dict(cfg.corpus), "vocab": as_dict(cfg.vocab), "window": as_dict(cfg.window),
+    return {"corpus": key_dict(cfg.corpus), "vocab": key_dict(cfg.vocab), "window": key_dict(cfg.window),
             "tokenizer": tokenizer_settings(cfg.vocab.min_len)}
 
 

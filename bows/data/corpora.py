@@ -15,13 +15,10 @@ import json
 import logging
 import os
 import re
-import socket
 import tempfile
-import threading
 import zipfile
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +26,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from bows.errors import BowsError
+from bows.net import unreachable
 from bows.config import CorpusConfig
 
 log = logging.getLogger(__name__)
@@ -237,24 +235,8 @@ def _offline_env() -> bool:
 
 
 def _probe_hub(timeout: float = PROBE_SECONDS) -> str | None:
-    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds,
-    else the reason. Runs in a daemon thread so a slow DNS lookup cannot stall the caller."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    outcome: list[str | None] = []
-
-    def connect() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            outcome.append(None)
-        except OSError as exc:
-            outcome.append(f"{host}:{port} unreachable ({exc})")
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return outcome[0] if outcome else f"{host}:{port} did not answer within {timeout:.0f} s"
+    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds, else the reason."""
+    return unreachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout)
 
 
 def _load_hub(corpus: CorpusConfig):

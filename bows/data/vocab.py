@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.errors import BowsError
-from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
+from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, key_dict
 from bows.data.tokenize import tokenize, tokenizer_settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
 
 def vocab_config(vocab: VocabConfig) -> dict:
     """What the vocabulary depends on besides its docs input (hashed into the artifact key)."""
-    return {"vocab": as_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
+    return {"vocab": key_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
 
 
 def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:

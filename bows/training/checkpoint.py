@@ -1,8 +1,11 @@
 """Training run directories ``<root>/runs/<key>/``: key, run.json, checkpoints, final weights, loading.
 
-A run's key hashes the model and training settings that change its result (not resume, logging,
-checkpoint cadence, thread count or device) plus the windows artifact's content digest, so the
-same command finds its own unfinished run again and a changed setting never reuses it.
+A run's key hashes the model and training settings that change its result -- the fields of
+``ModelConfig``/``TrainConfig`` not declared ``NOT_IN_KEY`` in ``bows.config`` (so not resume, logging,
+checkpoint cadence, eval windows, thread count or device) -- plus ``KEY_FORMAT`` and the windows
+artifact's content digest, so the same command finds its own unfinished run again and a changed
+setting never reuses it. ``run.json`` records the sha256 of ``model.safetensors``; loading a run
+verifies it and the windows artifact (``bows.artifacts.verify_files``).
 Checkpoints hold only tensors and primitive containers (``torch.load(weights_only=True)``).
 """
 
@@ -28,20 +31,19 @@ from bows.artifacts import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_json,
+    file_record,
     open_artifact,
     stable_hash,
+    verify_files,
 )
-from bows.config import BowsConfig, as_dict, to_config
+from bows.config import KEY_FORMAT, BowsConfig, as_dict, key_dict, to_config
 from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
-NOT_IN_KEY = ("resume", "log_every", "checkpoint_every", "num_threads", "device")
-
-
 def run_key(cfg: BowsConfig, windows: Artifact) -> str:
-    train = {k: v for k, v in as_dict(cfg.train).items() if k not in NOT_IN_KEY}
-    return stable_hash({"model": as_dict(cfg.model), "train": train, "windows": windows.digest})[:16]
+    payload = {"key_format": KEY_FORMAT, "model": key_dict(cfg.model), "train": key_dict(cfg.train)}
+    return stable_hash({**payload, "windows": windows.digest})[:16]
 
 
 def run_dir(cfg: BowsConfig, windows: Artifact) -> Path:
@@ -105,12 +107,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def save_weights(path: Path, W: torch.Tensor, b: torch.Tensor) -> Path:
-    """Final ``model.safetensors``: "W" (latent, vocab) and "b" (vocab,), float32, contiguous."""
+def save_weights(path: Path, W: torch.Tensor, b: torch.Tensor) -> dict[str, Any]:
+    """Final ``model.safetensors``: "W" (latent, vocab) and "b" (vocab,), float32, contiguous.
+    Returns its ``{sha256, bytes}`` record, which ``run.json`` keeps under ``"weights"``."""
     out = Path(path) / Files.WEIGHTS
     with atomic_path(out) as tmp:
         save_file({"W": W.detach().float().cpu().contiguous(), "b": b.detach().float().cpu().contiguous()}, str(tmp))
-    return out
+    return file_record(out)
+
+
+def weights_problem(path: Path, meta: dict[str, Any]) -> str | None:
+    """None if ``model.safetensors`` matches the record in ``run.json``, else what is wrong."""
+    record = meta.get("weights")
+    if not isinstance(record, dict):
+        return f"{Files.RUN} of {path} records no checksum of {Files.WEIGHTS} (written by an older bows)"
+    try:
+        verify_files(path, {Files.WEIGHTS: record})
+    except ArtifactError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -137,9 +152,15 @@ def load_run(path: str | Path) -> RunInfo:
             f"{path} has no {Files.WEIGHTS} (status: {meta.get('status')}); finish it with the same "
             f"`python -m bows.training.train ...` command"
         )
+    problem = weights_problem(path, meta)
+    if problem is not None:
+        raise BowsError(
+            f"run {path.name}: {problem}; re-run its `python -m bows.training.train ...` command to "
+            f"rebuild the weights from its checkpoint (or delete {path} to retrain)"
+        )
     tensors = load_file(str(weights))
     try:
-        windows = open_artifact(Path(meta["data"]["windows"]), verify=False)
+        windows = open_artifact(Path(meta["data"]["windows"]))
     except ArtifactError as exc:
         raise BowsError(
             f"run {path.name} was trained on windows {meta['data']['windows']}, which is missing or "
