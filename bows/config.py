@@ -8,6 +8,7 @@ composed ``DictConfig`` into these objects once, running the cross-field checks 
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,9 @@ def _check(ok: bool, field_name: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    root: str = field(default="data", metadata=NOT_IN_KEY)  # every artifact, run and cache lives under here (relative to the cwd)
+    root: str = field(
+        default="data", metadata=NOT_IN_KEY
+    )  # every artifact, run and cache lives under here (relative to the cwd)
 
     @property
     def root_path(self) -> Path:
@@ -118,6 +121,10 @@ class CorpusConfig:
             "corpus.test_fraction",
             "validation_fraction + test_fraction must leave documents for training",
         )
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            _check(False, "corpus.encoding", f"unknown text encoding {self.encoding!r} (e.g. utf-8, latin-1)")
         _check(self.holdout_rows >= 1, "corpus.holdout_rows", f"must be >= 1, got {self.holdout_rows}")
         _check(self.sentences_per_row >= 1, "corpus.sentences_per_row", f"must be >= 1, got {self.sentences_per_row}")
         _check(self.max_rows is None or self.max_rows >= 1, "corpus.max_rows", f"must be >= 1, got {self.max_rows}")
@@ -174,9 +181,15 @@ class TrainConfig:
     seed: int = 1
     device: str = field(default="auto", metadata=NOT_IN_KEY)  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | tf32 | bf16
-    resume: bool = field(default=True, metadata=NOT_IN_KEY)  # continue from the run directory's last checkpoint if there is one
-    eval_windows: int = field(default=20_000, metadata=NOT_IN_KEY)  # held-out windows evaluated per epoch (validation split)
-    checkpoint_every: int = field(default=0, metadata=NOT_IN_KEY)  # optimizer steps between checkpoints; 0 = once per epoch
+    resume: bool = field(
+        default=True, metadata=NOT_IN_KEY
+    )  # continue from the run directory's last checkpoint if there is one
+    eval_windows: int = field(
+        default=20_000, metadata=NOT_IN_KEY
+    )  # held-out windows evaluated per epoch (validation split)
+    checkpoint_every: int = field(
+        default=0, metadata=NOT_IN_KEY
+    )  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = field(default=50, metadata=NOT_IN_KEY)  # optimizer steps between metric rows
     num_threads: int = field(default=0, metadata=NOT_IN_KEY)  # CPU threads; 0 = all cores
 

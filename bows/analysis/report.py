@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 
 from bows.analysis import analyze
 from bows.analysis.compute import Analysis, load_analysis
-from bows.artifacts import atomic_write_bytes
+from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
 from bows.config import BowsConfig
 from bows.errors import BowsError
@@ -80,8 +79,8 @@ def _notes(a: Analysis) -> list[str]:
 def run_page(analysis_dir: Path) -> str:
     from bows.plots.figures import run_figure_specs
 
+    meta = analyze.verify_analysis(analysis_dir)  # refuses an edited or truncated analysis by name
     a = load_analysis(analysis_dir)
-    meta = json.loads((analysis_dir / "meta.json").read_text()) if (analysis_dir / "meta.json").is_file() else {}
     parts = [
         f"<h1>BOWS run {html.escape(str(meta.get('run_key', analysis_dir.parent.name)))}</h1>",
         _table(
@@ -136,6 +135,7 @@ def run_page(analysis_dir: Path) -> str:
 def sweep_page(analysis_dir: Path) -> str:
     from bows.plots.sweep import SWEEP_FIGURES
 
+    analyze.verify_analysis(analysis_dir)
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     parts = [f"<h1>BOWS sweep ({len(table)} runs)</h1>"]
     for name, (_, caption) in SWEEP_FIGURES.items():
@@ -182,7 +182,10 @@ def write_report(analysis_dir: Path, sweep: bool = False) -> Path:
 def run(cfg: BowsConfig) -> Path:
     if cfg.analyze.sweep:
         analysis_dir = Path(cfg.analyze.sweep).resolve().parent / analyze.ANALYSIS_DIR
-        if not (analysis_dir / analyze.SWEEP_METRICS).is_file():
+        try:
+            analyze.verify_analysis(analysis_dir)
+        except ArtifactError as exc:
+            log.info("report: %s -- analysing the sweep", exc)
             analysis_dir = analyze.run(cfg)
         table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
         for run_analysis in table["analysis_dir"]:
@@ -190,11 +193,9 @@ def run(cfg: BowsConfig) -> Path:
                 write_report(Path(run_analysis))
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
-    analysis_dir = run_dir.resolve() / analyze.ANALYSIS_DIR
-    if not (analysis_dir / "metrics.json").is_file():
-        if not run_dir.is_dir():
-            raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
-        analysis_dir = analyze.run(cfg)
+    if not run_dir.is_dir():
+        raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
+    analysis_dir = analyze.current_analysis(run_dir.resolve(), cfg) or analyze.run(cfg)
     return write_report(analysis_dir)
 
 

@@ -41,6 +41,7 @@ from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
+
 def run_key(cfg: BowsConfig, windows: Artifact) -> str:
     payload = {"key_format": KEY_FORMAT, "model": key_dict(cfg.model), "train": key_dict(cfg.train)}
     return stable_hash({**payload, "windows": windows.digest})[:16]
