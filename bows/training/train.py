@@ -84,11 +84,11 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
 
     artifact = binarize.run(cfg)
     train = binarize.load_windows(artifact, "train")
-    try:
-        validation = binarize.load_windows(artifact, "validation")
-    except Exception as exc:  # a corpus without a validation split trains without eval loss
-        log.warning("train: no validation windows (%s); eval_loss is not computed", exc)
-        validation = None
+    validation = None  # a windows artifact without a validation split trains without eval loss
+    if Files.offsets("validation") in artifact.meta["files"]:
+        validation = binarize.load_windows(artifact, "validation")  # a damaged split is an error, not skipped
+    else:
+        log.warning("train: %s has no validation windows; eval_loss is not computed", artifact.path)
     return artifact, train, validation
 
 
