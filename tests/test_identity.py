@@ -201,3 +201,21 @@ def test_edited_weights_are_refused_by_name(analysed):
     weights.write_bytes(bytes(data))
     with pytest.raises(BowsError, match="model.safetensors"):
         load_run(run_dir)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_checkpoint_is_refused_by_name(tmp_path, damage):
+    import torch
+
+    from bows.training.checkpoint import load_checkpoint, save_checkpoint
+
+    state = {"model": {"W": torch.arange(1000.0)}, "step": 3}
+    save_checkpoint(tmp_path, state)
+    assert torch.equal(load_checkpoint(tmp_path, torch.device("cpu"))["model"]["W"], state["model"]["W"])
+    file = tmp_path / Files.CHECKPOINT
+    data = bytearray(file.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01  # inside the tensor data: torch itself would load it silently
+    file.write_bytes(bytes(data) if damage == "flip" else bytes(data[: len(data) // 2]))
+    with pytest.raises(BowsError, match="checkpoint.pt"):
+        load_checkpoint(tmp_path, torch.device("cpu"))

@@ -44,12 +44,12 @@ def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
 
 def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
     """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
-    lengths = pc.fill_null(pc.utf8_length(texts), 0)
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
     n = len(lengths)
-    short = int(pc.sum(pc.less(lengths, min_len)).as_py() or 0)
+    short = int((lengths < min_len).sum())
     if n == 0 or short < n / 2:
         return ""
-    longest = int(pc.max(lengths).as_py() or 0)
+    longest = int(lengths.max())
     return (f"{short:,} of {n:,} sampled rows are shorter than vocab.min_len={min_len} characters and give "
             f"no words (longest row: {longest}): lower vocab.min_len (e.g. vocab.min_len=0)")
 

@@ -11,6 +11,8 @@ Checkpoints hold only tensors and primitive containers (``torch.load(weights_onl
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import time
@@ -79,20 +81,34 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
+CHECKPOINT_MAGIC = b"BOWSCKP1"  # trailer: sha256 of the torch.save payload, then this magic
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``checkpoint.pt`` atomically (a crash mid-write keeps the previous one)."""
-    with atomic_path(Path(path) / Files.CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+    """Write ``checkpoint.pt`` atomically (a crash mid-write keeps the previous one), followed by the
+    sha256 of its payload, so an edited or truncated checkpoint is refused instead of resumed."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    atomic_write_bytes(Path(path) / Files.CHECKPOINT, payload + hashlib.sha256(payload).digest() + CHECKPOINT_MAGIC)
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     file = Path(path) / Files.CHECKPOINT
     if not file.is_file():
         return None
+    data = file.read_bytes()
+    fix = "delete it to start this run over (or restore it)"
+    if not data.endswith(CHECKPOINT_MAGIC) or len(data) < 40:
+        raise BowsError(f"checkpoint {file} is truncated or not written by this bows (no checksum trailer); {fix}")
+    payload, digest = data[:-40], data[-40:-8]
+    if hashlib.sha256(payload).digest() != digest:
+        raise BowsError(f"checkpoint {file} does not match its sha256 (edited or corrupt); {fix}")
     try:
-        return torch.load(file, map_location=device, weights_only=True)
+        return torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
     except Exception as exc:  # a checkpoint we cannot read is reported, never silently replaced
-        raise BowsError(f"cannot read checkpoint {file} ({exc}); delete it to start this run over") from exc
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BowsError(f"cannot read checkpoint {file} ({type(exc).__name__}: {first}); {fix}") from exc
 
 
 def rng_state() -> dict[str, Any]:
@@ -160,8 +176,12 @@ def load_run(path: str | Path) -> RunInfo:
             f"rebuild the weights from its checkpoint (or delete {path} to retrain)"
         )
     tensors = load_file(str(weights))
+    recorded = Path(meta["data"]["windows"])
+    sibling = path.parent.parent / "artifacts" / recorded.parent.name / recorded.name  # a moved or copied root
     try:
-        windows = open_artifact(Path(meta["data"]["windows"]))
+        windows = open_artifact(sibling if path.parent.name == "runs" and sibling.is_dir() else recorded)
+        if meta["data"].get("digest") not in (None, windows.digest):
+            raise ArtifactError(f"{windows.path} is not the content the run was trained on (digest differs)")
     except ArtifactError as exc:
         raise BowsError(
             f"run {path.name} was trained on windows {meta['data']['windows']}, which is missing or "
