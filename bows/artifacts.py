@@ -240,9 +240,19 @@ def open_artifact(path: Path, *, verify: bool = True) -> Artifact:
     meta_path = path / Files.META
     if not meta_path.is_file():
         raise ArtifactError(f"{path} is not a finished artifact (no {Files.META}); rebuild it")
-    meta = read_checked_json(meta_path)
+    try:
+        meta = read_checked_json(meta_path)
+    except ArtifactError:
+        found = FORMAT_VERSION
+        with contextlib.suppress(Exception):
+            found = json.loads(meta_path.read_text()).get("format")
+        if found != FORMAT_VERSION:  # an older bows's artifact: say so rather than "edited"
+            raise ArtifactError(
+                f"{path} has artifact format {found}, this bows reads format {FORMAT_VERSION}; rebuild it"
+            ) from None
+        raise
     if meta.get("format") != FORMAT_VERSION:
-        raise ArtifactError(f"{path} has artifact format {meta.get('format')}, this bows writes {FORMAT_VERSION}")
+        raise ArtifactError(f"{path} has artifact format {meta.get('format')}, this bows reads {FORMAT_VERSION}")
     if verify:
         verify_files(path, meta.get("files", {}))
     return Artifact(path=path, meta=meta)

@@ -219,3 +219,14 @@ def test_damaged_checkpoint_is_refused_by_name(tmp_path, damage):
     file.write_bytes(bytes(data) if damage == "flip" else bytes(data[: len(data) // 2]))
     with pytest.raises(BowsError, match="checkpoint.pt"):
         load_checkpoint(tmp_path, torch.device("cpu"))
+
+
+def test_an_older_format_is_named_as_such(tmp_path, make_config):
+    cfg, docs = make_config(*DATA), write_docs(tmp_path)
+    artifact = stage(cfg, docs)
+    meta = json.loads((artifact.path / Files.META).read_text())
+    meta.pop("meta_sha256")
+    meta["format"] = 1
+    (artifact.path / Files.META).write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="artifact format 1"):
+        open_artifact(artifact.path)
