@@ -167,6 +167,8 @@ def test_analysis_is_reused_only_when_run_stats_settings_and_version_match(analy
     meta = json.loads((out / "meta.json").read_text())
     write_checked_json(out / "meta.json", {**meta, "failed": ["figures/months_ring"]})
     assert analyze.current_analysis(run_dir, cfg) is None  # an analysis with failures is never reused
+    write_checked_json(out / "meta.json", {**meta, "complete": False})
+    assert analyze.current_analysis(run_dir, cfg) is None  # figures or W&B crashed: never reused
     write_checked_json(out / "meta.json", meta)
     assert analyze.current_analysis(run_dir, cfg) == out
 

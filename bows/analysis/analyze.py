@@ -5,8 +5,9 @@ vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then 
 An analysis's ``meta.json`` is a checked JSON (``bows.artifacts.write_checked_json``) recording its
 identity -- the run (key + weights sha256), the stats artifact (key + digest), the analysis settings
 (``key_dict(cfg.analyze)``) and ``ANALYSIS_VERSION`` -- the sha256 of every numbers file, and
-``failed`` (figures/uploads that failed). It is reused only when all of these match and ``failed``
-is empty (``current_analysis``); readers verify it with ``verify_analysis``.
+``failed`` (figures/uploads that failed) and ``complete`` (set once figures and W&B are done). It is
+reused only when all of these match, it is complete and ``failed`` is empty (``current_analysis``);
+readers verify it with ``verify_analysis``.
 """
 
 from __future__ import annotations
@@ -140,10 +141,11 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         "seconds": round(time.time() - started, 1),
         "files": numbers_files(out),
     }
-    meta = write_checked_json(out / META, meta)
+    meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
     _track_run(cfg, run_dir, result, made, meta, group or info.config.wandb.group)
+    write_checked_json(out / META, {**meta, "complete": True})  # only now may it be reused
     log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
     return out
 
@@ -261,6 +263,9 @@ def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
         meta = verify_analysis(out)
     except ArtifactError as exc:
         log.warning("analyze: %s -- redoing the analysis", exc)
+        return None
+    if not meta.get("complete"):
+        log.info("analyze: %s was not completed (interrupted or crashed), redone", out)
         return None
     if meta.get("failed"):
         log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
