@@ -232,3 +232,21 @@ def test_an_older_format_is_named_as_such(tmp_path, make_config):
     (artifact.path / Files.META).write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="artifact format 1"):
         open_artifact(artifact.path)
+
+
+def test_a_copied_root_loads_its_own_windows(tmp_path, make_config):
+    import shutil
+
+    cfg = make_config("model.latent_size=4")
+    vocab = tiny_vocab()
+    windows = make_windows_artifact(tmp_path / "a", vocab, n_train=50, n_val=20)
+    W, b = np.ones((4, len(vocab)), np.float32), np.zeros(len(vocab), np.float32)
+    make_run(tmp_path / "a", cfg, windows, W, b, "run")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    damaged = tmp_path / "b" / "artifacts" / "binarize" / windows.path.name / Files.offsets("train")
+    damaged.write_bytes(damaged.read_bytes()[:-8])  # the copy's windows, not the original's, are checked
+    with pytest.raises(BowsError, match=str(damaged)):
+        load_run(tmp_path / "b" / "runs" / "run")
+    shutil.copy(windows.path / Files.offsets("train"), damaged)
+    shutil.rmtree(tmp_path / "a")
+    assert load_run(tmp_path / "b" / "runs" / "run").windows.path == damaged.parent
