@@ -71,6 +71,7 @@ def test_month_ring_must_be_stronger_at_the_higher_weight_decay():
     weaker = model(1.0, **{"geometry/months/ring_score": 1.0, "geometry/months/circular_rank_corr": 0.9})
     assert verdicts(model(4.0), weaker)["months_ring"] == c.REPRODUCED  # tie on adjacency, better rank corr
     assert verdicts(model(4.0, **{"geometry/months/circular_rank_corr": 0.9}), model(1.0))["months_ring"] == c.PARTIAL
+    assert verdicts(model(4.0), model(1.0))["months_ring"] == c.PARTIAL  # equally strong is not stronger
     # the main model is the highest weight decay whatever the order given
     assert verdicts(model(1.0, **{"geometry/months/ring_score": 0.25}), model(4.0))["months_ring"] == c.REPRODUCED
 
