@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ def good_metrics(**changes) -> dict:
     return metrics
 
 
-def model(wd: float = 4.0, christmas: dict | None = None, groups: dict | None = None, **changes) -> ModelResult:
+def model(wd: float = 4.0, christmas: Any = None, groups: Any = None, **changes: Any) -> ModelResult:
     dots = christmas if christmas is not None else {m: (0.5 if m == "December" else 0.1) for m in MONTHS}
     return ModelResult(
         wd,

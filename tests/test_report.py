@@ -53,7 +53,9 @@ def study(tmp_path_factory) -> Path:
 
 
 def _h1(text: str) -> str:
-    return re.search(r"<h1>(.*?)</h1>", text).group(1)
+    found = re.search(r"<h1>(.*?)</h1>", text)
+    assert found, "no <h1>"
+    return found.group(1)
 
 
 def test_study_page_reads_like_a_results_section(study):
@@ -88,7 +90,9 @@ def test_study_page_reads_like_a_results_section(study):
     assert (
         "Months ring: calendar neighbours adjacent (share)</td><td><code>geometry/months/ring_score</code>" in numbers
     )
-    notes = re.search(r"<details><summary>Notes \(\d+\): words the analyses looked for.*?</details>", text).group(0)
+    found = re.search(r"<details><summary>Notes \(\d+\): words the analyses looked for.*?</details>", text)
+    assert found, "no notes"
+    notes = found.group(0)
     assert "replaced by" in notes and "mbar" in notes and notes.index("Notes") < text.index("id='months_ring'")
     assert "#a00" not in text and "crimson" not in text
     images = re.findall(r'<img class="fig" src="([^"]+)" alt="([^"]+)"', text)

@@ -251,7 +251,7 @@ def _ring_text(m: ModelResult, group: str, n: int) -> str:
 def months_ring(models: Sequence[ModelResult], main: ModelResult, low: ModelResult) -> tuple[str, str, str]:
     level, adj, _ = _ring_level(main, "months", 12)
     comparison = f"chance {2 / 11:.2f} (random order)"
-    said = {REPRODUCED: "clear ring", PARTIAL: "above chance, not clear", NOT_REPRODUCED: "chance level"}[level]
+    said = {REPRODUCED: "clear ring", PARTIAL: "above chance, not clear", NOT_REPRODUCED: "not above chance"}[level]
     if low is main:
         return comparison, level, f"{said}; the weight-decay comparison is on the study page"
     comparison += f"; {main.label} vs {low.label}"
@@ -276,7 +276,7 @@ def months_ring(models: Sequence[ModelResult], main: ModelResult, low: ModelResu
 
 def days_ring(models: Sequence[ModelResult], main: ModelResult, low: ModelResult) -> tuple[str, str, str]:
     level, _, _ = _ring_level(main, "days", 7)
-    reason = {REPRODUCED: "clear ring", PARTIAL: "above chance, not clear", NOT_REPRODUCED: "chance level"}[level]
+    reason = {REPRODUCED: "clear ring", PARTIAL: "above chance, not clear", NOT_REPRODUCED: "not above chance"}[level]
     return f"chance {2 / 6:.2f} (random order)", level, f"{reason} at {main.label}"
 
 

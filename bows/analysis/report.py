@@ -209,7 +209,7 @@ def metric_label(key: str) -> str:
 # ----------------------------------------------------------------------------- HTML pieces
 STYLE = """*{box-sizing:border-box}
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:1.2em auto;padding:0 16px;color:#222;line-height:1.35}
-h1{font-size:1.45em;margin:.2em 0}h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin:1.3em 0 .4em}
+h1{font-size:1.35em;margin:.2em 0}h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin:1.3em 0 .4em}
 .details{color:#666;font-size:.8em;margin:.2em 0 .8em}code{font-size:.9em;color:#555}
 table{border-collapse:collapse;font-size:.82em;margin:.4em 0}td,th{border:1px solid #ddd;padding:3px 6px;vertical-align:top}
 th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -556,21 +556,19 @@ def sweep_title(table: pd.DataFrame, runs: Mapping[str, RunView], study: bool) -
     parts.append(_span(table["weight_decay"], "weight decay"))
     if table["seed"].nunique() > 1:
         parts.append(f"{table['seed'].nunique()} seeds")
-    steps = {_steps(v.run) for v in runs.values()} - {None}
-    corpora = {_corpus(v.run) for v in runs.values()} - {None}
-    if len(steps) == 1:
-        parts.append(steps.pop())
-    if len(corpora) == 1:
-        parts.append(corpora.pop())
+    for describe in (_steps, _corpus):  # named when every run shares it
+        said = {describe(v.run) for v in runs.values()}
+        if len(said) == 1 and (only := said.pop()) is not None:
+            parts.append(only)
     return ", ".join(parts)
 
 
 def representatives(table: pd.DataFrame) -> list[tuple[float, pd.DataFrame]]:
     """Per weight decay (highest first), the runs at its largest latent size (all seeds)."""
     out = []
-    for wd, sub in sorted(table.groupby("weight_decay"), key=lambda kv: -float(kv[0])):
-        top = sub[sub["latent_size"] == sub["latent_size"].max()].sort_values("seed")
-        out.append((float(wd), top))
+    for wd in sorted(table["weight_decay"].unique(), reverse=True):
+        sub = table[table["weight_decay"] == wd]
+        out.append((float(wd), sub[sub["latent_size"] == sub["latent_size"].max()].sort_values("seed")))
     return out
 
 
