@@ -116,6 +116,22 @@ def test_run_page_names_the_run_and_shows_claims_before_figures(study):
     assert not list(page.parent.glob(".*tmp*"))  # written atomically, no leftovers
 
 
+def test_a_null_metric_is_not_measurable_with_the_missing_words(study, tmp_path):
+    table = pd.read_parquet(study.parent / analyze.SWEEP_METRICS)
+    analysis_dir = tmp_path / "analysis"
+    shutil.copytree(Path(table["analysis_dir"].iloc[0]), analysis_dir)
+    metrics = json.loads((analysis_dir / "metrics.json").read_text())
+    metrics["geometry/months/ring_score"] = None
+    (analysis_dir / "metrics.json").write_text(json.dumps(metrics))
+    groups = json.loads((analysis_dir / "groups.json").read_text())
+    groups["months"]["missing"] = ["May"]
+    (analysis_dir / "groups.json").write_text(json.dumps(groups))
+    text = report.run_page(analysis_dir)
+    row = re.search(r"<tr id='claim-months_ring'>.*?</tr>", text)
+    assert row and "v-not-measurable" in row.group(0) and "missing words: May" in row.group(0)
+    assert "<td class='num'>n/a</td>" in text
+
+
 def test_a_new_figure_appears_without_touching_the_lists(study):
     table = pd.read_parquet(study.parent / analyze.SWEEP_METRICS)
     analysis_dir = Path(table["analysis_dir"].iloc[0])
