@@ -188,6 +188,11 @@ def fmt(v: float | None, digits: int = 2) -> str:
     return f"{v:.{digits}f}" if abs(v) >= 10 ** (-digits) or v == 0 else f"{v:.1e}"
 
 
+def p_text(p: float) -> str:
+    """A p-value as text; a Monte-Carlo zero is shown as below the resolution of the draws."""
+    return f"< {1 / NULL_DRAWS:.0e}" if p == 0 else f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 @cache
 def ring_null(n: int) -> np.ndarray:
     """Chance distribution of the number of calendar-adjacent pairs that are ring neighbours, for
@@ -245,7 +250,7 @@ def _ring_level(m: ModelResult, group: str, n: int) -> tuple[str, float, float]:
 def _ring_text(m: ModelResult, group: str, n: int) -> str:
     adj = need(m, f"geometry/{group}/ring_score", group)
     circ = number(m.metrics, f"geometry/{group}/circular_rank_corr")
-    return f"{round(adj * n)}/{n} adjacent, p {fmt(ring_p(adj, n), 3)}, circ. rank r {fmt(circ)}"
+    return f"{round(adj * n)}/{n} adjacent, p {p_text(ring_p(adj, n))}, circ. rank r {fmt(circ)}"
 
 
 def months_ring(models: Sequence[ModelResult], main: ModelResult, low: ModelResult) -> tuple[str, str, str]:
@@ -300,7 +305,7 @@ def seasonal(models: Sequence[ModelResult], main: ModelResult, low: ModelResult)
     k, n = _seasonal_counts(main)
     p = binomial_tail(k, n, SEASON_CHANCE)
     verdict = REPRODUCED if k / n >= SEASON_CLEAR else PARTIAL if p < P_CHANCE else NOT_REPRODUCED
-    return f"chance {SEASON_CHANCE:.2f}; binomial p {fmt(p, 3)}", verdict, f"{k} of {n} on their season's side"
+    return f"chance {SEASON_CHANCE:.2f}; binomial p {p_text(p)}", verdict, f"{k} of {n} on their season's side"
 
 
 def _seasonal_text(m: ModelResult) -> str:
