@@ -234,3 +234,13 @@ def test_pages_load_in_headless_chromium(study, tmp_path):
         Path(shots).mkdir(parents=True, exist_ok=True)
         for name, page in zip(("study", "run"), pages):
             _chromium(browser, page, f"--screenshot={Path(shots).resolve() / f'{name}.png'}")
+
+
+def test_seeds_are_averaged_and_null_stays_null():
+    from bows.analysis.compute import Analysis
+
+    def view(**metrics):
+        return report.RunView(Path("."), Analysis(metrics=metrics), {"weight_decay": 1.0, "latent_size": 8}, {})
+
+    mean = report._mean_metrics([view(a=1.0, b=None, c=None), view(a=0.5, b=2.0, c=float("nan"))])
+    assert mean == {"a": 0.75, "b": 2.0, "c": None}

@@ -10,6 +10,7 @@ decays on a study page), and the raw numbers collapsed at the bottom.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import logging
@@ -123,7 +124,8 @@ RUN_FIGURES = (
     ),
 )
 
-# Sweep figures (analysis/figures/<name>.png of a sweep or study) and when they have something to show.
+# One line per figure of a sweep or study (<sweep>/analysis/figures/<name>.png); unlisted ones appear under
+# "More figures". SWEEP_NEEDS says when a figure has something to show (else a one-line note replaces it).
 SWEEP_FIGURES = (
     Shown(
         "structure_vs_latent",
@@ -603,18 +605,10 @@ def sweep_page(analysis_dir: Path) -> str:
     views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / "metrics.json").is_file()}
     reps = [(wd, [views[d] for d in sub["analysis_dir"] if d in views]) for wd, sub in representatives(table)]
     reps = [(wd, vs) for wd, vs in reps if vs]
-    models = [
-        ModelResult(
-            wd,
-            vs[0].latent_size,
-            _mean_metrics(vs) if len(vs) > 1 else vs[0].analysis.metrics,
-            vs[0].model().groups,
-            vs[0].model().mechanism,
-            vs[0].model().christmas,
-            len(vs),
-        )
-        for wd, vs in reps
-    ]
+    models = []  # one per weight decay: metrics averaged over seeds, sections of the first seed
+    for _, vs in reps:
+        first = vs[0].model()
+        models.append(dataclasses.replace(first, metrics=_mean_metrics(vs), seeds=len(vs)) if len(vs) > 1 else first)
     columns = [
         (
             f"weight decay {wd:g} (L {vs[0].latent_size}"
