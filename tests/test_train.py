@@ -223,3 +223,13 @@ def test_cuda_matches_cpu_closely(make_config, data, tmp_path):
         train_mod.run(_cfg(make_config, f"paths.root={tmp_path / 'gpu'}", "train.device=cuda", "train.max_steps=20"))
     )
     np.testing.assert_allclose(gpu.W, cpu.W, atol=1e-4)
+
+
+def test_damaged_final_weights_are_rebuilt_from_the_checkpoint(make_config, data):
+    cfg = _cfg(make_config, "train.max_steps=5")
+    path = train_mod.run(cfg)
+    before = (path / Files.WEIGHTS).read_bytes()
+    (path / Files.WEIGHTS).write_bytes(before[: len(before) // 2])  # truncated after the run finished
+    assert train_mod.run(cfg) == path
+    assert (path / Files.WEIGHTS).read_bytes() == before  # rebuilt, bitwise identical
+    assert train_mod.load_run(path).W.shape == (6, VOCAB)
