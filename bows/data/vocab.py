@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
+from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, key_dict
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
@@ -45,7 +45,21 @@ def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
 
 
-def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
+def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
+    """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+    return short_rows_message(int((lengths < min_len).sum()), len(lengths), int(lengths.max(initial=0)), min_len)
+
+
+def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
+    """``short_rows_hint`` from counts: ``short`` of ``n`` sampled rows below ``min_len``, the longest row."""
+    if n == 0 or short < n / 2:
+        return ""
+    return (f"{short:,} of {n:,} sampled rows are shorter than vocab.min_len={min_len} characters and give "
+            f"no words (longest row: {longest}): lower vocab.min_len (e.g. vocab.min_len=0)")
+
+
+def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
     """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
     forced = pa.array(FORCED_TOKENS, pa.string())
     is_forced = pc.is_in(counts["word"], value_set=forced)
@@ -55,7 +69,8 @@ def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
         raise BowsError(
             f"vocab.size={size} but the train sample has only {len(others)} distinct words besides the "
             f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
-            f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} (or raise vocab.sample_fraction)")
+            + (hint or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} "
+               "(or raise vocab.sample_fraction)"))
     position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
@@ -70,7 +85,7 @@ def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
 
 def vocab_config(vocab: VocabConfig) -> dict:
     """What the vocabulary depends on besides its docs input (hashed into the artifact key)."""
-    return {"vocab": as_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
+    return {"vocab": key_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
 
 
 COUNT_SCHEMA = pa.schema([("word", pa.string()), ("count", pa.int64())])
@@ -94,16 +109,22 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
     a, b = shard_range(n_rows, shard, num_shards)
     mine = sample[np.searchsorted(sample, a):np.searchsorted(sample, b)]
     parts: list[pa.Table] = []
+    short, longest = 0, 0
     if len(mine):
         for row0, table in read_split(path, "train", ["text"], cfg.data.chunk_rows, a):
             if row0 >= b:
                 break
             pick = mine[np.searchsorted(mine, row0):np.searchsorted(mine, row0 + table.num_rows)] - row0
             if len(pick):
-                parts.append(tokenize(table["text"].take(pa.array(pick)), min_len=v.min_len).counts())
+                texts = table["text"].take(pa.array(pick))
+                parts.append(tokenize(texts, min_len=v.min_len).counts())
+                lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+                short, longest = short + int((lengths < v.min_len).sum()), max(longest, int(lengths.max(initial=0)))
             if len(parts) >= 8:
                 parts = [sum_counts(parts)]
-    return sum_counts(parts), {"train_rows": n_rows, "sampled_rows": len(sample), "shard_sampled_rows": len(mine)}
+    info = {"train_rows": n_rows, "sampled_rows": len(sample), "shard_sampled_rows": len(mine),
+            "short_rows": short, "longest_row": longest}
+    return sum_counts(parts), info
 
 
 def build_counts(cfg: BowsConfig, docs: Artifact, shard: int) -> Artifact:
@@ -134,13 +155,17 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
         if shards:
             raw = sum_counts([pq.read_table(s.file(Files.COUNTS)) for s in shards])
-            info = shards[0].stats
+            info = {**shards[0].stats, "short_rows": sum(s.stats["short_rows"] for s in shards),
+                    "longest_row": max(s.stats["longest_row"] for s in shards)}
         else:
             raw, info = sampled_counts(docs, cfg)
         counts = raw.take(pc.sort_indices(raw, sort_keys=[("count", "descending"), ("word", "ascending")]))
         if info["train_rows"] == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
-        table = choose_vocab(counts, cfg.vocab.size)
+        hint = short_rows_message(info["short_rows"], info["sampled_rows"], info["longest_row"], cfg.vocab.min_len)
+        if len(counts) == 0:
+            raise BowsError(f"the train sample of {docs.path} has no words: " + (hint or "check the corpus"))
+        table = choose_vocab(counts, cfg.vocab.size, hint)
         pq.write_table(table, builder.path(Files.VOCAB))
         total = int(pc.sum(counts["count"]).as_py() or 0)
         covered = int(pc.sum(table["count"]).as_py() or 0)
