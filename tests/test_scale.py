@@ -299,7 +299,9 @@ def test_cuda_streamed_batches_equal_resident_and_cover_all():
     offsets, indices = _csr(n=5000)
     resident = to_device(offsets, indices, 50, cuda)
     one = stream_windows(offsets, indices, 50, cuda, 64, 1 << 20)
-    assert [_ids(b) for b in stream_batches(one, 64, 2, 1, 3)] == [_ids(b) for b in epoch_batches(resident, 64, 2, 1, 3)]
+    assert [_ids(b) for b in stream_batches(one, 64, 2, 1, 3)] == [
+        _ids(b) for b in epoch_batches(resident, 64, 2, 1, 3)
+    ]
     many = stream_windows(offsets, indices, 50, cuda, 64, 256)
     words = sum(len(b.indices) for b in stream_batches(many, 64, 2, 1))
     assert many.n_blocks > 10 and words == int(np.diff(offsets).sum())
