@@ -431,8 +431,8 @@ def _text_lines(path: Path, encoding: str = "utf-8", block_chars: int = 1 << 24)
 
 
 def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
-    """The rows of ``local_table``, a bounded batch at a time (``chunk_rows // 16`` records, or 16 M
-    characters of a text file), read straight with pyarrow: memory does not grow with the files.
+    """The rows of ``local_table``, a bounded batch at a time (``chunk_rows // 64`` records, as a
+    record holds many rows, or 16 M characters of a text file), read straight with pyarrow: memory does not grow with the files.
     (A .jsonl file in another encoding than UTF-8 is read whole, through ``datasets``.)"""
     import pyarrow.json as pj
     import pyarrow.parquet as pq
@@ -453,13 +453,13 @@ def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
                         yield lines_of(texts, pa.repeat(name, len(texts)), name)
                     continue
                 if suffix == ".parquet":
-                    batches = pq.ParquetFile(path).iter_batches(batch_size=max(1, chunk_rows // 16))
+                    batches = pq.ParquetFile(path).iter_batches(batch_size=max(1, chunk_rows // 64))
                 elif corpus.encoding.lower().replace("-", "").replace("_", "") == "utf8":
                     check_text_file(path, "utf-8")
                     batches = pj.open_json(path)
                 else:
                     table = _read_local(path, cache_dir, corpus.encoding)
-                    batches = [] if table is None else table.to_batches(max_chunksize=max(1, chunk_rows // 16))
+                    batches = [] if table is None else table.to_batches(max_chunksize=max(1, chunk_rows // 64))
                 start = 0
                 for batch in batches:
                     if corpus.text_field not in batch.schema.names:
