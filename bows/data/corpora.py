@@ -432,7 +432,8 @@ def _text_lines(path: Path, encoding: str = "utf-8", block_chars: int = 1 << 24)
 
 def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
     """The rows of ``local_table``, a bounded batch at a time (``chunk_rows // 64`` records, as a
-    record holds many rows, or 16 M characters of a text file), read straight with pyarrow: memory does not grow with the files.
+    record holds many rows, or 16 M characters of a text file), read straight
+    with pyarrow: memory does not grow with the files.
     (A .jsonl file in another encoding than UTF-8 is read whole, through ``datasets``.)"""
     import pyarrow.json as pj
     import pyarrow.parquet as pq
