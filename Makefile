@@ -10,7 +10,7 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report all \
-        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train check clean
+        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train lint check clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,8 +80,12 @@ bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shap
 bench-train: $(STAMP) ## training throughput vs an fp32 FLOP bound
 	$(PY) scripts/bench_train.py $(ARGS)
 
-check: test ## tests plus a byte-compile of every module
-	$(PY) -m compileall -q bows scripts
+lint: $(STAMP) ## ruff (lint + format check) and pyright (basic mode) over bows, scripts, tests
+	$(VENV)/bin/ruff check bows scripts tests
+	$(VENV)/bin/ruff format --check bows scripts tests
+	$(VENV)/bin/pyright
+
+check: lint test ## lint, type check and the fast tests (what CI runs, with test-slow)
 
 clean: ## remove Hydra logs (keeps artifacts and runs)
 	rm -rf data/outputs data/multirun

@@ -215,9 +215,17 @@ class ArtifactBuilder:
         self.stats: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
         self.started = time.time()
+        self._artifact: Artifact | None = None
 
     def path(self, name: str) -> Path:
         return self.tmp / name
+
+    @property
+    def artifact(self) -> Artifact:
+        """The committed artifact (set when the ``build_artifact`` block completes)."""
+        if self._artifact is None:
+            raise ArtifactError(f"{self.stage} artifact {self.key} is not committed yet")
+        return self._artifact
 
     def commit(self) -> Artifact:
         files = {}
@@ -288,7 +296,7 @@ def build_artifact(
     builder.tmp.mkdir()
     try:
         yield builder
-        builder.artifact = builder.commit()  # type: ignore[attr-defined]
+        builder._artifact = builder.commit()
     finally:
         if builder.tmp.exists():
             shutil.rmtree(builder.tmp, ignore_errors=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -370,12 +370,12 @@ ConfigStore.instance().store(name="bows_schema", node=_schema())
 def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
     """Convert a composed Hydra config (the ``hydra`` key ignored) to a validated ``BowsConfig``."""
     if isinstance(cfg, DictConfig):
-        container = OmegaConf.to_container(cfg, resolve=True)
+        container = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     else:
         container = dict(cfg)
     container.pop("hydra", None)
     merged = OmegaConf.merge(_schema(), container)  # unknown keys fail here too (struct schema)
-    return _build(BowsConfig, OmegaConf.to_container(merged, resolve=True))
+    return _build(BowsConfig, cast(dict[str, Any], OmegaConf.to_container(merged, resolve=True)))
 
 
 def _build(cls: type, values: dict[str, Any]) -> Any:
@@ -387,7 +387,7 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
             continue
         section = f.default_factory  # sections are declared as field(default_factory=<SectionConfig>)
         is_section = isinstance(section, type) and dataclasses.is_dataclass(section)
-        kwargs[f.name] = _build(section, values[f.name]) if is_section else values[f.name]
+        kwargs[f.name] = _build(cast(type, section), values[f.name]) if is_section else values[f.name]
     return cls(**kwargs)
 
 

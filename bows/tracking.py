@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -90,6 +90,7 @@ def _heatmap_pixels(matrix: np.ndarray, labels: list[str]) -> np.ndarray:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     size = max(3.0, 0.35 * len(labels) + 1.5)
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
@@ -100,7 +101,7 @@ def _heatmap_pixels(matrix: np.ndarray, labels: list[str]) -> np.ndarray:
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     fig.canvas.draw()
-    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    pixels = np.asarray(cast(FigureCanvasAgg, fig.canvas).buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return pixels
 
@@ -161,7 +162,7 @@ def tracking_run(
         tags=list(cfg.tags) or None,
         config=config,
         dir=str(dir),
-        mode=mode,
+        mode=cast(Literal["online", "offline", "disabled"], mode),
         id=run_id,
         resume="allow" if resume and run_id else None,
         reinit="create_new",

@@ -36,7 +36,7 @@ def test_pair_table_matches_numpy():
     X, csr = _random_windows(seed=1)
     table = stats.pair_table(stats.cooccurrence(csr), X.shape[0], min_count=5)
     assert (table["i"] < table["j"]).all() and (table["count"] >= 5).all()
-    full = np.corrcoef(X, rowvar=False)
+    full = np.asarray(np.corrcoef(X, rowvar=False), dtype=np.float64).reshape(X.shape[1], X.shape[1])
     np.testing.assert_allclose(table["corr"], full[table["i"], table["j"]], atol=1e-5)
     p = X.mean(axis=0)
     pij = (X[:, table["i"]] & X[:, table["j"]]).mean(axis=0)

@@ -75,16 +75,17 @@ def test_batches_equal_brute_force_densification():
     rows = dev.rows[torch.tensor([5, 0, 17, 3, 99])]
     batch = gather(dev, rows, dense=True)
     dense = w.to_csr().toarray().astype(np.float32)
-    np.testing.assert_array_equal(batch.target.numpy(), dense[rows.numpy()])
+    np.testing.assert_array_equal(batch.dense().numpy(), dense[rows.numpy()])
     for i, r in enumerate(rows.tolist()):
-        got = batch.indices[batch.offsets[i] : batch.offsets[i + 1]].numpy()
+        indices, offsets = batch.csr()
+        got = indices[offsets[i] : offsets[i + 1]].numpy()
         np.testing.assert_array_equal(got, w.indices[w.offsets[r] : w.offsets[r + 1]])
     # an epoch visits every non-empty window exactly once; order depends on (seed, epoch) only
-    seen = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=1, dense=True)])
+    seen = torch.cat([b.dense() for b in epoch_batches(dev, 64, seed=3, epoch=1, dense=True)])
     assert seen.shape[0] == len(dev) and seen.sum() == dense.sum()
-    again = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=1, skip=2, dense=True)])
+    again = torch.cat([b.dense() for b in epoch_batches(dev, 64, seed=3, epoch=1, skip=2, dense=True)])
     torch.testing.assert_close(again, seen[128:])
-    other = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=2, dense=True)])
+    other = torch.cat([b.dense() for b in epoch_batches(dev, 64, seed=3, epoch=2, dense=True)])
     assert not torch.equal(other, seen)
 
 

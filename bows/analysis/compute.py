@@ -298,7 +298,7 @@ def mechanism(
     months = lookup(MONTHS, vocab)
     if christmas is not None and len(months):
         frame = mech.target_vs_group(W, b, index[christmas], months.indices, months.words, output)
-        if cooc is not None:
+        if cooc is not None and costats is not None:
             row = row_statistics(cooc, costats.n_windows, index[christmas])
             frame["data_corr"] = row["corr"].to_numpy()[months.indices]
             frame["data_pmi"] = row["pmi"].to_numpy()[months.indices]

@@ -44,7 +44,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 CYCLIC_GROUPS = ("months", "days")
 
 # Northern-hemisphere season of each month, and the season each seasonal word belongs to.
-MONTH_SEASON = dict(
+MONTH_SEASON: dict[str, str] = dict(
     zip(
         MONTHS,
         (

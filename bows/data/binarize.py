@@ -49,7 +49,7 @@ def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Wi
         ids.append(batch_ids)
     seconds["tokenize"] = time.perf_counter() - start
     start = time.perf_counter()
-    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     seg = segment_starts(doc_codes, n_rows, cfg.window.cross_documents)
     lay = layout(seg, n_rows, cfg.window.group_size, cfg.window.stride)
     windows = build_windows(np.concatenate(rows), np.concatenate(ids), lay, len(vocab))
@@ -71,7 +71,7 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
     with build_artifact(root, "binarize", key, config, inputs) as builder:
         stats, table = {}, read_texts(docs)
         for split in SPLITS:
-            rows = table.filter(pc.equal(table["split"], split))
+            rows = table.filter(pc.equal(table["split"], split))  # pyright: ignore[reportAttributeAccessIssue]
             windows, stats[split] = split_windows(rows, vocab, cfg)
             np.save(builder.path(Files.offsets(split)), windows.offsets)
             np.save(builder.path(Files.indices(split)), windows.indices)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 from tqdm import tqdm
@@ -47,7 +48,7 @@ def sample_rows(n_windows: int, sample: int) -> np.ndarray:
 def cooccurrence(X: sp.csr_matrix, chunk: int = 50_000) -> sp.csr_matrix:
     """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i)."""
     X = sp.csr_matrix(X, dtype=np.int32)
-    total = sp.csr_matrix((X.shape[1], X.shape[1]), dtype=np.int64)
+    total = sp.csr_matrix((X.shape[1], X.shape[1]), dtype=np.int64)  # pyright: ignore[reportCallIssue, reportArgumentType]  (scipy-stubs: float-only empty constructor)
     for start in tqdm(range(0, X.shape[0], chunk), desc="stats: X^T X", unit="chunk", leave=False):
         block = X[start:start + chunk]
         total = total + sp.triu(block.T @ block, format="csr").astype(np.int64)
@@ -55,7 +56,7 @@ def cooccurrence(X: sp.csr_matrix, chunk: int = 50_000) -> sp.csr_matrix:
     return total
 
 
-def phi(count_ij: np.ndarray, count_i: np.ndarray, count_j: np.ndarray, n: int) -> np.ndarray:
+def phi(count_ij: npt.ArrayLike, count_i: npt.ArrayLike, count_j: npt.ArrayLike, n: int) -> np.ndarray:
     """Pearson correlation of two binary indicators from their counts (phi coefficient); NaN if constant."""
     c_ij, c_i, c_j = (np.asarray(a, dtype=np.float64) for a in (count_ij, count_i, count_j))
     denom = np.sqrt(c_i * (n - c_i) * c_j * (n - c_j))
@@ -63,7 +64,7 @@ def phi(count_ij: np.ndarray, count_i: np.ndarray, count_j: np.ndarray, n: int) 
         return np.where(denom > 0, (n * c_ij - c_i * c_j) / denom, np.nan)
 
 
-def pmi(count_ij: np.ndarray, count_i: np.ndarray, count_j: np.ndarray, n: int) -> np.ndarray:
+def pmi(count_ij: npt.ArrayLike, count_i: npt.ArrayLike, count_j: npt.ArrayLike, n: int) -> np.ndarray:
     """Pointwise mutual information log(p_ij / (p_i p_j)) in nats; -inf for pairs never seen together."""
     c_ij, c_i, c_j = (np.asarray(a, dtype=np.float64) for a in (count_ij, count_i, count_j))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -93,7 +94,7 @@ def row_statistics(cooc: sp.csr_matrix, n: int, t: int) -> pd.DataFrame:
                          "pmi": pmi(row, counts[t], counts, n)})
 
 
-def group_statistics(X_group: sp.spmatrix | np.ndarray) -> dict[str, np.ndarray]:
+def group_statistics(X_group: sp.csr_matrix | np.ndarray) -> dict[str, np.ndarray]:
     """Dense statistics of a word group's indicator columns (windows x k).
 
     count: co-occurrence counts; corr: phi over all windows; pmi: PMI over all windows;
@@ -159,7 +160,7 @@ class CoStats:
         return pd.read_parquet(self.artifact.file(StatsFiles.PAIRS))
 
     def cooccurrence(self) -> sp.csr_matrix:
-        return sp.load_npz(self.artifact.file(StatsFiles.COOC)).tocsr()
+        return sp.csr_matrix(sp.load_npz(self.artifact.file(StatsFiles.COOC)))
 
     def group(self, name: str) -> tuple[dict[str, np.ndarray], dict]:
         """A named group's matrices and its word info (``words``, ``missing``, ``windows``)."""

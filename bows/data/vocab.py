@@ -39,21 +39,21 @@ def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
 def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     """``word``, ``count`` of every kept token, sorted by count (descending) then word."""
     table = tokenize(texts, min_len=min_len).counts()
-    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
+    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
     """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
     forced = pa.array(FORCED_TOKENS, pa.string())
-    is_forced = pc.is_in(counts["word"], value_set=forced)
-    others = counts.filter(pc.invert(is_forced))
+    is_forced = pc.is_in(counts["word"], value_set=forced)  # pyright: ignore[reportAttributeAccessIssue]
+    others = counts.filter(pc.invert(is_forced))  # pyright: ignore[reportAttributeAccessIssue]
     room = size - len(FORCED_TOKENS)
     if len(others) < room:
         raise BowsError(
             f"vocab.size={size} but the train sample has only {len(others)} distinct words besides the "
             f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
             f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} (or raise vocab.sample_fraction)")
-    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
+    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())  # pyright: ignore[reportAttributeAccessIssue]
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
     counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
@@ -84,8 +84,8 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
         counts = count_words(train["text"].take(pa.array(sample)), cfg.vocab.min_len)
         table = choose_vocab(counts, cfg.vocab.size)
         pq.write_table(table, builder.path(Files.VOCAB))
-        total = int(pc.sum(counts["count"]).as_py() or 0)
-        covered = int(pc.sum(table["count"]).as_py() or 0)
+        total = int(pc.sum(counts["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
+        covered = int(pc.sum(table["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
         builder.stats = {"train_rows": train.num_rows, "sampled_rows": len(sample), "tokens": total,
                          "distinct_words": len(counts), "vocab_size": cfg.vocab.size,

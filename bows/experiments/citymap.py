@@ -200,7 +200,7 @@ def train_compass(cities: pd.DataFrame, train_pairs: np.ndarray, c: CitymapConfi
         lr=c.lr,
         weight_decay=0.0,
         total_steps=steps * c.epochs,
-        loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.target).unsqueeze(0),
+        loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.dense()).unsqueeze(0),
     )
     totals: list[float] = []
 

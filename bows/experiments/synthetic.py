@@ -371,7 +371,7 @@ def _track(
         dir=directory.parent,
         group=cfg.wandb.group or "synthetic",
     ) as tracker:
-        summary = {f"synthetic/data/{k}": v for k, v in stats.items() if isinstance(v, (int, float))}
+        summary: dict[str, Any] = {f"synthetic/data/{k}": v for k, v in stats.items() if isinstance(v, (int, float))}
         for check in stats.get("batching", []):
             summary[f"synthetic/batching/{check['output']}/speedup"] = check["speedup"]
         if "output" in table:

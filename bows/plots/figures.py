@@ -49,7 +49,7 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
         ax.annotate(w[:3], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     for p in extra or []:
         x, y = p["coords"][:2]
-        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season"), "k"), zorder=3)
+        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season") or "", "k"), zorder=3)
         ax.annotate(p["word"], (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, style="italic")
     ev = ring["explained_variance"]
     ax.set_title(
@@ -90,9 +90,9 @@ def data_ring_figure(a: Analysis, group: str, path: Path) -> bool:
         f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})",
     )
     gram = np.array(a.sections["groups"][group]["gram"], dtype=float)
-    _heat(
-        axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {data['gram_vs_cond_corr']['pearson']:.2f})"
-    )
+    r = data["gram_vs_cond_corr"]["pearson"]
+    r_text = "n/a" if r is None else f"{r:.2f}"  # None: too few words present to correlate
+    _heat(axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {r_text})")
     ring = {**data["ring"], "words": words}
     ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
     save_figure(fig, path)
@@ -158,7 +158,7 @@ def umap_figure(a: Analysis, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(8.5, 7))
     rest = frame["category"] == ""
     ax.scatter(frame.loc[rest, "x"], frame.loc[rest, "y"], s=2, c="0.85", lw=0, label="other")
-    colours = [*plt.get_cmap("tab10").colors, "black", "gold", "cyan", "lime"]
+    colours = [*matplotlib.color_sequences["tab10"], "black", "gold", "cyan", "lime"]
     for k, (name, sub) in enumerate(frame[~rest].groupby("category", sort=True)):
         ax.scatter(sub["x"], sub["y"], s=9, color=colours[k % len(colours)], lw=0, label=f"{name} ({len(sub)})")
     knn = a.sections.get("clusters", {}).get("knn", {})

@@ -89,7 +89,7 @@ def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
     one column per (L, weight decay) of the ReLU models, with the mean activation on the left."""
     sharp = sorted(phase.sharpness.unique())
     base = sorted(phase.base_log_odds.unique(), reverse=True)
-    combos = sorted({(int(r.latent), float(r.weight_decay)) for r in phase.itertuples()})
+    combos = sorted({(int(latent), float(wd)) for latent, wd in zip(phase["latent"], phase["weight_decay"])})
     panels = (
         ("gram_cov_corr", "corr(Gram, cov)", "RdBu_r", (-1, 1)),
         ("antipodal_fraction", "antipodal fraction", "viridis", (0, 1)),

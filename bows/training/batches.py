@@ -34,7 +34,19 @@ class Batch:
     def size(self) -> int:
         if self.inputs is not None:
             return self.inputs.shape[0]
-        return self.offsets.shape[0] - 1 if self.offsets is not None else self.target.shape[-2]
+        return self.offsets.shape[0] - 1 if self.offsets is not None else self.dense().shape[-2]
+
+    def csr(self) -> tuple[Tensor, Tensor]:
+        """(indices, offsets): the batch's word ids."""
+        if self.indices is None or self.offsets is None:
+            raise ValueError("this batch carries no word ids")
+        return self.indices, self.offsets
+
+    def dense(self) -> Tensor:
+        """The dense 0/1 target."""
+        if self.target is None:
+            raise ValueError("this batch carries no dense target")
+        return self.target
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) ->
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
     for batch in sequential_batches(windows, batch_size):
-        total += model.sparse_loss(batch.indices, batch.offsets).double() * batch.size
+        total += model.sparse_loss(*batch.csr()).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -347,11 +347,11 @@ def _wandb_key(name: str) -> str:
 def calendar_rings(W: torch.Tensor) -> dict[str, float]:
     """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, which
     are the first forced tokens of every vocabulary: cheap enough to watch the rings form per epoch."""
-    W = W.detach().float().cpu().numpy()
+    vectors = W.detach().float().cpu().numpy()
     days, months = FORCED_TOKENS[:7], FORCED_TOKENS[7:19]
     return {
-        "days_ring": ring_analysis(W[:, :7].T, days)["adjacent_fraction"],
-        "months_ring": ring_analysis(W[:, 7:19].T, months)["adjacent_fraction"],
+        "days_ring": ring_analysis(vectors[:, :7].T, days)["adjacent_fraction"],
+        "months_ring": ring_analysis(vectors[:, 7:19].T, months)["adjacent_fraction"],
     }
 
 
