@@ -10,10 +10,10 @@ import torch
 from safetensors.numpy import load_file
 
 from bows.artifacts import Files, build_artifact
-from bows.data.windows import Windows
+from bows.data.windows import Windows, heldout_rows
 from bows.errors import BowsError
 from bows.training import train as train_mod
-from bows.training.batches import epoch_batches, evaluation_rows, gather, tensor_batches, to_device
+from bows.training.batches import epoch_batches, gather, tensor_batches, to_device
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, fit
 
@@ -91,7 +91,7 @@ def test_batches_equal_brute_force_densification():
 
 def test_evaluation_rows_are_even_and_nonempty():
     w = _windows(300, 2)
-    rows = evaluation_rows(w.offsets, 50)
+    rows = heldout_rows(w.offsets, 50)
     assert len(rows) == 50 and np.all(np.diff(w.offsets)[rows] > 0) and np.all(np.diff(rows) > 0)
 
 

@@ -14,22 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bows.analysis.compute import Analysis, analyze_arrays, load_analysis
+from bows.analysis.compute import Analysis, analyze_arrays
+from bows.analysis.store import AnalysisFiles, load_analysis, load_meta, save_analysis
 from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.data.stats import build as build_stats
-from bows.data.stats import load_stats, sample_rows
+from bows.data.stats import load_stats
+from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.plots import figures
 from bows.plots import sweep as sweep_figures
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_DIR = "analysis"
-FIGURE_DIR = "figures"
+ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
 HELDOUT_SPLITS = ("validation", "test")
-SWEEP_METRICS = "sweep_metrics.parquet"
 
 
 def _root_of(run_dir: Path, cfg: BowsConfig) -> Path:
@@ -46,9 +46,8 @@ def _heldout(windows_artifact, n: int):
         except ArtifactError as exc:  # a corpus without this split: try the next one
             log.info("analyze: no %s windows (%s)", split, exc)
             continue
-        nonempty = np.flatnonzero(windows.lengths > 0)
-        if len(nonempty):
-            rows = nonempty[sample_rows(len(nonempty), n)]
+        rows = heldout_rows(windows.offsets, n)
+        if len(rows):
             return windows.subset(rows).to_csr(), split
     raise BowsError(
         f"{windows_artifact.path} has no non-empty validation or test windows; "
@@ -59,7 +58,7 @@ def _heldout(windows_artifact, n: int):
 def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
     """Analyse one run; returns ``<run>/analysis``."""
     from bows.data.binarize import vocab_of
-    from bows.training.train import load_run
+    from bows.training.checkpoint import load_run
 
     run_dir = Path(run_dir).resolve()
     if not run_dir.is_dir():
@@ -78,7 +77,7 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed, umap=cfg.analyze.umap
     )
     out = run_dir / ANALYSIS_DIR
-    result.save(out)
+    save_analysis(result, out)
     meta = {
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
@@ -94,7 +93,7 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "seconds": round(time.time() - started, 1),
     }
-    atomic_write_json(out / "meta.json", meta)
+    atomic_write_json(out / AnalysisFiles.META, meta)
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
     _track_run(cfg, run_dir, result, made, meta, group or info.config.wandb.group)
@@ -172,7 +171,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     with atomic_path(out / SWEEP_METRICS) as tmp:
         table.to_parquet(tmp, index=False)
     atomic_write_json(
-        out / "meta.json",
+        out / AnalysisFiles.META,
         {"sweep_index": str(index_path), "runs": len(table), "group": group, "analyze": as_dict(cfg.analyze)},
     )
     made = sweep_figures.sweep_figures(table, out / FIGURE_DIR)
@@ -196,8 +195,8 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
 def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
     """A run's existing analysis if it was made with the same settings after the final weights."""
     out, weights = run_dir / ANALYSIS_DIR, run_dir / Files.WEIGHTS
-    meta_path = out / "meta.json"
-    if not (meta_path.is_file() and (out / "metrics.json").is_file() and weights.is_file()):
+    meta_path = out / AnalysisFiles.META
+    if not (meta_path.is_file() and (out / AnalysisFiles.METRICS).is_file() and weights.is_file()):
         return None
     if meta_path.stat().st_mtime < weights.stat().st_mtime:
         return None
@@ -221,7 +220,7 @@ def _recorded_group(index: pd.DataFrame) -> str | None:
 
 
 def _config_columns(analysis_dir: Path) -> dict:
-    meta = json.loads((analysis_dir / "meta.json").read_text())
+    meta = load_meta(analysis_dir)
     return {
         "latent_size": meta["latent_size"],
         "weight_decay": meta["weight_decay"],

@@ -1,15 +1,14 @@
 """All analyses of one model (SPEC 5.1-5.7) from arrays: W (latent x vocab), b, the vocabulary,
 the co-activation statistics and held-out windows in; an ``Analysis`` of numbers out (flat
-namespaced metrics, JSON sections and tables), saved under a directory. No figures, no W&B.
+namespaced metrics, JSON sections and tables). Pure: no files (``bows.analysis.store`` saves
+and loads an ``Analysis``), no figures, no W&B.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,8 +30,10 @@ from bows.analysis.groups import (
     category_labels,
     lookup,
 )
-from bows.artifacts import atomic_path, atomic_write_json
-from bows.data.stats import CoStats, row_statistics
+from bows.data.coactivation import row_statistics
+
+if TYPE_CHECKING:  # the stats artifact reader; only its type is needed here
+    from bows.data.stats import CoStats
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +48,6 @@ class Analysis:
     metrics: dict[str, float] = field(default_factory=dict)
     sections: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-    def save(self, out: Path) -> None:
-        """Write every table and section to ``out``, replacing what an earlier analysis left there."""
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in [*out.glob("*.parquet"), *out.glob("*.json")]:
-            stale.unlink()
-        for name, frame in self.tables.items():
-            with atomic_path(out / f"{name}.parquet") as tmp:
-                frame.to_parquet(tmp, index=False)
-        for name, section in self.sections.items():
-            atomic_write_json(out / f"{name}.json", _jsonable(section))
-        atomic_write_json(out / "metrics.json", _jsonable(self.metrics))
-
-
-def load_analysis(out: Path) -> Analysis:
-    """Read back what ``Analysis.save`` wrote."""
-    out = Path(out)
-    sections = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if p.stem not in ("metrics", "meta")}
-    tables = {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}
-    return Analysis(json.loads((out / "metrics.json").read_text()), sections, tables)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _matrix(m: np.ndarray) -> list:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from bows.analysis import analyze
-from bows.analysis.compute import Analysis, load_analysis
+from bows.analysis.compute import Analysis
+from bows.analysis.store import AnalysisFiles, load_analysis, load_meta
 from bows.artifacts import atomic_write_bytes
 from bows.cli import stage_main
 from bows.config import BowsConfig
@@ -22,7 +22,7 @@ from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
-REPORT = "report.html"
+REPORT = AnalysisFiles.REPORT
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
@@ -81,7 +81,7 @@ def run_page(analysis_dir: Path) -> str:
     from bows.plots.figures import run_figure_specs
 
     a = load_analysis(analysis_dir)
-    meta = json.loads((analysis_dir / "meta.json").read_text()) if (analysis_dir / "meta.json").is_file() else {}
+    meta = load_meta(analysis_dir)
     parts = [
         f"<h1>BOWS run {html.escape(str(meta.get('run_key', analysis_dir.parent.name)))}</h1>",
         _table(
@@ -110,7 +110,7 @@ def run_page(analysis_dir: Path) -> str:
     parts.append("<h2>Key numbers</h2>" + _metrics_table(a.metrics))
     parts.append("<h2>Figures</h2>")
     for name, (_, caption) in run_figure_specs().items():
-        png = analysis_dir / analyze.FIGURE_DIR / f"{name}.png"
+        png = analysis_dir / analyze.FIGURE_DIR / AnalysisFiles.figure(name)
         if png.is_file():
             parts.append(_figure(name, png, caption))
     groups = a.sections.get("groups", {})
@@ -139,7 +139,7 @@ def sweep_page(analysis_dir: Path) -> str:
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     parts = [f"<h1>BOWS sweep ({len(table)} runs)</h1>"]
     for name, (_, caption) in SWEEP_FIGURES.items():
-        png = analysis_dir / analyze.FIGURE_DIR / f"{name}.png"
+        png = analysis_dir / analyze.FIGURE_DIR / AnalysisFiles.figure(name)
         if png.is_file():
             parts.append(_figure(name, png, caption))
     cols = ["latent_size", "weight_decay", "seed"] + [c for c in table.columns if "/" in c]
@@ -186,12 +186,12 @@ def run(cfg: BowsConfig) -> Path:
             analysis_dir = analyze.run(cfg)
         table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
         for run_analysis in table["analysis_dir"]:
-            if (Path(run_analysis) / "metrics.json").is_file():
+            if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
     analysis_dir = run_dir.resolve() / analyze.ANALYSIS_DIR
-    if not (analysis_dir / "metrics.json").is_file():
+    if not (analysis_dir / AnalysisFiles.METRICS).is_file():
         if not run_dir.is_dir():
             raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
         analysis_dir = analyze.run(cfg)

@@ -24,12 +24,12 @@ import torch  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from bows.artifacts import atomic_write_json  # noqa: E402
+from bows.artifacts import atomic_write_json, build_artifact, find_output, output_dir  # noqa: E402
 from bows.cli import stage_main
 from bows.config import BowsConfig, CitymapConfig, as_dict  # noqa: E402
 from bows.errors import BowsError  # noqa: E402
-from bows.experiments.synthetic import build_output, find_output, output_dir, single_thread  # noqa: E402
-from bows.plots.figures import save_figure  # noqa: E402
+from bows.experiments.synthetic import single_thread  # noqa: E402
+from bows.plots.common import save_figure  # noqa: E402
 from bows.tracking import tracking_run  # noqa: E402
 from bows.training.batches import Batch, epoch_order  # noqa: E402
 from bows.training.optim import Optimisation, StepInfo, fit  # noqa: E402
@@ -237,7 +237,7 @@ def run(cfg: BowsConfig) -> Path:
     c = cfg.citymap
     config = {"citymap": as_dict(c)}
     directory = output_dir(cfg.paths.root_path, "citymap", "", config)
-    if (found := find_output(directory)) is not None:
+    if (found := find_output(directory, "citymap")) is not None:
         return found.path
     cities = load_cities(c.min_population)
     held = split_cities(len(cities), c.val_fraction, c.seed)
@@ -288,7 +288,7 @@ def run(cfg: BowsConfig) -> Path:
         "compass_accuracy": accuracy,
         "train_loss": losses,
     }
-    with build_output(directory, "citymap", config) as out:
+    with build_artifact(directory.parent, "citymap", directory.name, config, final=directory) as out:
         table.to_parquet(out.path("cities.parquet"), index=False)
         atomic_write_json(out.path("summary.json"), numbers)
         np.save(out.path("embeddings.npy"), emb.astype(np.float32))

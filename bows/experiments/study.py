@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bows.analysis import analyze, report
+from bows.analysis.store import AnalysisFiles
 from bows.artifacts import Files, atomic_write_json, stable_hash
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
@@ -83,7 +84,7 @@ def _print_summary(timings: dict[str, float], summaries: list[tuple[float, Path,
     lines = ["", "study finished", "  seconds per stage:"]
     lines += [f"    {name:<18} {seconds:8.1f}" for name, seconds in timings.items()]
     for wd, run_dir, analysis_dir in summaries:
-        metrics_file = analysis_dir / "metrics.json"
+        metrics_file = analysis_dir / AnalysisFiles.METRICS
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
         ring = {k: v for k, v in _flatten(metrics).items() if k.endswith("ring_score")}
         lines.append(f"  wd={wd:g}: {run_dir}")

@@ -5,7 +5,6 @@ one PNG. ``run_figures`` makes every figure whose numbers exist and returns them
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -14,25 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bows.analysis.compute import Analysis, load_analysis  # noqa: E402
+from bows.analysis.compute import Analysis  # noqa: E402
+from bows.analysis.store import AnalysisFiles, load_analysis  # noqa: E402
+from bows.plots import mechanism as mf  # noqa: E402
+from bows.plots.common import Figure, save_figure  # noqa: E402
 
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    path: Path
-    caption: str
-
-
-def save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    tmp.replace(path)
 
 
 def _missing_note(ax, missing: list[str]) -> None:
@@ -204,8 +190,6 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
 
 def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
     """Every per-run figure: name -> (function, caption); the report shows the captions."""
-    from bows.plots import mechanism as mf  # imported here: it reuses this module's helpers
-
     return {
         "months_ring": (
             lambda a, p: ring_figure(a, "months", p),
@@ -252,7 +236,7 @@ def run_figures(analysis_dir: Path, fig_dir: Path) -> list[Figure]:
     a = load_analysis(analysis_dir)
     made = []
     for name, (fn, caption) in run_figure_specs().items():
-        path = Path(fig_dir) / f"{name}.png"
+        path = Path(fig_dir) / AnalysisFiles.figure(name)
         if fn(a, path):
             made.append(Figure(name, path, caption))
     return made

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bows.experiments.synthetic_data import normalised_gram  # noqa: E402
-from bows.plots.figures import save_figure  # noqa: E402
+from bows.plots.common import save_figure  # noqa: E402
 
 GRAM_ROWS = (("linear", 1.0), ("relu", 1.0), ("relu", 6.0))  # the paper's three rows
 

@@ -124,13 +124,3 @@ def tensor_batches(data: Tensor, batch_size: int, seed: int, epoch: int, skip: i
     order = torch.from_numpy(epoch_order(data.shape[0], seed, epoch)).to(data.device)
     for start in range(skip * batch_size, data.shape[0], batch_size):
         yield Batch(target=data[order[start : start + batch_size]])
-
-
-def evaluation_rows(offsets: np.ndarray, limit: int) -> np.ndarray:
-    """Up to ``limit`` non-empty windows spread evenly over a held-out split (deterministic)."""
-    nonempty = np.flatnonzero(np.diff(np.asarray(offsets, np.int64)) > 0)
-    if limit <= 0 or len(nonempty) == 0:
-        return nonempty[:0]
-    if len(nonempty) <= limit:
-        return nonempty
-    return nonempty[np.linspace(0, len(nonempty) - 1, limit).round().astype(np.int64)]

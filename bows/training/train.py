@@ -23,9 +23,10 @@ from bows.analysis.geometry import ring_analysis
 from bows.artifacts import Artifact, Files
 from bows.cli import stage_main
 from bows.config import FORCED_TOKENS, BowsConfig, as_dict
+from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.tracking import tracking_run
-from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
+from bows.training.batches import DeviceWindows, epoch_batches, sequential_batches, to_device
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
@@ -137,7 +138,7 @@ class Trainer:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
         self.eval_data = None
         if val_windows is not None and t.eval_windows > 0:
-            rows = evaluation_rows(val_windows.offsets, t.eval_windows)
+            rows = heldout_rows(val_windows.offsets, t.eval_windows)
             if len(rows):
                 self.eval_data = to_device(val_windows.offsets, val_windows.indices, self.vocab_size, device, rows)
         self.steps_per_epoch = self.data.steps_per_epoch(t.batch_size)
