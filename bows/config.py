@@ -16,50 +16,9 @@ from typing import Any, Optional, cast
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from bows.analysis.groups import FORCED_TOKENS
 from bows.errors import ConfigError
 
-FORCED_TOKENS: tuple[str, ...] = (
-    # days, months, planets, animal classes, animals: the paper's 39 forced tokens, in this order
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "Mercury",
-    "Venus",
-    "Earth",
-    "Mars",
-    "Jupiter",
-    "Saturn",
-    "Uranus",
-    "Neptune",
-    "Mammal",
-    "Fish",
-    "Bird",
-    "Reptile",
-    "Amphibian",
-    "Insect",
-    "Cow",
-    "Salmon",
-    "Eagle",
-    "Snake",
-    "Frog",
-    "Butterfly",
-)
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
 
 
@@ -223,13 +182,25 @@ class StatsConfig:
 class AnalyzeConfig:
     run: Optional[str] = None  # a run directory to analyse (default: the run the current config trains)
     sweep: Optional[str] = None  # a sweep index (sweep.parquet) to analyse instead
-    eval_windows: int = 20_000  # held-out windows for R^2 and pre-activation analyses
+    heldout_windows: int = 20_000  # held-out windows for R^2 and pre-activation analyses
     umap: bool = True  # UMAP of all word vectors (slow on first use: numba compiles)
+    umap_neighbors: int = 15
+    umap_min_dist: float = 0.05
+    knn_k: int = 10  # neighbours in the category-purity test of word vectors
+    discovery_candidates: int = 3000  # most frequent words searched for ring/line-shaped clusters
     figures: bool = True  # per-run PNG figures (sweep figures are always made)
     seed: int = 42
 
     def __post_init__(self) -> None:
-        _check(self.eval_windows >= 1, "analyze.eval_windows", f"must be >= 1, got {self.eval_windows}")
+        _check(self.heldout_windows >= 1, "analyze.heldout_windows", f"must be >= 1, got {self.heldout_windows}")
+        _check(self.umap_neighbors >= 2, "analyze.umap_neighbors", f"must be >= 2, got {self.umap_neighbors}")
+        _check(self.umap_min_dist >= 0, "analyze.umap_min_dist", f"must be >= 0, got {self.umap_min_dist}")
+        _check(self.knn_k >= 1, "analyze.knn_k", f"must be >= 1, got {self.knn_k}")
+        _check(
+            self.discovery_candidates >= 2,
+            "analyze.discovery_candidates",
+            f"must be >= 2, got {self.discovery_candidates}",
+        )
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,16 @@ from bows.errors import BowsError
 log = logging.getLogger(__name__)
 
 
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of nested dicts as ``prefix/a/b`` keys (W&B's namespaced keys)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flatten(value, f"{prefix}/{key}" if prefix else str(key)))
+    return out
+
+
 class Tracker:
     """Logs to one W&B run; every method is a no-op when the run is disabled (``run is None``)."""
 

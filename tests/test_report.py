@@ -14,7 +14,7 @@ from bows.artifacts import Files
 
 def _cfg(make_config, **changes):
     cfg = make_config(
-        "analyze.umap=false", "analyze.eval_windows=300", "stats.sample_windows=1500", "stats.min_count=3"
+        "analyze.umap=false", "analyze.heldout_windows=300", "stats.sample_windows=1500", "stats.min_count=3"
     )
     return dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, **changes))
 

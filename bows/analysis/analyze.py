@@ -19,6 +19,7 @@ from bows.analysis.store import AnalysisFiles, load_analysis, load_meta, save_an
 from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
+from bows.data import HELDOUT_SPLITS
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats
 from bows.data.windows import heldout_rows
@@ -29,7 +30,6 @@ from bows.plots import sweep as sweep_figures
 log = logging.getLogger(__name__)
 
 ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
-HELDOUT_SPLITS = ("validation", "test")
 
 
 def _root_of(run_dir: Path, cfg: BowsConfig) -> Path:
@@ -70,12 +70,10 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     if W.shape[1] != len(vocab):
         raise BowsError(f"{run_dir}: W has {W.shape[1]} columns but the vocabulary has {len(vocab)} words")
     costats = load_stats(build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats))
-    X, split = _heldout(info.windows, cfg.analyze.eval_windows)
+    X, split = _heldout(info.windows, cfg.analyze.heldout_windows)
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
-    result = analyze_arrays(
-        W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed, umap=cfg.analyze.umap
-    )
+    result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, cfg=cfg.analyze)
     out = run_dir / ANALYSIS_DIR
     save_analysis(result, out)
     meta = {

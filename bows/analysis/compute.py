@@ -32,7 +32,8 @@ from bows.analysis.groups import (
 )
 from bows.data.coactivation import row_statistics
 
-if TYPE_CHECKING:  # the stats artifact reader; only its type is needed here
+if TYPE_CHECKING:  # types only: the stats artifact reader and the analysis settings
+    from bows.config import AnalyzeConfig
     from bows.data.stats import CoStats
 
 log = logging.getLogger(__name__)
@@ -140,19 +141,21 @@ def coactivation(W: np.ndarray, costats: CoStats, a: Analysis, seed: int) -> Non
 
 
 # ----------------------------------------------------------------------------- 5.4 clusters
-def clusters(W: np.ndarray, vocab: list[str], a: Analysis, seed: int, umap: bool) -> None:
+def clusters(W: np.ndarray, vocab: list[str], a: Analysis, cfg: AnalyzeConfig) -> None:
     labels, names, missing = category_labels(vocab)
     ids = np.flatnonzero(labels >= 0)
-    test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=10, seed=seed) if len(ids) > 11 else {}
+    k = cfg.knn_k
+    test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=k, seed=cfg.seed) if len(ids) > k + 1 else {}
     a.metrics.update({f"clusters/knn_{k}": v for k, v in test.items()})
     a.sections["clusters"] = {
         "categories": names,
         "categories_version": categories_version(),
         "missing": missing,
         "knn": test,
+        "umap": {"n_neighbors": cfg.umap_neighbors, "min_dist": cfg.umap_min_dist} if cfg.umap else {},
     }
-    if umap:
-        xy = geo.umap_embedding(W.T, seed=seed)
+    if cfg.umap:
+        xy = geo.umap_embedding(W.T, seed=cfg.seed, n_neighbors=cfg.umap_neighbors, min_dist=cfg.umap_min_dist)
         a.tables["umap"] = pd.DataFrame(
             {"word": vocab, "x": xy[:, 0], "y": xy[:, 1], "category": [names[c] if c >= 0 else "" for c in labels]}
         )
@@ -297,7 +300,7 @@ def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: 
 
 
 def discovery(
-    W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int = 3000
+    W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int
 ) -> None:
     """Automatic structure discovery among the most frequent words (SPEC 8)."""
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
@@ -318,20 +321,20 @@ def analyze_arrays(
     *,
     output: str = "relu",
     costats: CoStats | None = None,
-    seed: int = 42,
-    umap: bool = True,
+    cfg: AnalyzeConfig,
 ) -> Analysis:
-    """Every single-model analysis; ``costats`` None skips the data-side parts."""
+    """Every single-model analysis with the settings of ``cfg``; ``costats`` None skips the data-side parts."""
+    seed = cfg.seed
     W = np.asarray(W, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     a = Analysis()
     steps = [
         ("rings", lambda: rings(W, vocab, costats, a)),
         ("coactivation", lambda: costats is not None and coactivation(W, costats, a, seed)),
-        ("clusters", lambda: clusters(W, vocab, a, seed, umap)),
+        ("clusters", lambda: clusters(W, vocab, a, cfg)),
         ("mechanism", lambda: mechanism(W, b, vocab, X_heldout, output, costats, a)),
         ("dimensionality", lambda: dimensionality(W, vocab, costats, a)),
-        ("discovery", lambda: discovery(W, vocab, costats, a, seed)),
+        ("discovery", lambda: discovery(W, vocab, costats, a, seed, cfg.discovery_candidates)),
     ]
     for name, step in steps:
         log.info("analyze: %s", name)

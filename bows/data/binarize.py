@@ -19,13 +19,13 @@ from tqdm import tqdm
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
+from bows.data import SPLITS
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab, read_texts
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives the progress bar)
 
 
@@ -79,7 +79,7 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
                      stats[split]["windows"], stats[split]["mean_words"])
         builder.stats = stats
         builder.extra = {"vocab_size": len(vocab), "splits": list(SPLITS)}
-    print(format_stats(builder.artifact))
+    log.info("\n%s", format_stats(builder.artifact))
     return builder.artifact
 
 
@@ -118,7 +118,7 @@ def run(cfg: BowsConfig) -> Artifact:
 def run_and_report(cfg: BowsConfig) -> Artifact:
     """``make binarize`` / ``make data``: the stage, then its statistics table (also when skipped)."""
     artifact = run(cfg)
-    print(format_stats(artifact))
+    log.info("\n%s", format_stats(artifact))
     return artifact
 
 

@@ -19,8 +19,9 @@ import socket
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, cast
+from typing import cast
 from urllib.parse import urlparse
 
 import numpy as np
@@ -28,12 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from bows.errors import BowsError
 from bows.config import CorpusConfig
+from bows.data import SPLITS, TEST, TRAIN, VALIDATION
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 LOCAL_FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 PROBE_SECONDS = 3.0
 OFFLINE_HINT = (
@@ -179,7 +180,7 @@ def factbook_field(name: str, field) -> str:
     parts = []
     for labels, raw in _factbook_leaves(field):
         text = strip_markup(raw)
-        label = " ".join(l for l in labels if l != "text")
+        label = " ".join(part for part in labels if part != "text")
         if label.lower().startswith(name.lower()):  # "Real GDP growth rate 2024" under "Real GDP growth rate"
             label = label[len(name):].strip()
         if text and label and not text.lower().startswith(label.split(":")[-1].strip().lower()):
@@ -313,10 +314,10 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
         ids = _indexed_ids("openwebtext/", start, table.num_rows)
         rows = lines_of(table.column("text").filter(keep), ids.filter(keep), "openwebtext")
         done += rows.num_rows
-        yield "train", rows
+        yield TRAIN, rows
         if done >= limit:
             break
-    for code, split in ((1, "validation"), (2, "test")):
+    for code, split in ((1, VALIDATION), (2, TEST)):
         index = np.flatnonzero(split_of == code)
         table = cast(pa.Table, records.select(index).with_format("arrow")[:])
         ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")  # pyright: ignore[reportAttributeAccessIssue]

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,12 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from bows.data import corpora
 from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.errors import BowsError
 from bows.config import BowsConfig, CorpusConfig, as_dict
-from bows.data.corpora import SPLITS
+from bows.data import SPLITS, corpora
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +205,8 @@ def run(cfg: BowsConfig) -> Artifact:
         for split in SPLITS:
             if builder.stats["splits"][split]["rows"] == 0:
                 log.warning("download: the %s split is empty (too few documents for the configured fractions)", split)
-    artifact = builder.artifact  # type: ignore[attr-defined]
-    print(summary(artifact))
+    artifact = builder.artifact
+    log.info("\n%s", summary(artifact))
     return artifact
 
 

@@ -6,27 +6,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
-from tqdm import tqdm
 
+from bows.analysis.groups import GROUPS, lookup
 from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
-from bows.data.coactivation import cooccurrence, group_columns, group_statistics, pair_table
-from bows.data.windows import spread_rows
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, as_dict
-from bows.analysis.groups import GROUPS, lookup
+from bows.data import TRAIN
+from bows.data.coactivation import cooccurrence, group_columns, group_statistics, pair_table
+from bows.data.windows import spread_rows
 
 log = logging.getLogger(__name__)
 
 STAGE = "stats"
-SPLIT = "train"
+SPLIT = TRAIN
 
 
 class StatsFiles:

@@ -27,10 +27,11 @@ This regex tokenizer reproduces it on what matters for a bag of words and differ
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

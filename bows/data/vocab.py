@@ -1,6 +1,6 @@
 """Stage "vocab": reads docs.parquet (download), writes vocab.parquet (index, word, count, forced).
 
-The vocabulary is the 39 forced tokens (``bows.config.FORCED_TOKENS``, in that order, kept even when
+The vocabulary is the 39 forced tokens (``bows.analysis.groups.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
 """
@@ -13,11 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bows.analysis.groups import FORCED_TOKENS
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.errors import BowsError
-from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
+from bows.config import BowsConfig, VocabConfig, as_dict
+from bows.data import TRAIN
 from bows.data.tokenize import tokenize, tokenizer_settings
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
     if found is not None:
         return found
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
-        train = read_texts(docs, "train")
+        train = read_texts(docs, TRAIN)
         if train.num_rows == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
         sample = sample_rows(train.num_rows, cfg.vocab.sample_fraction, cfg.vocab.seed)

@@ -25,7 +25,6 @@ import scipy.sparse as sp
 from numba import njit
 
 
-
 def spread_rows(n: int, k: int) -> np.ndarray:
     """``k`` evenly spaced positions in [0, n) (all of them when k >= n): the one deterministic
     sample of windows, used by the co-activation statistics, training evaluation and analyses."""
@@ -63,7 +62,7 @@ class Windows:
         return sp.csr_matrix((np.ones(len(self.indices), np.uint8), np.asarray(self.indices), np.asarray(self.offsets)),
                              shape=(len(self), self.vocab_size))
 
-    def subset(self, rows: np.ndarray) -> "Windows":
+    def subset(self, rows: np.ndarray) -> Windows:
         """The windows at positions ``rows`` (in that order), copied into memory."""
         rows = np.asarray(rows, dtype=np.int64)
         starts = np.asarray(self.offsets[rows], dtype=np.int64)

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 EARTH_RADIUS_KM = 6371.0088
 ABLATIONS = ("none", "remove", "remove_renorm", "keep_only", "remove_random")
+# output files of a city map
+CITIES, SUMMARY, EMBEDDINGS = "cities.parquet", "summary.json", "embeddings.npy"
+MAP_FIGURE, ABLATION_FIGURE = "map.png", "ablations.png"
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -289,11 +292,11 @@ def run(cfg: BowsConfig) -> Path:
         "train_loss": losses,
     }
     with build_artifact(directory.parent, "citymap", directory.name, config, final=directory) as out:
-        table.to_parquet(out.path("cities.parquet"), index=False)
-        atomic_write_json(out.path("summary.json"), numbers)
-        np.save(out.path("embeddings.npy"), emb.astype(np.float32))
-        map_figure(out.path("map.png"), table, scores)
-        ablation_figure(out.path("ablations.png"), accuracy)
+        table.to_parquet(out.path(CITIES), index=False)
+        atomic_write_json(out.path(SUMMARY), numbers)
+        np.save(out.path(EMBEDDINGS), emb.astype(np.float32))
+        map_figure(out.path(MAP_FIGURE), table, scores)
+        ablation_figure(out.path(ABLATION_FIGURE), accuracy)
         out.stats = {"probe_r2": scores["r2"], "probe_km_median": scores["km_median"], **accuracy}
     with tracking_run(
         cfg.wandb,
@@ -311,8 +314,8 @@ def run(cfg: BowsConfig) -> Path:
                 **{f"citymap/accuracy/{k}": v for k, v in accuracy.items()},
             }
         )
-        tracker.image("citymap/map", directory / "map.png")
-        tracker.image("citymap/ablations", directory / "ablations.png")
+        tracker.image("citymap/map", directory / MAP_FIGURE)
+        tracker.image("citymap/ablations", directory / ABLATION_FIGURE)
     log.info(
         "citymap: probe R^2 %.3f, median error %.0f km; compass accuracy %s",
         scores["r2"],

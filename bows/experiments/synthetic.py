@@ -27,7 +27,7 @@ from bows.artifacts import atomic_write_json, build_artifact, find_output, outpu
 from bows.cli import stage_main
 from bows.config import BowsConfig, SyntheticConfig, as_dict
 from bows.experiments.synthetic_data import circular_mean_activation, feature_directions, generate, geometry_metrics
-from bows.plots.synthetic import gram_figure, metrics_figure, phase_figure
+from bows.plots.synthetic import gram_figure, metrics_figure, sparsity_phase_figure
 from bows.tracking import tracking_run
 from bows.training.batches import Batch, epoch_order, tensor_batches
 from bows.training.model import TiedAutoencoder, reconstruction_loss
@@ -40,6 +40,7 @@ SUMMARY = "summary.json"  # data statistics, timings, the batching check and eve
 WEIGHTS = "weights.safetensors"  # "<output>/wd<wd>/L<L>" -> W (L x features), plus "b/..." biases
 DATA = "data.safetensors"  # "x" (samples x features, uint8; first n_train rows train), "u" directions
 PHASE = "phase.parquet"  # phase diagram: one row per (sharpness, base_log_odds, L, weight decay)
+GRAM_FIGURE, METRICS_FIGURE, PHASE_FIGURE = "gram.png", "metrics.png", "phase.png"
 
 
 @contextlib.contextmanager
@@ -232,10 +233,10 @@ def run_structure(cfg: BowsConfig) -> Path:
             out.path(SUMMARY), {"data": stats, "covariance": cov.tolist(), "metrics": metrics.to_dict(orient="records")}
         )
         rows_shown = tuple([("linear", s.weight_decays[0])] + [("relu", wd) for wd in s.weight_decays])
-        gram_figure(out.path("gram.png"), s.structure, cov, weights, metrics, rows_shown)
-        metrics_figure(out.path("metrics.png"), s.structure, metrics)
+        gram_figure(out.path(GRAM_FIGURE), s.structure, cov, weights, metrics, rows_shown)
+        metrics_figure(out.path(METRICS_FIGURE), s.structure, metrics)
         out.stats = {k: v for k, v in stats.items() if k != "activation_per_feature"}
-    _track(cfg, f"synthetic-{s.structure}", config, directory, metrics, stats, cov, ("gram.png", "metrics.png"))
+    _track(cfg, f"synthetic-{s.structure}", config, directory, metrics, stats, cov, (GRAM_FIGURE, METRICS_FIGURE))
     return directory
 
 
@@ -296,7 +297,7 @@ def run_phase_diagram(cfg: BowsConfig) -> Path:
             out.path(SUMMARY),
             {"seconds": trained.seconds, "instances": len(grid), "rows": phase.to_dict(orient="records")},
         )
-        phase_figure(out.path("phase.png"), s.structure, phase)
+        sparsity_phase_figure(out.path(PHASE_FIGURE), s.structure, phase)
         out.stats = {"instances": len(grid), "seconds": round(trained.seconds, 2)}
     _track(
         cfg,
@@ -306,7 +307,7 @@ def run_phase_diagram(cfg: BowsConfig) -> Path:
         phase,
         {"seconds": trained.seconds},
         None,
-        ("phase.png",),
+        (PHASE_FIGURE,),
     )
     return directory
 

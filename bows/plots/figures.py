@@ -148,9 +148,11 @@ def umap_figure(a: Analysis, path: Path) -> bool:
     for k, (name, sub) in enumerate(frame[~rest].groupby("category", sort=True)):
         ax.scatter(sub["x"], sub["y"], s=9, color=colours[k % len(colours)], lw=0, label=f"{name} ({len(sub)})")
     knn = a.sections.get("clusters", {}).get("knn", {})
+    umap = a.sections.get("clusters", {}).get("umap") or {}
+    params = f", {umap['n_neighbors']} nn, min_dist {umap['min_dist']}" if umap else ""
     if knn:
         ax.set_title(
-            f"UMAP (cosine, 15 nn, min_dist 0.05): {knn['k']}-NN category purity {knn['purity']:.2f} "
+            f"UMAP (cosine{params}): {knn['k']}-NN category purity {knn['purity']:.2f} "
             f"vs shuffled {knn['baseline_mean']:.2f} +- {knn['baseline_sd']:.2f}",
             fontsize=9,
         )

@@ -109,7 +109,7 @@ def metric_grid(table: pd.DataFrame, x: str, path: Path) -> bool:
     return True
 
 
-def phase_figure(table: pd.DataFrame, path: Path) -> bool:
+def wd_latent_phase_figure(table: pd.DataFrame, path: Path) -> bool:
     """Phase diagrams: key metrics (mean over seeds) on the weight decay x latent size grid."""
     metrics = [m for m in KEY_METRICS if m in table and table[m].notna().any()]
     if not metrics or table["weight_decay"].nunique() < 2 or table["latent_size"].nunique() < 2:
@@ -152,7 +152,7 @@ SWEEP_FIGURES = {
         "Key metrics vs latent size (log x), one line per weight decay.",
     ),
     "phase_diagram": (
-        phase_figure,
+        wd_latent_phase_figure,
         "Phase diagrams: each key metric (mean over seeds) over weight decay x latent "
         "size; where the geometry switches from ReLU filtering to linear, PCA-like "
         "structure.",

@@ -84,7 +84,7 @@ def metrics_figure(path: Path, structure: str, metrics: pd.DataFrame) -> None:
     save_figure(fig, path)
 
 
-def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
+def sparsity_phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
     """Heat maps over (base log-odds, sharpness): Gram-covariance correlation and antipodal fraction,
     one column per (L, weight decay) of the ReLU models, with the mean activation on the left."""
     sharp = sorted(phase.sharpness.unique())
