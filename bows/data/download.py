@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.config import BowsConfig, CorpusConfig, as_dict
+from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data import SPLITS, corpora
 from bows.errors import BowsError
 
@@ -183,7 +183,7 @@ def summary(artifact: Artifact) -> str:
 # ---------------------------------------------------------------------------------------- stage
 def key_config(corpus: CorpusConfig) -> dict:
     """What the artifact key hashes: the corpus settings plus what defines the input bytes."""
-    config = {"corpus": {k: v for k, v in as_dict(corpus).items() if k != "hf_cache_dir"}, "reader": READER_VERSION}
+    config = {"corpus": key_dict(corpus), "reader": READER_VERSION}
     if corpus.name == "embedded":
         config["wheels"] = {filename: sha for _, filename, sha in WHEELS.values()}
     if corpus.name == "local":

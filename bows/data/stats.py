@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from bows.analysis.groups import GROUPS, lookup
 from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.config import BowsConfig, StatsConfig, as_dict
+from bows.config import BowsConfig, StatsConfig, key_dict
 from bows.data import TRAIN
 from bows.data.coactivation import cooccurrence, group_columns, group_statistics, pair_table
 from bows.data.windows import spread_rows
@@ -76,7 +76,7 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
     """The stats artifact of a windows artifact (built unless an intact one exists)."""
     from bows.data.binarize import load_windows, vocab_of
 
-    config = {"stats": as_dict(cfg), "split": SPLIT}
+    config = {"stats": key_dict(cfg), "split": SPLIT}
     key, found = reuse_or_key(root, STAGE, config, {"windows": windows_artifact})
     if found is not None:
         return found
