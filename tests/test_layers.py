@@ -24,6 +24,7 @@ PURE = (
     "bows.analysis.geometry",
     "bows.analysis.mechanism",
     "bows.analysis.compute",
+    "bows.analysis.claims",
     "bows.experiments.synthetic_data",
 )
 FORBIDDEN = ("hydra", "omegaconf", "wandb", "bows.config", "bows.artifacts", "bows.cli", "bows.tracking")
