@@ -26,6 +26,7 @@ from bows.config import FORCED_TOKENS, BowsConfig, as_dict
 from bows.errors import BowsError
 from bows.tracking import tracking_run
 from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
+from bows.training.autotune import select_kernels
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
@@ -41,6 +42,7 @@ from bows.training.checkpoint import (
     write_metrics,
     write_run_json,
 )
+from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -92,13 +94,15 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
 
 
 @torch.no_grad()
-def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) -> list[float]:
-    """Mean reconstruction loss per instance over ``windows`` (weighted by batch size)."""
+def evaluate(
+    model: TiedAutoencoder, windows: DeviceWindows, batch_size: int, kernels: Kernels | None = None
+) -> list[float]:
+    """Mean reconstruction loss per instance over ``windows`` (weighted by batch size), on the device."""
     was_training = model.training
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
     for batch in sequential_batches(windows, batch_size):
-        total += model.sparse_loss(batch.indices, batch.offsets).double() * batch.size
+        total += model_sparse_loss(model, batch.indices, batch.offsets, kernels).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -114,6 +118,15 @@ def run(cfg: BowsConfig) -> Path:
         log.info("train: finished run, skipped (%s)", path)
         return path
     return Trainer(cfg, artifact, train_windows, val_windows, path, device, autocast).train()
+
+
+def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
+    """The fused loss's GEMM backends and dtype for this run (measured once per machine and shape)."""
+    t = cfg.train
+    dtype = torch.bfloat16 if t.precision == "bf16" else torch.float32
+    cache = cfg.paths.root_path / "cache" / "kernels.json"
+    backends = None if t.gemm == "auto" else [t.gemm]
+    return select_kernels(device, dtype, vocab_size, cfg.model.latent_size, t.batch_size, cache, backends)[0]
 
 
 class Trainer:
@@ -147,8 +160,9 @@ class Trainer:
         self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(
             device
         )
+        self.kernels = train_kernels(cfg, device, self.vocab_size)  # bf16 runs inside the fused loss, no autocast
         self.opt = Optimisation(
-            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, autocast=autocast
+            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, kernels=self.kernels
         )
         self.history: list[dict[str, Any]] = []
         self.started = time.time()
@@ -168,6 +182,7 @@ class Trainer:
             },
             "device": str(device),
             "precision": t.precision,
+            "kernels": self.kernels.describe(),
             "threads": torch.get_num_threads(),
             "config": as_dict(cfg),
             "summary": {},
