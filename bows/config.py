@@ -192,7 +192,9 @@ class TrainConfig:
         _check(self.checkpoint_every >= 0, "train.checkpoint_every", f"must be >= 0, got {self.checkpoint_every}")
         _check(self.log_every >= 1, "train.log_every", f"must be >= 1, got {self.log_every}")
         _check(self.num_threads >= 0, "train.num_threads", f"must be >= 0, got {self.num_threads}")
-        _check(self.gemm in ("auto", "aten", "onednn"), "train.gemm", f"must be auto, aten or onednn, got {self.gemm!r}")
+        _check(
+            self.gemm in ("auto", "aten", "onednn"), "train.gemm", f"must be auto, aten or onednn, got {self.gemm!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,9 @@ def _mm(kernels: Kernels, product: str, a: Tensor, b: Tensor) -> Tensor:
     return BACKENDS[getattr(kernels, product)](a, b)
 
 
-def model_sparse_loss(model: TiedAutoencoder, indices: Tensor, offsets: Tensor, kernels: Kernels | None = None) -> Tensor:
+def model_sparse_loss(
+    model: TiedAutoencoder, indices: Tensor, offsets: Tensor, kernels: Kernels | None = None
+) -> Tensor:
     """``model.sparse_loss`` (instances,): the fused kernel for a single-instance model, the autograd
     formulation (several instances, e.g. under autocast) otherwise."""
     if model.instances != 1:

@@ -25,8 +25,8 @@ from bows.cli import stage_main
 from bows.config import FORCED_TOKENS, BowsConfig, as_dict
 from bows.errors import BowsError
 from bows.tracking import tracking_run
-from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
 from bows.training.autotune import select_kernels
+from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
