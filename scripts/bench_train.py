@@ -209,7 +209,7 @@ def bench_paper(offsets, indices, latent: int, steps: int, device: torch.device)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--paper-steps", type=int, default=5)
     parser.add_argument("--latent", type=int, default=1000)
@@ -236,7 +236,7 @@ def main() -> None:
         rates = measure(device, dtype, V, L, BATCH, reps=3)  # {product: {backend: GFLOP/s}}
         others = other_parts(sample, L, dtype, device)
         backends = [b for b in available_backends(device, dtype) if all(b in rates[p] for p in kernels.PRODUCTS)]
-        best = {p: max(rates[p], key=rates[p].get) for p in kernels.PRODUCTS}
+        best = {p: max(rates[p], key=lambda n, p=p: rates[p][n]) for p in kernels.PRODUCTS}
         uniform = len(set(best.values())) == 1
         for backend in [*backends, "auto"]:
             if backend == "auto" and uniform:

@@ -78,6 +78,16 @@ def test_fused_bf16_matches_reference_within_bf16_tolerance(output, backend):
         assert float((a - b).norm() / b.norm()) < 1e-2  # bf16 has 8 mantissa bits: ~4e-3 per element
 
 
+def test_autocast_runs_the_fused_kernel_in_its_dtype():
+    model = _model()
+    indices, offsets = _batch(300, 17)
+    bf16 = model_sparse_loss(model, indices, offsets, Kernels(dtype=torch.bfloat16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto = model_sparse_loss(model, indices, offsets)
+    assert auto.dtype == torch.float32
+    torch.testing.assert_close(auto, bf16, rtol=0, atol=0)
+
+
 def test_mixed_backends_per_product_agree():
     model = _model()
     indices, offsets = _batch(300, 17)

@@ -91,7 +91,8 @@ def measure(
         rates[product] = {}
         for name in names:
             try:
-                seconds = time_product(lambda: BACKENDS[name](a, b), device, reps)
+                fn = BACKENDS[name]
+                seconds = time_product(lambda fn=fn, a=a, b=b: fn(a, b), device, reps)
             except (RuntimeError, NotImplementedError) as exc:
                 log.info("kernels: backend %s failed on %s (%s); skipped", name, product, exc)
                 continue

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ def _mm_onednn(a: Tensor, b: Tensor) -> Tensor:
     """oneDNN through mkldnn tensors: ``mkldnn_linear(x, w)`` is ``x @ w^T`` (conversions included)."""
     x = a.contiguous().to_mkldnn()
     w = b.t().contiguous().to_mkldnn()
-    return torch._C._nn.mkldnn_linear(x, w, None).to_dense()
+    return torch.ops.aten.mkldnn_linear(x, w, None).to_dense()
 
 
 BACKENDS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"aten": _mm_aten, "onednn": _mm_onednn}
@@ -75,7 +75,7 @@ def available_backends(device: torch.device, dtype: torch.dtype = torch.float32)
 
 
 def _mkldnn_usable() -> bool:
-    return bool(torch.backends.mkldnn.is_available()) and hasattr(torch._C._nn, "mkldnn_linear")
+    return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.aten, "mkldnn_linear")
 
 
 def gemm_shapes(vocab: int, latent: int, batch: int) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
@@ -99,9 +99,15 @@ def model_sparse_loss(
     model: TiedAutoencoder, indices: Tensor, offsets: Tensor, kernels: Kernels | None = None
 ) -> Tensor:
     """``model.sparse_loss`` (instances,): the fused kernel for a single-instance model, the autograd
-    formulation (several instances, e.g. under autocast) otherwise."""
+    formulation for several instances. Under autocast the fused kernel runs its GEMMs in the autocast
+    dtype (autocast itself would cast inside the kernel's hand-written backward)."""
     if model.instances != 1:
         return model.sparse_loss(indices, offsets)
+    device = model.W.device.type
+    if torch.is_autocast_enabled(device):
+        kernels = replace(kernels or Kernels(), dtype=torch.get_autocast_dtype(device))
+        with torch.autocast(device, enabled=False):
+            return model_sparse_loss(model, indices, offsets, kernels)
     bias = model.b.view(model.vocab_size)
     relu_out = model.output == "relu"
     loss = sparse_tied_loss(

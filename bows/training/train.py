@@ -55,7 +55,10 @@ class TrainingDiverged(BowsError):
 
 
 def resolve_device(name: str, precision: str = "fp32", num_threads: int = 0) -> tuple[torch.device, torch.dtype | None]:
-    """Decide device and precision once: (device, autocast dtype or None). Sets CPU threads / TF32."""
+    """Decide device and precision once: (device, bf16 or None). Sets CPU threads / TF32.
+
+    The single-model trainer runs bf16 inside its fused loss (``train_kernels``); the returned dtype is
+    for autocast around models without one (several instances, other losses)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -110,14 +113,14 @@ def evaluate(
 def run(cfg: BowsConfig) -> Path:
     if cfg.model.latent_size < 1:
         raise BowsError(f"model.latent_size must be >= 1, got {cfg.model.latent_size}")
-    device, autocast = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
+    device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
     path = run_dir(cfg, artifact)
     info = read_run_json(path)
     if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
         log.info("train: finished run, skipped (%s)", path)
         return path
-    return Trainer(cfg, artifact, train_windows, val_windows, path, device, autocast).train()
+    return Trainer(cfg, artifact, train_windows, val_windows, path, device).train()
 
 
 def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
@@ -140,7 +143,6 @@ class Trainer:
         val_windows: Any,
         path: Path,
         device: torch.device,
-        autocast: torch.dtype | None,
     ):
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
