@@ -179,6 +179,25 @@ def test_unreadable_cache_is_remeasured_and_rewritten(tmp_path):
 
 
 # --------------------------------------------------------------------------- CUDA
+def test_batches_sized_on_the_host_equal_device_sized_ones():
+    from dataclasses import replace as dc_replace
+
+    from bows.training.batches import sequential_batches
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(0, 12, 300)  # with empty windows, which are dropped
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    indices = rng.integers(0, 50, offsets[-1]).astype(np.uint16)
+    data = to_device(offsets, indices, 50, CPU)
+    assert data.lengths is not None and int(data.lengths.sum()) == offsets[-1]
+    synced = dc_replace(data, lengths=None)  # the old way: one device -> host read per batch
+    for make in (lambda d: epoch_batches(d, 32, 3, 1, skip=2), lambda d: sequential_batches(d, 32)):
+        pairs = list(zip(make(data), make(synced), strict=True))
+        assert len(pairs) > 3
+        for a, b in pairs:
+            assert torch.equal(a.indices, b.indices) and torch.equal(a.offsets, b.offsets)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_cuda_step_matches_cpu_and_never_syncs(dtype):
