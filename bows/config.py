@@ -170,7 +170,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = 50  # optimizer steps between metric rows
     num_threads: int = 0  # CPU threads; 0 = all cores
-    gemm: str = "auto"  # GEMM backend of the fused loss: auto (fastest measured here, cached) | aten | onednn
+    gemm: str = "auto"  # GEMM backend of the fused loss: auto (fastest measured here, cached) | aten | aten_t | onednn
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")

@@ -1,8 +1,9 @@
 """Measure which GEMM backend is fastest for each product of the training step on this machine
-(reads/writes ``<root>/cache/kernels.json``, keyed by machine, torch version, threads, dtype and shapes).
+(reads/writes ``<root>/cache/kernels.json``, keyed by machine, torch version, threads, dtype and shapes;
+delete it to measure again, e.g. after measuring on a busy machine).
 
 The first run of a (machine, shapes) pair times every available backend (``kernels.BACKENDS``:
-torch.mm -- MKL / oneDNN / cuBLAS -- and explicit oneDNN tensors on CPU) on the step's three
+torch.mm -- MKL / oneDNN / cuBLAS -- in either operand order, and explicit oneDNN tensors on CPU) on the step's three
 products and keeps the fastest of each; later runs read the choice back. A backend that is missing
 or fails is skipped with a log line; ``aten`` (``torch.mm``) always remains.
 """
@@ -88,15 +89,16 @@ def measure(
         if product == "grad_a":  # the step multiplies a transposed view of g
             a = torch.randn(sa[1], sa[0], generator=generator).to(device=device, dtype=dtype).t()
         flops = 2.0 * sa[0] * sa[1] * sb[1]
-        rates[product] = {}
-        for name in names:
-            try:
+        best = dict.fromkeys(names, float("inf"))
+        for _ in range(reps):  # backends interleaved: a burst of other work hits them alike
+            for name in list(best):
                 fn = BACKENDS[name]
-                seconds = time_product(lambda fn=fn, a=a, b=b: fn(a, b), device, reps)
-            except (RuntimeError, NotImplementedError) as exc:
-                log.info("kernels: backend %s failed on %s (%s); skipped", name, product, exc)
-                continue
-            rates[product][name] = flops / seconds / 1e9
+                try:
+                    best[name] = min(best[name], time_product(lambda fn=fn, a=a, b=b: fn(a, b), device, reps=1))
+                except (RuntimeError, NotImplementedError) as exc:
+                    log.info("kernels: backend %s failed on %s (%s); skipped", name, product, exc)
+                    del best[name]
+        rates[product] = {name: flops / seconds / 1e9 for name, seconds in best.items()}
     return rates
 
 
@@ -135,7 +137,12 @@ def select_kernels(
     summary = "; ".join(f"{p} " + ", ".join(f"{n} {r:.0f}" for n, r in rates[p].items()) for p in PRODUCTS)
     log.info("kernels: %s (measured GFLOP/s: %s)", kernels.describe(), summary)
     if backends is None and cache is not None:
-        table[key] = {"choice": {p: getattr(kernels, p) for p in PRODUCTS}, "gflops": rates, "measured": time.time()}
+        table[key] = {
+            "choice": {p: getattr(kernels, p) for p in PRODUCTS},
+            "gflops": rates,
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        }
         _write(cache, table)
     return kernels, rates
 

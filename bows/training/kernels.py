@@ -50,6 +50,12 @@ def _mm_aten(a: Tensor, b: Tensor) -> Tensor:
     return torch.mm(a, b)
 
 
+def _mm_aten_transposed(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.mm`` of the transposed problem, ``(b^T a^T)^T``: the other operand layout for the BLAS
+    (some shapes run faster one way round; the output is made contiguous again)."""
+    return torch.mm(b.t(), a.t()).t().contiguous()
+
+
 def _mm_onednn(a: Tensor, b: Tensor) -> Tensor:
     """oneDNN through mkldnn tensors: ``mkldnn_linear(x, w)`` is ``x @ w^T`` (conversions included)."""
     x = a.contiguous().to_mkldnn()
@@ -57,12 +63,16 @@ def _mm_onednn(a: Tensor, b: Tensor) -> Tensor:
     return torch.ops.aten.mkldnn_linear(x, w, None).to_dense()
 
 
-BACKENDS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"aten": _mm_aten, "onednn": _mm_onednn}
+BACKENDS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "aten": _mm_aten,
+    "aten_t": _mm_aten_transposed,
+    "onednn": _mm_onednn,
+}
 
 
 def available_backends(device: torch.device, dtype: torch.dtype = torch.float32) -> list[str]:
     """Backends that can run a ``dtype`` product on ``device`` here: each is tried on a tiny product."""
-    names = ["aten"] if device.type != "cpu" else [n for n in BACKENDS if n == "aten" or _mkldnn_usable()]
+    names = [n for n in BACKENDS if n != "onednn" or (device.type == "cpu" and _mkldnn_usable())]
     ok = []
     for name in names:
         try:
