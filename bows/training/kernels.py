@@ -3,16 +3,17 @@ no I/O; which backend is fastest on a machine is measured by ``bows.training.aut
 
 The loss is ``model.sparse_loss`` -- the plain autograd formulation in ``model.py`` -- with the
 forward and backward written out by hand so that no dense (batch x vocab) input ever exists.
-Its three dense products are the whole cost of a step:
+Its three dense products are most of the cost of a step:
 
     forward    z^T      = rows @ a^T      (vocab, latent) @ (latent, batch)
     grad_rows  dW_dec   = g @ a           (vocab, batch)  @ (batch, latent)
     grad_a     dL/da    = g^T @ rows      (batch, vocab)  @ (vocab, latent)
 
 (``rows`` is W as (vocab, latent), ``a`` the latent code, ``g`` dLoss/dz^T.) Each runs on the backend
-``Kernels`` names for it, in ``Kernels.dtype``: bf16 operands with fp32 accumulation inside the GEMM
-and fp32 everywhere else (master weights, bias, loss, elementwise maths, the sparse encoder and its
-gradient, the optimizer state).
+``Kernels`` names for it, in ``Kernels.dtype``. bf16 is mixed precision without autocast: the fp32
+master W is cast once per step; the GEMMs take bf16 operands and accumulate in fp32; the sparse
+encoder sums the bf16 copy's rows (its output is a bf16 GEMM operand anyway); everything else is
+fp32 -- bias, loss and its elementwise maths, both halves of the weight gradient, the optimizer state.
 """
 
 from __future__ import annotations
