@@ -122,8 +122,8 @@ def main() -> None:
     print(f"{'metric':30s} {'fp32 mean':>10s} {'fp32 sd':>9s} {'bf16 mean':>10s} {'diff':>9s} {'allowed':>8s}  pass")
     for name, r in table.items():
         print(
-            f"{name:30s} {r['fp32_mean']:10.4f} {r['fp32_sd']:9.4f} {r['bf16_mean']:10.4f} "
-            f"{r['difference']:9.4f} {r['allowed']:8.4f}  {'yes' if r['pass'] else 'NO'}"
+            f"{name:30s} {r['fp32_mean']:10.4g} {r['fp32_sd']:9.2g} {r['bf16_mean']:10.4g} "
+            f"{r['difference']:9.2g} {r['allowed']:8.2g}  {'yes' if r['pass'] else 'NO'}"
         )
     speed = np.mean([r["windows/s"] for r in results["bf16"]]) / np.mean([r["windows/s"] for r in results["fp32"]])
     print(f"bf16 {'PASSES' if passed else 'FAILS'}; bf16/fp32 training speed x{speed:.2f} (median windows/s)")
