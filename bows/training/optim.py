@@ -15,13 +15,14 @@ import torch
 from torch import Tensor, nn
 
 from bows.training.batches import Batch
+from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder, reconstruction_loss
 
 
-def batch_loss(model: TiedAutoencoder, batch: Batch) -> Tensor:
-    """Per-instance MSE of one batch, (instances,); sparse path when the batch carries word ids."""
+def batch_loss(model: TiedAutoencoder, batch: Batch, kernels: Kernels | None = None) -> Tensor:
+    """Per-instance MSE of one batch, (instances,); the fused sparse kernel when the batch carries word ids."""
     if batch.indices is not None:
-        return model.sparse_loss(*batch.csr())
+        return model_sparse_loss(model, *batch.csr(), kernels)
     target = batch.dense()
     return reconstruction_loss(model(target), target)
 
@@ -43,10 +44,14 @@ class Optimisation:
         total_steps: int,
         grad_clip: float | None = None,
         autocast: torch.dtype | None = None,
-        loss_fn: Callable[[Any, Batch], Tensor] = batch_loss,
+        kernels: Kernels | None = None,
+        loss_fn: Callable[[Any, Batch], Tensor] | None = None,
     ):
         self.model, self.total_steps, self.grad_clip, self.autocast = model, int(total_steps), grad_clip, autocast
-        self.loss_fn = loss_fn  # (model, batch) -> per-instance loss (instances,); the autoencoder's MSE by default
+        # (model, batch) -> per-instance loss (instances,); by default the autoencoder's MSE, whose fused
+        # sparse kernel runs its GEMMs on ``kernels`` (backends and dtype; bf16 there is mixed precision
+        # without autocast, which would bypass the fused kernel)
+        self.loss_fn = loss_fn or (lambda m, b: batch_loss(m, b, kernels))
         self.device = device = next(model.parameters()).device
         wd = torch.as_tensor(weight_decay, dtype=torch.float32)
         self.per_instance_decay: Tensor | None = None

@@ -29,6 +29,7 @@ from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.tracking import flatten, tracking_run
+from bows.training.autotune import select_kernels
 from bows.training.batches import DeviceWindows, epoch_batches, sequential_batches, to_device
 from bows.training.checkpoint import (
     RunInfo,
@@ -46,6 +47,7 @@ from bows.training.checkpoint import (
     write_metrics,
     write_run_json,
 )
+from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -58,7 +60,10 @@ class TrainingDiverged(BowsError):
 
 
 def resolve_device(name: str, precision: str = "fp32", num_threads: int = 0) -> tuple[torch.device, torch.dtype | None]:
-    """Decide device and precision once: (device, autocast dtype or None). Sets CPU threads / TF32."""
+    """Decide device and precision once: (device, bf16 or None). Sets CPU threads / TF32.
+
+    The single-model trainer runs bf16 inside its fused loss (``train_kernels``); the returned dtype is
+    for autocast around models without one (several instances, other losses)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -97,13 +102,15 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
 
 
 @torch.no_grad()
-def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) -> list[float]:
-    """Mean reconstruction loss per instance over ``windows`` (weighted by batch size)."""
+def evaluate(
+    model: TiedAutoencoder, windows: DeviceWindows, batch_size: int, kernels: Kernels | None = None
+) -> list[float]:
+    """Mean reconstruction loss per instance over ``windows`` (weighted by batch size), on the device."""
     was_training = model.training
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
     for batch in sequential_batches(windows, batch_size):
-        total += model.sparse_loss(*batch.csr()).double() * batch.size
+        total += model_sparse_loss(model, *batch.csr(), kernels).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -111,7 +118,7 @@ def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) ->
 def run(cfg: BowsConfig) -> Path:
     if cfg.model.latent_size < 1:
         raise BowsError(f"model.latent_size must be >= 1, got {cfg.model.latent_size}")
-    device, autocast = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
+    device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
     path = run_dir(cfg, artifact)
     info = read_run_json(path)
@@ -121,7 +128,16 @@ def run(cfg: BowsConfig) -> Path:
             log.info("train: finished run, skipped (%s)", path)
             return path
         log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
-    return Trainer(cfg, artifact, train_windows, val_windows, path, device, autocast).train()
+    return Trainer(cfg, artifact, train_windows, val_windows, path, device).train()
+
+
+def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
+    """The fused loss's GEMM backends and dtype for this run (measured once per machine and shape)."""
+    t = cfg.train
+    dtype = torch.bfloat16 if t.precision == "bf16" else torch.float32
+    cache = cfg.paths.root_path / "cache" / "kernels.json"
+    backends = None if t.gemm == "auto" else [t.gemm]
+    return select_kernels(device, dtype, vocab_size, cfg.model.latent_size, t.batch_size, cache, backends)[0]
 
 
 class Trainer:
@@ -135,7 +151,6 @@ class Trainer:
         val_windows: Any,
         path: Path,
         device: torch.device,
-        autocast: torch.dtype | None,
     ):
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
@@ -156,8 +171,9 @@ class Trainer:
         self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(
             device
         )
+        self.kernels = train_kernels(cfg, device, self.vocab_size)  # bf16 runs inside the fused loss, no autocast
         self.opt = Optimisation(
-            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, autocast=autocast
+            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, kernels=self.kernels
         )
         self.history: list[dict[str, Any]] = []
         self.started = time.time()
@@ -177,6 +193,7 @@ class Trainer:
             },
             "device": str(device),
             "precision": t.precision,
+            "kernels": self.kernels.describe(),
             "threads": torch.get_num_threads(),
             "config": as_dict(cfg),
             "summary": {},
