@@ -74,7 +74,18 @@ def _notes(a: Analysis) -> list[str]:
     missing = {k: v for k, v in a.sections.get("clusters", {}).get("missing", {}).items() if v}
     if missing:
         notes.append("category words not in the vocabulary: " + "; ".join(f"{k}: {len(v)}" for k, v in missing.items()))
+    for key, reason in a.sections.get("unavailable", {}).items():
+        notes.append(f"{key} not computed (null): {reason}")
     return notes
+
+
+def _failed(meta: dict) -> str:
+    """A warning block listing what failed in the analysis (figures, uploads, skipped sweep members)."""
+    failed = meta.get("failed") or []
+    if not failed:
+        return ""
+    items = "".join(f"<li>{html.escape(str(f.get('name')))}: {html.escape(str(f.get('error')))}</li>" for f in failed)
+    return f"<h2>Incomplete: {len(failed)} part(s) failed</h2><ul class='note'>{items}</ul>"
 
 
 def run_page(analysis_dir: Path) -> str:
@@ -104,6 +115,7 @@ def run_page(analysis_dir: Path) -> str:
             )
         ),
     ]
+    parts.append(_failed(meta))
     notes = _notes(a)
     if notes:
         parts.append("<ul class='note'>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
@@ -115,7 +127,7 @@ def run_page(analysis_dir: Path) -> str:
             parts.append(_figure(name, png, caption))
     groups = a.sections.get("groups", {})
     for g in ("months", "days"):
-        if "raw" in groups.get(g, {}):
+        if groups.get(g, {}).get("raw", {}).get("angular_order"):
             order = " \u2192 ".join(groups[g]["raw"]["angular_order"])
             parts.append(f"<h2>Angular order of {g} (raw PCA)</h2><p>{html.escape(order)}</p>")
     if groups.get("months", {}).get("seasonal"):
@@ -137,7 +149,8 @@ def sweep_page(analysis_dir: Path) -> str:
     from bows.plots.sweep import SWEEP_FIGURES
 
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
-    parts = [f"<h1>BOWS sweep ({len(table)} runs)</h1>"]
+    meta = json.loads((analysis_dir / "meta.json").read_text()) if (analysis_dir / "meta.json").is_file() else {}
+    parts = [f"<h1>BOWS sweep ({len(table)} runs)</h1>", _failed(meta)]
     for name, (_, caption) in SWEEP_FIGURES.items():
         png = analysis_dir / analyze.FIGURE_DIR / f"{name}.png"
         if png.is_file():

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.plots.figures import Figure, ring_panel, save_figure  # noqa: E402
+from bows.plots.figures import Figure, draw_figures, ring_panel, save_figure  # noqa: E402
 
 KEY_METRICS = (
     "geometry/months/ring_score",
@@ -158,10 +158,6 @@ SWEEP_FIGURES = {
 }
 
 
-def sweep_figures(table: pd.DataFrame, fig_dir: Path) -> list[Figure]:
-    made = []
-    for name, (fn, caption) in SWEEP_FIGURES.items():
-        path = Path(fig_dir) / f"{name}.png"
-        if fn(table, path):
-            made.append(Figure(name, path, caption))
-    return made
+def sweep_figures(table: pd.DataFrame, fig_dir: Path, failed: list[dict[str, str]] | None = None) -> list[Figure]:
+    """Every sweep figure the table allows, each on its own (failures appended to ``failed``)."""
+    return draw_figures(SWEEP_FIGURES, table, fig_dir, failed)
