@@ -163,7 +163,7 @@ def test_same_seed_same_weights_and_resume_is_bitwise(make_config, data, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         train_mod.run(cfg)
     path = root / "runs" / full.path.name
-    assert json.loads((path / Files.RUN).read_text())["status"] == "failed"
+    assert json.loads((path / Files.RUN).read_text())["status"] == "interrupted"
     assert torch.load(path / Files.CHECKPOINT, weights_only=True)["optim"]["step"] == 21
     monkeypatch.setattr(train_mod.Optimisation, "update", real_update)
     resumed = train_mod.load_run(train_mod.run(cfg))
