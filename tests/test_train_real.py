@@ -21,28 +21,37 @@ from bows.training.batches import epoch_batches, to_device
 from bows.training.model import TiedAutoencoder
 
 
+COMMON = (
+    "corpus=local",
+    "vocab.size=80",
+    "vocab.sample_fraction=1.0",
+    "window.group_size=2",
+    "model.latent_size=6",
+    "train.num_threads=1",
+    "train.device=cpu",
+)
+
+
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("real") / "corpus"
-    write_corpus(folder, docs=30, lines=10)
-    return folder
+def shared(tmp_path_factory):
+    """A small local corpus built once into artifacts (download -> vocab -> binarize) by the real stages."""
+    base = tmp_path_factory.mktemp("real")
+    write_corpus(base / "corpus", docs=30, lines=10)
+    files = f"corpus.files=[{base / 'corpus'}/*.txt]"
+    train_mod.load_data(tiny_config(base / "data", *COMMON, files))
+    return base / "data" / "artifacts", files
 
 
 @pytest.fixture
-def cfg_of(corpus, tmp_path):
+def cfg_of(shared, tmp_path):
+    artifacts, files = shared
+
     def make(*overrides: str, root=None):
-        return tiny_config(
-            root or tmp_path / "data",
-            "corpus=local",
-            f"corpus.files=[{corpus}/*.txt]",
-            "vocab.size=80",
-            "vocab.sample_fraction=1.0",
-            "window.group_size=2",
-            "model.latent_size=6",
-            "train.num_threads=1",
-            "train.device=cpu",
-            *overrides,
-        )
+        root = root or tmp_path / "data"
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "artifacts").exists():
+            (root / "artifacts").symlink_to(artifacts)  # runs are per test, the data is shared
+        return tiny_config(root, *COMMON, files, *overrides)
 
     return make
 
