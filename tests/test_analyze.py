@@ -195,3 +195,18 @@ def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tin
     analyze.run(cfg)
     assert json.loads((run_dir / "analysis" / "meta.json").read_text())["failed"] == []
     assert analyze._current_analysis(run_dir, cfg) is not None
+
+
+def test_data_side_needs_windows_with_every_word():
+    from bows.analysis.compute import _data_shortfall
+
+    words = ("a", "b", "c")
+    assert (
+        _data_shortfall(list(words), words, {"windows_with_group": 0}, np.zeros(3))
+        == "windows_with_group: 0 (need >= 3)"
+    )
+    assert "in no sampled window: ['b']" in _data_shortfall(
+        list(words), words, {"windows_with_group": 9}, np.array([3, 0, 2])
+    )
+    assert "differ" in _data_shortfall(["a", "b"], words, {"windows_with_group": 9}, np.ones(2))
+    assert _data_shortfall(list(words), words, {"windows_with_group": 9}, np.ones(3)) is None

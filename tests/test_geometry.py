@@ -149,3 +149,11 @@ def test_ring_from_no_data_is_nan_with_reason_never_one(coords):
     assert score["reason"]
     coords_from_gram, _ = geo.pca_from_gram(np.zeros((12, 12)), 2)  # what the data side did with 0 windows
     assert np.isnan(geo.ring_score(geo.angles(coords_from_gram))["adjacent_fraction"])
+
+
+def test_tied_or_missing_angles_have_no_order():
+    tied = np.zeros(12)  # every point at the same angle: stable sorting would "find" the calendar order
+    assert np.isnan(geo.ring_score(tied)["adjacent_fraction"]) and "tied" in geo.ring_score(tied)["reason"]
+    one_nan = np.linspace(0, 6, 12)
+    one_nan[3] = np.nan
+    assert np.isnan(geo.ring_score(one_nan)["circular_rank_corr"])

@@ -20,7 +20,6 @@ from bows.training import train as train_mod
 from bows.training.batches import epoch_batches, to_device
 from bows.training.model import TiedAutoencoder
 
-
 COMMON = (
     "corpus=local",
     "vocab.size=80",
