@@ -190,11 +190,11 @@ def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tin
     assert "ZeroDivisionError" in meta["failed"][0]["error"]
     assert {"months_ring", "coactivation", "dimensionality"} <= set(meta["figures"])
     assert (run_dir / "analysis" / "figures" / "months_ring.png").is_file()
-    assert analyze._current_analysis(run_dir, cfg) is None  # incomplete: never reused as up to date
+    assert analyze.current_analysis(run_dir, cfg) is None  # incomplete: never reused as up to date
     monkeypatch.setattr(figures, "run_figure_specs", real)
     analyze.run(cfg)
     assert json.loads((run_dir / "analysis" / "meta.json").read_text())["failed"] == []
-    assert analyze._current_analysis(run_dir, cfg) is not None
+    assert analyze.current_analysis(run_dir, cfg) is not None
 
 
 def test_data_side_needs_windows_with_every_word():

@@ -18,6 +18,7 @@ from test_study import write_corpus
 from bows.artifacts import Files
 from bows.training import train as train_mod
 from bows.training.batches import epoch_batches, to_device
+from bows.training.checkpoint import load_checkpoint
 from bows.training.model import TiedAutoencoder
 
 COMMON = (
@@ -142,7 +143,7 @@ def test_nonfinite_weights_detected_within_a_step_before_epoch_end_and_checkpoin
     assert "at step 7" in message  # the loss of the very next step raised the device-side flag
     assert "last good checkpoint (step 4)" in message
     path = next((cfg.paths.root_path / "runs").iterdir())
-    state = torch.load(path / Files.CHECKPOINT, weights_only=True)
+    state = load_checkpoint(path, torch.device("cpu"))
     assert state["optim"]["step"] == 4 and torch.isfinite(state["model"]["W"]).all()
     assert json.loads((path / Files.RUN).read_text())["status"] == "failed"
     rows = [json.loads(line) for line in (path / Files.METRICS).read_text().splitlines()]
@@ -174,7 +175,7 @@ def test_default_config_sigterm_mid_epoch_checkpoints_and_resumes_bitwise(cfg_of
     path = tmp_path / "cut" / "runs" / full_path.name
     info = json.loads((path / Files.RUN).read_text())
     assert info["status"] == "interrupted" and info["step"] == cut
-    assert torch.load(path / Files.CHECKPOINT, weights_only=True)["optim"]["step"] == cut
+    assert load_checkpoint(path, torch.device("cpu"))["optim"]["step"] == cut
     assert signal.getsignal(signal.SIGTERM) is not None  # handlers restored
     monkeypatch.setattr(train_mod.Optimisation, "update", real)
     resumed_path = train_mod.run(cfg_of(*common, "wandb.group=second", root=tmp_path / "cut"))

@@ -1,6 +1,13 @@
 """Stage "analyze": reads a training run directory (or every run of a sweep index) with its windows,
 vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then figures (PNG) under
 ``<run>/analysis/`` (``<sweep dir>/analysis/`` for a sweep), logging both to W&B.
+
+An analysis's ``meta.json`` is a checked JSON (``bows.artifacts.write_checked_json``) recording its
+identity -- the run (key + weights sha256), the stats artifact (key + digest), the analysis settings
+(``key_dict(cfg.analyze)``) and ``ANALYSIS_VERSION`` -- the sha256 of every numbers file, and
+``failed`` (figures/uploads that failed) and ``complete`` (set once figures and W&B are done). It is
+reused only when all of these match, it is complete and ``failed`` is empty (``current_analysis``);
+readers verify it with ``verify_analysis``.
 """
 
 from __future__ import annotations
@@ -15,9 +22,17 @@ import numpy as np
 import pandas as pd
 
 from bows.analysis.compute import Analysis, analyze_arrays, load_analysis
-from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json
+from bows.artifacts import (
+    ArtifactError,
+    Files,
+    atomic_path,
+    file_record,
+    read_checked_json,
+    verify_files,
+    write_checked_json,
+)
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict
+from bows.config import BowsConfig, as_dict, key_dict
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats, sample_rows
 from bows.errors import BowsError
@@ -30,7 +45,34 @@ ANALYSIS_DIR = "analysis"
 FIGURE_DIR = "figures"
 HELDOUT_SPLITS = ("validation", "test")
 SWEEP_METRICS = "sweep_metrics.parquet"
-IN_PROGRESS = [{"name": "analysis", "error": "in progress or interrupted (figures/uploads not finished)"}]
+ANALYSIS_VERSION = 1  # bump when the analysis code changes its numbers: every stored analysis is redone
+META = "meta.json"
+
+
+def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
+    """What an analysis's numbers depend on; an analysis is reused only if all of it matches."""
+    return {
+        "version": ANALYSIS_VERSION,
+        "run_key": run_meta.get("key"),
+        "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
+        "stats_key": stats_artifact.key,
+        "stats_digest": stats_artifact.digest,
+        "settings": key_dict(cfg.analyze),
+    }
+
+
+def numbers_files(out: Path) -> dict:
+    """``{name: {sha256, bytes}}`` of an analysis's numbers (its top-level JSON and Parquet files)."""
+    names = sorted(p.name for p in [*out.glob("*.json"), *out.glob("*.parquet")] if p.name != META)
+    return {name: file_record(out / name) for name in names}
+
+
+def verify_analysis(out: Path) -> dict:
+    """The checked ``meta.json`` of an analysis directory after verifying every numbers file it
+    records; ``ArtifactError`` naming the file if any is missing, edited or truncated."""
+    meta = read_checked_json(Path(out) / META)
+    verify_files(Path(out), meta.get("files", {}))
+    return meta
 
 
 class AnalysisIncomplete(BowsError):
@@ -104,8 +146,11 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed, umap=cfg.analyze.umap
     )
     out = run_dir / ANALYSIS_DIR
+    (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
     result.save(out)
     meta = {
+        "identity": analysis_identity(info.meta, costats.artifact, cfg),
+        "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
         "analyze": as_dict(cfg.analyze),
@@ -119,13 +164,15 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         "seed": info.config.train.seed,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "seconds": round(time.time() - started, 1),
+        "files": numbers_files(out),
     }
-    atomic_write_json(out / "meta.json", {**meta, "failed": IN_PROGRESS})  # a kill from here on leaves it incomplete
+    meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     failed: list[dict[str, str]] = []
     made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
     _attempt(failed, "wandb", _track_run, cfg, run_dir, result, made, meta, group or info.config.wandb.group, failed)
-    atomic_write_json(out / "meta.json", {**meta, "figures": [f.name for f in made], "failed": failed})
+    # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
+    write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info("analyze: %d metrics, %d figures, %d failed -> %s", len(result.metrics), len(made), len(failed), out)
     _raise_if_failed(failed, out)
     return out
@@ -200,12 +247,14 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
             log.warning("analyze: sweep run %s is missing, skipped", run_dir)
             skipped.append({"job": _plain(row.get("job")), "status": "missing", "error": f"{run_dir} does not exist"})
             continue
-        analysis_dir = _current_analysis(run_dir, cfg)
+        analysis_dir = current_analysis(run_dir, cfg)
         if analysis_dir is None:
             analysis_dir = _attempt(failed, f"run:{run_dir.name}", analyze_run, run_dir, cfg, group=group)
         if analysis_dir is None and (run_dir / ANALYSIS_DIR / "metrics.json").is_file():
             analysis_dir = run_dir / ANALYSIS_DIR  # its numbers exist; only figures/uploads failed (listed)
         if analysis_dir is None:
+            continue
+        if _attempt(failed, f"verify:{run_dir.name}", verify_analysis, analysis_dir) is None:
             continue
         meta = load_analysis(analysis_dir)
         rows.append(
@@ -230,13 +279,15 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         "runs": len(table),
         "group": group,
         "analyze": as_dict(cfg.analyze),
-        "skipped": skipped,
+        "version": ANALYSIS_VERSION,
+        "skipped": skipped,  # members that did not finish (or are missing), with their errors
+        "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
     }
-    atomic_write_json(out / "meta.json", {**meta, "failed": [*failed, *IN_PROGRESS]})
+    write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed)
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
-    atomic_write_json(out / "meta.json", {**meta, "figures": [f.name for f in made], "failed": failed})
+    write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
         "analyze: sweep of %d runs (%d skipped, %d failed parts) -> %s", len(table), len(skipped), len(failed), out
     )
@@ -266,21 +317,33 @@ def _track_sweep(
             _attempt(failed, f"wandb:sweep/{fig.name}", tracker.image, f"sweep/{fig.name}", fig.path, fig.caption)
 
 
-def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
-    """A run's existing analysis if it was made with the same settings after the final weights."""
-    out, weights = run_dir / ANALYSIS_DIR, run_dir / Files.WEIGHTS
-    meta_path = out / "meta.json"
-    if not (meta_path.is_file() and (out / "metrics.json").is_file() and weights.is_file()):
-        return None
-    if meta_path.stat().st_mtime < weights.stat().st_mtime:
-        return None
-    if json.loads(meta_path.read_text()).get("failed", IN_PROGRESS):  # incomplete (or pre-`failed`): redo
-        return None
+def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
+    """A run's existing analysis if it is complete, intact, without failures, and made from this run's
+    weights, this stats artifact, these analysis settings and this ``ANALYSIS_VERSION``; else None
+    (with the reason logged)."""
+    from bows.training.checkpoint import load_run
 
-    def settings(analyze: dict) -> dict:  # which run or sweep is analysed does not change a run's numbers
-        return {k: v for k, v in analyze.items() if k not in ("run", "sweep")}
-
-    if settings(json.loads(meta_path.read_text()).get("analyze", {})) != settings(as_dict(cfg.analyze)):
+    out = run_dir / ANALYSIS_DIR
+    if not (out / META).is_file():
+        return None
+    try:
+        meta = verify_analysis(out)
+    except ArtifactError as exc:
+        log.warning("analyze: %s -- redoing the analysis", exc)
+        return None
+    if not meta.get("complete"):
+        log.info("analyze: %s was not completed (interrupted or crashed), redone", out)
+        return None
+    if meta.get("failed"):
+        log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
+        return None
+    info = load_run(run_dir)
+    stats = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
+    expected = json.loads(json.dumps(analysis_identity(info.meta, stats, cfg), default=str))
+    recorded = meta.get("identity")
+    if recorded != expected:
+        changed = sorted(k for k in expected if not isinstance(recorded, dict) or recorded.get(k) != expected[k])
+        log.info("analyze: %s is out of date (%s changed), redone", out, ", ".join(changed))
         return None
     log.info("analyze: %s is up to date, reused", out)
     return out
@@ -296,7 +359,7 @@ def _recorded_group(index: pd.DataFrame) -> str | None:
 
 
 def _config_columns(analysis_dir: Path) -> dict:
-    meta = json.loads((analysis_dir / "meta.json").read_text())
+    meta = read_checked_json(analysis_dir / META)
     return {
         "latent_size": meta["latent_size"],
         "weight_decay": meta["weight_decay"],
