@@ -189,3 +189,50 @@ def test_default_config_sigterm_mid_epoch_checkpoints_and_resumes_bitwise(cfg_of
         return [{k: v for k, v in r.items() if k != "windows_per_s"} for r in rows]
 
     assert history(resumed_path) == history(full_path)  # nothing lost, nothing duplicated
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_train_command_exits_143_with_one_line_and_resumes(shared, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    artifacts, files = shared
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "artifacts").symlink_to(artifacts)
+    args = [
+        sys.executable,
+        "-m",
+        "bows.training.train",
+        f"paths.root={root}",
+        *COMMON,
+        files,
+        "wandb=offline",
+        "train.max_steps=3000",
+        "train.batch_size=8",
+        "train.log_every=10",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(root.glob("runs/*/metrics.jsonl")):
+        time.sleep(0.5)
+    while time.time() < deadline and not list(root.glob("runs/*/metrics.jsonl"))[0].read_text():
+        time.sleep(0.5)  # training has logged: the signal lands mid-run
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-2000:]
+    last = [line for line in err.splitlines() if line.strip() and "%|" not in line][-1]
+    assert last.startswith("error: interrupted by SIGTERM at step ") and "re-run the same command" in last
+    [run] = list(root.glob("runs/*"))
+    info = json.loads((run / Files.RUN).read_text())
+    assert info["status"] == "interrupted"
+    assert load_checkpoint(run, torch.device("cpu"))["optim"]["step"] == info["step"]
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)  # the same command resumes
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [p.name for p in root.glob("runs/*")] == [run.name]
+    done = json.loads((run / Files.RUN).read_text())
+    assert done["status"] == "finished" and done["step"] == 3000
+    rows = [json.loads(line) for line in (run / Files.METRICS).read_text().splitlines() if "loss" in line]
+    assert [r["step"] for r in rows if "loss" in r] == list(range(10, 3001, 10))  # no row lost or repeated
