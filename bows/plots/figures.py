@@ -5,9 +5,7 @@ one PNG. ``run_figures`` makes every figure whose numbers exist and returns them
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,52 +15,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bows.analysis.compute import Analysis, load_analysis  # noqa: E402
+from bows.analysis.compute import Analysis  # noqa: E402
+from bows.analysis.store import AnalysisFiles, load_analysis  # noqa: E402
+from bows.plots import mechanism as mf  # noqa: E402
+from bows.plots.common import Figure, not_enough_data, num, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    path: Path
-    caption: str
-
-
-def save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    tmp.replace(path)
-
-
-def num(value: Any, spec: str = ".2f") -> str:
-    """``value`` formatted with ``spec``, or "n/a" when it is absent or not finite (a refused metric)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return format(value, spec)
-
-
-def not_enough_data(ax, title: str, reason: str) -> None:
-    """An explicit empty panel: the figure exists and says why there is nothing to draw."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=8)
-    ax.text(
-        0.5,
-        0.5,
-        f"not enough data\n{reason}",
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        fontsize=8,
-        color="crimson",
-        wrap=True,
-    )
 
 
 def draw_figures(
@@ -75,7 +35,7 @@ def draw_figures(
     one that raises is logged, closed and appended to ``failed`` as {name, error}; the rest go on."""
     made = []
     for name, (fn, caption) in specs.items():
-        path = Path(fig_dir) / f"{name}.png"
+        path = Path(fig_dir) / AnalysisFiles.figure(name)
         try:
             if fn(data, path):
                 made.append(Figure(name, path, caption))
@@ -105,7 +65,7 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
         ax.annotate(w[:3], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     for p in extra or []:
         x, y = p["coords"][:2]
-        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season"), "k"), zorder=3)
+        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season") or "", "k"), zorder=3)
         ax.annotate(p["word"], (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, style="italic")
     ev = ring["explained_variance"]
     ax.set_title(
@@ -228,13 +188,15 @@ def umap_figure(a: Analysis, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(8.5, 7))
     rest = frame["category"] == ""
     ax.scatter(frame.loc[rest, "x"], frame.loc[rest, "y"], s=2, c="0.85", lw=0, label="other")
-    colours = [*plt.get_cmap("tab10").colors, "black", "gold", "cyan", "lime"]
+    colours = [*matplotlib.color_sequences["tab10"], "black", "gold", "cyan", "lime"]
     for k, (name, sub) in enumerate(frame[~rest].groupby("category", sort=True)):
         ax.scatter(sub["x"], sub["y"], s=9, color=colours[k % len(colours)], lw=0, label=f"{name} ({len(sub)})")
     knn = a.sections.get("clusters", {}).get("knn", {})
+    umap = a.sections.get("clusters", {}).get("umap") or {}
+    params = f", {umap['n_neighbors']} nn, min_dist {umap['min_dist']}" if umap else ""
     if knn:
         ax.set_title(
-            f"UMAP (cosine, 15 nn, min_dist 0.05): {knn['k']}-NN category purity {num(knn['purity'])} "
+            f"UMAP (cosine{params}): {knn['k']}-NN category purity {num(knn['purity'])} "
             f"vs shuffled {num(knn['baseline_mean'])} +- {num(knn['baseline_sd'])}",
             fontsize=9,
         )
@@ -272,8 +234,6 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
 
 def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
     """Every per-run figure: name -> (function, caption); the report shows the captions."""
-    from bows.plots import mechanism as mf  # imported here: it reuses this module's helpers
-
     return {
         "months_ring": (
             lambda a, p: ring_figure(a, "months", p),
