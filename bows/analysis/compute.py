@@ -67,9 +67,9 @@ def _matrix(m: np.ndarray) -> list:
 RING_KEYS = ("adjacent_fraction", "circular_rank_corr")
 
 
-def _ring_metrics(a: Analysis, prefix: str, ring: dict[str, Any], extra: dict[str, str] | None = None) -> None:
-    """``prefix/adjacent_fraction`` etc. from a ring dict, or NaN + the ring's reason."""
-    names = {"ring_score": "adjacent_fraction", **{k: k for k in RING_KEYS}, **(extra or {})}
+def _ring_metrics(a: Analysis, prefix: str, ring: dict[str, Any]) -> None:
+    """``prefix/ring_score`` (= adjacent_fraction) etc. from a ring dict, or NaN + the ring's reason."""
+    names = {"ring_score": "adjacent_fraction", **{k: k for k in RING_KEYS}}
     for key, field_name in names.items():
         if ring.get("reason"):
             a.refuse(f"{prefix}/{key}", ring["reason"])
@@ -121,7 +121,7 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
         complete = not found.missing and not unseen and len(found) >= geo.MIN_RING_POINTS
         if found.missing:
             why_not = f"missing: {list(found.missing)}"
-        elif unseen:
+        elif unseen and costats is not None:
             why_not = f"in no sampled train window (windows_with_group: {_windows_with(costats, name)}): {unseen}"
         else:
             why_not = f"{len(found)} words"
