@@ -67,6 +67,18 @@ class Optimisation:
         self.optimizer = torch.optim.AdamW([a for a, _ in self.aliases], lr=lr, weight_decay=decay, fused=fused)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, self.total_steps))
         self.step = 0
+        # device-side divergence watch: set by update() without a host sync, read by first_nonfinite()
+        self._steps_t = torch.zeros((), dtype=torch.int64, device=device)
+        self._first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+
+    def first_nonfinite(self) -> int | None:
+        """The first step whose loss was NaN/inf (None if none): one host sync, call it at log
+        intervals and before anything that trusts the weights (epoch-end analysis, checkpoint)."""
+        first = int(self._first_bad)
+        return first if first >= 0 else None
+
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.params)
 
     @property
     def lr(self) -> float:
@@ -98,6 +110,9 @@ class Optimisation:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
+        self._steps_t += 1
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._first_bad = torch.where(bad & (self._first_bad < 0), self._steps_t, self._first_bad)
         return loss.detach()
 
     def _clip(self, max_norm: float) -> None:
@@ -114,6 +129,7 @@ class Optimisation:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
+        self._steps_t.fill_(self.step)
 
 
 def _contiguous_alias(p: Tensor) -> tuple[Tensor, tuple[int, ...] | None]:
