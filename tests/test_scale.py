@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from bows.analysis.groups import FORCED_TOKENS
 from bows.artifacts import Files, artifact_key, build_artifact
-from bows.config import FORCED_TOKENS
 from bows.data import binarize, vocab
 from bows.data.chunks import NpyAppender, read_split, size_stats
 from bows.data.windows import window_stats
@@ -308,10 +308,11 @@ def test_cuda_streamed_batches_equal_resident_and_cover_all():
 
 
 def test_stats_sample_of_nonempty_windows_in_chunks():
-    from bows.data.stats import sample_nonempty, sample_rows
+    from bows.data.stats import sample_nonempty
+    from bows.data.windows import spread_rows
 
     offsets, _ = _csr(n=1000, seed=4)
     nonempty = np.flatnonzero(np.diff(offsets) > 0)
     for sample in (1, 37, 5000):
-        expected = nonempty[sample_rows(len(nonempty), sample)]
+        expected = nonempty[spread_rows(len(nonempty), sample)]
         assert np.array_equal(sample_nonempty(offsets, sample, chunk=61), expected)

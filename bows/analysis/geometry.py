@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,20 +49,43 @@ def pca_from_gram(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------- rings
 def angles(coords: np.ndarray) -> np.ndarray:
-    """Angle (radians, [0, 2pi)) of each 2-D point around the points' centroid."""
-    c = np.asarray(coords)[:, :2] - np.asarray(coords)[:, :2].mean(axis=0)
-    return np.mod(np.arctan2(c[:, 1], c[:, 0]), 2 * np.pi)
+    """Angle (radians, [0, 2pi)) of each 2-D point around the points' centroid; NaN for a point at
+    the centroid (no direction: e.g. every point identical, as PCA of an all-zero matrix gives)."""
+    xy = np.asarray(coords, dtype=np.float64)[:, :2]
+    if xy.shape[1] < 2:  # fewer than two components: no plane to measure angles in
+        return np.full(len(xy), np.nan)
+    c = xy - xy.mean(axis=0)
+    r = np.hypot(c[:, 0], c[:, 1])
+    scale = float(np.abs(xy).max()) if xy.size else 0.0
+    theta = np.mod(np.arctan2(c[:, 1], c[:, 0]), 2 * np.pi)
+    return np.where(r > max(scale, 1e-300) * 1e-9, theta, np.nan)
 
 
-def ring_score(theta: np.ndarray) -> dict[str, float]:
+MIN_RING_POINTS = 3
+
+
+def ring_score(theta: np.ndarray) -> dict[str, float | str | None]:
     """How well angles ``theta`` (points in their natural cyclic order) form an ordered ring.
 
     adjacent_fraction: share of the n cyclically adjacent pairs (i, i+1 mod n) that are neighbours
     in angular order (1 for a perfect ring in either direction; chance 2/(n-1)).
     circular_rank_corr: Fisher-Lee circular rank correlation between the calendar position and
     the angular rank, the better of both orientations (1 for a perfect ring, ~1/n for noise).
+    An undefined angular order -- fewer than 3 points, a point without an angle (NaN) or two
+    points at the same angle -- gives NaN scores and the ``reason``; never a default score.
     """
+    theta = np.asarray(theta, dtype=np.float64)
     n = len(theta)
+    reason = None
+    if n < MIN_RING_POINTS:
+        reason = f"{n} points (a ring needs >= {MIN_RING_POINTS})"
+    elif not np.isfinite(theta).all():
+        reason = f"{int((~np.isfinite(theta)).sum())} of {n} points have no angle (at the centroid: no data spread)"
+    elif len(np.unique(theta)) < n:
+        reason = f"{n - len(np.unique(theta))} tied angles: the angular order is undefined"
+    if reason is not None:
+        nan = float("nan")
+        return {"adjacent_fraction": nan, "circular_rank_corr": nan, "chance_adjacent_fraction": nan, "reason": reason}
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(theta, kind="stable")] = np.arange(n)
     gap = np.abs(rank - np.roll(rank, -1))
@@ -72,7 +96,8 @@ def ring_score(theta: np.ndarray) -> dict[str, float]:
     return {
         "adjacent_fraction": float(adjacent),
         "circular_rank_corr": float(corr),
-        "chance_adjacent_fraction": 2.0 / (n - 1) if n > 2 else 1.0,
+        "chance_adjacent_fraction": 2.0 / (n - 1),
+        "reason": None,
     }
 
 
@@ -91,7 +116,7 @@ def ring_analysis(vectors: np.ndarray, words: Sequence[str], k: int = 3, normali
         "explained_variance": fit.explained.tolist(),
         "coords": coords.tolist(),
         "angle_deg": np.degrees(theta).tolist(),
-        "angular_order": [words[i] for i in np.argsort(theta, kind="stable")],
+        "angular_order": [words[i] for i in np.argsort(theta, kind="stable")] if np.isfinite(theta).all() else None,
         **ring_score(theta),
     }
 
@@ -157,7 +182,7 @@ def offdiag_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     iu = np.triu_indices(len(a), k=1)
     x, y = np.asarray(a)[iu], np.asarray(b)[iu]
     ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+    if ok.sum() < 3 or np.std(x[ok]) < 1e-12 or np.std(y[ok]) < 1e-12:  # constant: no correlation
         return {"pearson": float("nan"), "spearman": float("nan"), "pairs": int(ok.sum())}
     return {
         "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]),
@@ -226,7 +251,7 @@ def umap_embedding(vectors: np.ndarray, seed: int = 42, n_neighbors: int = 15, m
     reducer = umap.UMAP(
         n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_components=2, n_jobs=1
     )
-    return reducer.fit_transform(np.asarray(vectors, dtype=np.float32))
+    return np.asarray(reducer.fit_transform(np.asarray(vectors, dtype=np.float32)))
 
 
 # ----------------------------------------------------------------------------- dimensionality
@@ -242,7 +267,7 @@ def feature_dimensionality(W: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- structure discovery
-def shape_scores(points: np.ndarray) -> dict[str, float]:
+def shape_scores(points: np.ndarray) -> dict[str, Any]:
     """PCA-2 shape of a point cloud: ``ring`` = (1 - radial CV) x angular coverage (both in [0, 1]),
     ``line`` = PC1 share of PC1+PC2 variance, ``planarity`` = PC1+PC2 explained variance."""
     fit = pca(points, 2)
@@ -288,7 +313,7 @@ def discover_rings(
     X = np.asarray(W, dtype=np.float64)[:, candidates].T
     X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     clusters = max(1, min(clusters, len(candidates) // min_size))
-    labels = KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit_predict(X)
+    labels = KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit_predict(X)  # pyright: ignore[reportArgumentType]
     rng = np.random.default_rng(seed)
     nulls: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rows = []
@@ -309,7 +334,7 @@ def discover_rings(
                 "planarity": s["planarity"],
                 "ring_z": (s["ring"] - mean[0]) / sd[0],
                 "planarity_z": (s["planarity"] - mean[1]) / sd[1],
-                "words": " ".join(vocab[candidates[members[i]]] for i in s["order"]),
+                "words": " ".join(vocab[int(candidates[members[i]])] for i in s["order"]),
             }
         )
     frame = pd.DataFrame(

@@ -1,6 +1,6 @@
 """Stage "vocab": reads docs.parquet (download), writes vocab.parquet (index, word, count, forced).
 
-The vocabulary is the 39 forced tokens (``bows.config.FORCED_TOKENS``, in that order, kept even when
+The vocabulary is the 39 forced tokens (``bows.analysis.groups.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
 The counts stream over the train rows in chunks of ``data.chunk_rows``; with ``data.shard`` the
@@ -15,9 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bows.analysis.groups import FORCED_TOKENS
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, key_dict
+from bows.config import BowsConfig, VocabConfig, key_dict
+from bows.data import TRAIN
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
@@ -42,7 +44,7 @@ def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
 def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     """``word``, ``count`` of every kept token, sorted by count (descending) then word."""
     table = tokenize(texts, min_len=min_len).counts()
-    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
+    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
@@ -62,8 +64,8 @@ def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
 def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
     """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
     forced = pa.array(FORCED_TOKENS, pa.string())
-    is_forced = pc.is_in(counts["word"], value_set=forced)
-    others = counts.filter(pc.invert(is_forced))
+    is_forced = pc.is_in(counts["word"], value_set=forced)  # pyright: ignore[reportAttributeAccessIssue]
+    others = counts.filter(pc.invert(is_forced))  # pyright: ignore[reportAttributeAccessIssue]
     room = size - len(FORCED_TOKENS)
     if len(others) < room:
         raise BowsError(
@@ -71,7 +73,7 @@ def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
             f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
             + (hint or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} "
                "(or raise vocab.sample_fraction)"))
-    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
+    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())  # pyright: ignore[reportAttributeAccessIssue]
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
     counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
@@ -104,14 +106,14 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
     chunks of ``data.chunk_rows`` rows (unordered), and the numbers behind them. The sample is the
     same for every shard count; drawing it takes up to 8 bytes per train row."""
     path, v = docs.file(Files.DOCS), cfg.vocab
-    n_rows = split_rows(path, "train")
+    n_rows = split_rows(path, TRAIN)
     sample = sample_rows(n_rows, v.sample_fraction, v.seed)
     a, b = shard_range(n_rows, shard, num_shards)
     mine = sample[np.searchsorted(sample, a):np.searchsorted(sample, b)]
     parts: list[pa.Table] = []
     short, longest = 0, 0
     if len(mine):
-        for row0, table in read_split(path, "train", ["text"], cfg.data.chunk_rows, a):
+        for row0, table in read_split(path, TRAIN, ["text"], cfg.data.chunk_rows, a):
             if row0 >= b:
                 break
             pick = mine[np.searchsorted(mine, row0):np.searchsorted(mine, row0 + table.num_rows)] - row0
@@ -167,8 +169,8 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
             raise BowsError(f"the train sample of {docs.path} has no words: " + (hint or "check the corpus"))
         table = choose_vocab(counts, cfg.vocab.size, hint)
         pq.write_table(table, builder.path(Files.VOCAB))
-        total = int(pc.sum(counts["count"]).as_py() or 0)
-        covered = int(pc.sum(table["count"]).as_py() or 0)
+        total = int(pc.sum(counts["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
+        covered = int(pc.sum(table["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
         builder.stats = {"train_rows": info["train_rows"], "sampled_rows": info["sampled_rows"], "tokens": total,
                          "distinct_words": len(counts), "vocab_size": cfg.vocab.size,
