@@ -10,7 +10,7 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report all \
-        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train check clean
+        synthetic citymap structure reproduce-paper test test-slow test-all bench bench-data bench-train check clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ report: $(STAMP) ## static HTML report of a run or sweep
 
 all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
 	$(PY) -m bows.experiments.study $(ARGS)
+
+structure: $(STAMP) ## structure vs latent size (months / Roman-numeral Gram norms, 3 seeds, wd 1; ~hours on 2 CPUs)
+	$(PY) -m bows.experiments.structure $(ARGS)
 
 synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
 	$(PY) -m bows.experiments.synthetic $(ARGS)
