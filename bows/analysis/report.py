@@ -125,11 +125,12 @@ def run_page(analysis_dir: Path) -> str:
         ("r2", "Words most carried by their context (held-out R^2 minus one-hot R^2)", 25),
         ("towers", "Decomposition towers of the target words' pre-activation", 40),
         ("christmas_months", "Christmas vs each month", 12),
-        ("discovery", "Automatic structure discovery: word clusters ranked by ring shape", 15),
+        ("discovery", "Structures found without labels (rings, lines, clusters; z vs random word sets)", 36),
     ]
     for name, title, n in tables:
         if name in a.tables:
-            parts.append(f"<h2>{html.escape(title)}</h2>" + _table(a.tables[name].head(n)))
+            frame = a.tables[name].drop(columns=["indices", "pc1", "pc2"], errors="ignore")  # lists: figure only
+            parts.append(f"<h2>{html.escape(title)}</h2>" + _table(frame.head(n)))
     return _page("BOWS run report", parts)
 
 

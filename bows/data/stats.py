@@ -295,9 +295,11 @@ def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Seque
             frame.insert(2, "sentences_per_row", spr if cfg.corpus.name == "embedded" else None)
             frame["words"] = " ".join(found.words)
             frame["missing"] = " ".join(found.missing)
-            frame["primary"] = PRIMARY_SCORE[kind]
-            frame["score"] = frame[PRIMARY_SCORE[kind]]
-            frame["chance"] = diag.chance_levels(len(found)).get(PRIMARY_SCORE[kind])
+            # 4 points (seasons) always look half-adjacent on a ring: their share of the Fourier mode is the score
+            primary = "fourier_share" if kind == "ring" and len(found) < 5 else PRIMARY_SCORE[kind]
+            frame["primary"] = primary
+            frame["score"] = frame[primary]
+            frame["chance"] = diag.chance_levels(len(found)).get(primary)
             frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -326,7 +328,7 @@ def scan_summary(table: pd.DataFrame, cfg: BowsConfig) -> dict:
 
 def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact) -> tuple[dict, dict]:
     config = {"stats": as_dict(cfg.stats), "corpus": as_dict(cfg.corpus), "vocab": as_dict(cfg.vocab),
-              "window": as_dict(cfg.window), "split": SPLIT, "version": 1}
+              "window": as_dict(cfg.window), "split": SPLIT, "version": 2}
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 
 
