@@ -343,7 +343,8 @@ def discovery(
         a.sections["discovery"] = {"reason": f"only {len(ids)} represented candidate words (< 20)"}
         return
     result = disc.discover(W[:, ids].T, [vocab[i] for i in ids], counts[ids].astype(np.float64), seed=seed)
-    found = result.found.assign(indices=lambda f: [[int(ids[i]) for i in g] for g in f["indices"]])
+    found = result.found.copy()
+    found["indices"] = [[int(ids[i]) for i in g] for g in found["indices"]]
     a.tables["discovery"] = found
     section: dict[str, Any] = {
         "z_min": result.z_min,

@@ -292,16 +292,16 @@ def discover(
 def match(found: pd.DataFrame, target: Sequence[str], shape: str | None = "ring") -> dict:
     """Precision, recall and F1 of the target words (e.g. the months) in the best-matching found group
     (of ``shape``, or any), with its rank; zeros and rank None when none overlaps."""
-    target = set(target)
+    wanted = set(target)
     best = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "rank": None, "shape": None, "words": None, "groups": 0}
     rows = found if shape is None else found[found["shape"] == shape]
     best["groups"] = int(len(rows))
     for _, row in rows.iterrows():
         g = set(row["words"].split())
-        hit = len(g & target)
+        hit = len(g & wanted)
         if hit == 0:
             continue
-        p, r = hit / len(g), hit / len(target)
+        p, r = hit / len(g), hit / len(wanted)
         f1 = 2 * p * r / (p + r)
         if f1 > best["f1"]:
             best.update(precision=p, recall=r, f1=f1, rank=int(row["rank"]), shape=row["shape"], words=row["words"])

@@ -4,10 +4,9 @@ metric has settled. Arrays in, numbers out; no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 
 def offdiag_frobenius_gram(gram: np.ndarray) -> float:
@@ -18,7 +17,7 @@ def offdiag_frobenius_gram(gram: np.ndarray) -> float:
     return float(np.sqrt(max((G**2).sum() - (np.diag(G) ** 2).sum(), 0.0)))
 
 
-def group_norms(W: np.ndarray, ids: Sequence[int]) -> float:
+def group_norms(W: np.ndarray, ids: ArrayLike) -> float:
     """Off-diagonal Frobenius norm of the raw Gram matrix of the columns ``ids`` of W (latent x vocab)."""
     V = np.asarray(W, dtype=np.float64)[:, np.asarray(ids, dtype=np.int64)]
     return offdiag_frobenius_gram(V.T @ V)
@@ -33,14 +32,14 @@ def summarise(frame: pd.DataFrame, value: str = "frobenius") -> pd.DataFrame:
     return out
 
 
-def settle_step(steps: Sequence[int], values: Sequence[float], tolerance: float) -> int | None:
+def settle_step(steps: ArrayLike, values: ArrayLike, tolerance: float) -> int | None:
     """The first evaluated step from which the curve stays within ``tolerance`` (relative) of its last
     value; None for an empty curve or a last value of 0."""
-    steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
-    if len(values) == 0 or values[-1] == 0 or not np.isfinite(values[-1]):
+    at, curve = np.asarray(steps), np.asarray(values, dtype=np.float64)
+    if len(curve) == 0 or curve[-1] == 0 or not np.isfinite(curve[-1]):
         return None
-    off = np.abs(values - values[-1]) > tolerance * abs(values[-1])
+    off = np.abs(curve - curve[-1]) > tolerance * abs(curve[-1])
     if not off.any():
-        return int(steps[0])
+        return int(at[0])
     last_off = int(np.flatnonzero(off)[-1])
-    return int(steps[min(last_off + 1, len(steps) - 1)])
+    return int(at[min(last_off + 1, len(at) - 1)])

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as sstats
 
 from bows.analysis import geometry as geo
@@ -33,14 +34,15 @@ MIN_GROUP_WINDOWS = 30  # fewer windows holding a group word: the scores are nul
 
 
 def row_indicators(
-    rows: np.ndarray, ids: np.ndarray, n_rows: int, group_ids: Sequence[int], vocab_size: int
+    rows: np.ndarray, ids: np.ndarray, n_rows: int, group_ids: ArrayLike, vocab_size: int
 ) -> np.ndarray:
     """(n_rows x k) bool: row r holds group word j (token occurrences ``(rows[i], ids[i])``)."""
     column = np.full(vocab_size, -1, dtype=np.int64)
-    column[np.asarray(group_ids, dtype=np.int64)] = np.arange(len(group_ids))
+    group = np.asarray(group_ids, dtype=np.int64)
+    column[group] = np.arange(len(group))
     mapped = column[np.asarray(ids, dtype=np.int64)]
     hit = mapped >= 0
-    out = np.zeros((n_rows, len(group_ids)), dtype=bool)
+    out = np.zeros((n_rows, len(group)), dtype=bool)
     out[np.asarray(rows, dtype=np.int64)[hit], mapped[hit]] = True
     return out
 

@@ -269,7 +269,7 @@ def _segmentation_rows(cfg: BowsConfig, sentences_per_row: int, vocab: list[str]
     docs = download.run(dataclasses.replace(cfg, corpus=corpus))
     table = read_texts(docs, SPLIT)
     rows, ids = word_ids(tokenize(table["text"], min_len=cfg.vocab.min_len), pa.array(vocab, pa.string()))
-    codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     return rows, ids, table.num_rows, segment_starts(codes, table.num_rows, cfg.window.cross_documents)
 
 
@@ -317,7 +317,7 @@ def scan_summary(table: pd.DataFrame, cfg: BowsConfig) -> dict:
             scored = part.dropna(subset=["score"])
             if len(scored):
                 top = scored.sort_values(["score", "group_size"], ascending=[False, True]).iloc[0]
-                entry["best"].append({"sentences_per_row": None if pd.isna(seg) else int(seg),
+                entry["best"].append({"sentences_per_row": None if pd.isna(seg) else int(float(str(seg))),
                                       "group_size": int(top["group_size"]), "score": float(top["score"])})
         here = frame[(frame["group_size"] == cfg.window.group_size)
                      & ((frame["sentences_per_row"] == spr) if spr is not None else True)]
@@ -379,9 +379,9 @@ def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifac
                 made[name] = False
         b.stats = {"groups": len(summary["groups"]), "figures": made,
                    "best": {k: v["best"] for k, v in summary["groups"].items()}}
-    log.info("stats: data diagnostics -> %s", b.artifact.path)
+    log.info("stats: data diagnostics -> %s", b.artifact.path)  # type: ignore[attr-defined]
     log.info("%s", format_scan(summary))
-    return b.artifact
+    return b.artifact  # type: ignore[attr-defined]
 
 
 def _json_default(obj):

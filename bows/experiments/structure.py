@@ -168,12 +168,13 @@ def run(cfg: BowsConfig) -> Path:
         np.savez_compressed(b.path(SNAPSHOTS), **snapshots)
         b.path(SUMMARY).write_text(json.dumps(info, indent=2, default=str) + "\n")
         made = []
-        for name, fn, args in (
-            (FIGURE, structure_figure, (summary, snapshots, info)),
-            (SETTLING, settling_figure, (curves_frame, table)),
-        ):
+        drawers = {
+            FIGURE: lambda path: structure_figure(summary, snapshots, info, path),
+            SETTLING: lambda path: settling_figure(curves_frame, table, path),
+        }
+        for name, draw in drawers.items():
             try:
-                fn(*args, b.path(name))
+                draw(b.path(name))
                 made.append(name)
             except Exception as exc:  # one failed figure never takes the numbers down
                 log.warning("structure: figure %s failed: %s: %s", name, type(exc).__name__, exc)
@@ -195,11 +196,12 @@ def run(cfg: BowsConfig) -> Path:
 def format_summary(summary: pd.DataFrame, info: dict, out: Path) -> str:
     lines = [f"structure vs latent size (wd {info['weight_decay']:g}, seeds {info['seeds']}) -> {out}"]
     for group, part in summary.groupby("group"):
-        cells = ", ".join(
-            f"L={int(r.latent_size)}: {r.mean:.3g}" + (f" +- {2 * r.sd:.2g}" if np.isfinite(r.sd) else "")
-            for r in part.itertuples()
-        )
-        lines.append(f"  {group}: off-diagonal Frobenius norm {cells}")
+        cells = []
+        for r in part.to_dict("records"):
+            sd = float(r["sd"])
+            two_sd = f" +- {2 * sd:.2g}" if np.isfinite(sd) else ""
+            cells.append(f"L={int(r['latent_size'])}: {float(r['mean']):.3g}{two_sd}")
+        lines.append(f"  {group}: off-diagonal Frobenius norm {', '.join(cells)}")
     lines.append(f"  settled by step (max over seeds and groups): {info['settled_step_max']}")
     return "\n".join(lines)
 
