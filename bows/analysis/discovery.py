@@ -10,7 +10,8 @@ Method (no word list is named anywhere in it):
    every word with its nearest neighbours (``neighbourhoods`` sizes).
 2. Shape of a group, from the PCA of its centred unit vectors (eigenvalues l1 >= l2 >= ...):
    ``ring`` = planarity (l1 + l2) / sum(l) x roundness l2 / l1 x radial uniformity (1 - CV of the
-   in-plane radii) x angular coverage (1 - excess of the largest angular gap);
+   in-plane radii) x angular coverage (1 - excess of the largest angular gap) x angular spread
+   (1 - |mean exp(2i theta)|: two opposite clumps are not a ring);
    ``line`` = l1 / sum(l) x (1 - l2 / l1) x spread (1 - largest PC1 share of one word);
    ``cluster`` = mean pairwise cosine.
 3. Null: for each size, random word sets from the candidate pool (screening); then, for the best
@@ -69,12 +70,15 @@ def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
     theta = np.sort(np.mod(np.arctan2(coords[:, :, 1], coords[:, :, 0]), 2 * np.pi), axis=1)
     gaps = np.diff(np.concatenate([theta, theta[:, :1] + 2 * np.pi], axis=1), axis=1)
     coverage = 1 - np.maximum(gaps.max(axis=1) - 2 * np.pi / s, 0) / (2 * np.pi)
+    # two opposite clumps also cover the circle and look round: the second circular moment is ~1 for
+    # them and ~0 for points spread around a ring
+    spread_angle = 1 - np.abs(np.exp(2j * theta).mean(axis=1))
     planarity = (l1 + l2) / total
     roundness = np.where(l1 > 0, l2 / np.maximum(l1, 1e-300), 0.0)
     pc1 = coords[:, :, 0] ** 2
     spread = 1 - pc1.max(axis=1) / np.maximum(pc1.sum(axis=1), 1e-300)
     return {
-        "ring": planarity * roundness * radial * coverage,
+        "ring": planarity * roundness * radial * coverage * spread_angle,
         "line": l1 / total * (1 - roundness) * spread,
         "cluster": cluster,
         "planarity": planarity,
