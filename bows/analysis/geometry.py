@@ -157,7 +157,7 @@ def offdiag_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     iu = np.triu_indices(len(a), k=1)
     x, y = np.asarray(a)[iu], np.asarray(b)[iu]
     ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+    if ok.sum() < 3 or np.std(x[ok]) < 1e-12 or np.std(y[ok]) < 1e-12:  # constant: no correlation
         return {"pearson": float("nan"), "spearman": float("nan"), "pairs": int(ok.sum())}
     return {
         "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]),
@@ -226,7 +226,7 @@ def umap_embedding(vectors: np.ndarray, seed: int = 42, n_neighbors: int = 15, m
     reducer = umap.UMAP(
         n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_components=2, n_jobs=1
     )
-    return reducer.fit_transform(np.asarray(vectors, dtype=np.float32))
+    return np.asarray(reducer.fit_transform(np.asarray(vectors, dtype=np.float32)))
 
 
 # ----------------------------------------------------------------------------- dimensionality

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
-import json
 import logging
 import math
 import os
@@ -25,8 +24,9 @@ import pandas as pd
 
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
-from bows.analysis.compute import Analysis, load_analysis
-from bows.artifacts import atomic_write_bytes
+from bows.analysis.compute import Analysis
+from bows.analysis.store import AnalysisFiles, load_analysis
+from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
 from bows.config import BowsConfig
 from bows.errors import BowsError
@@ -34,7 +34,7 @@ from bows.training.checkpoint import read_run_json
 
 log = logging.getLogger(__name__)
 
-REPORT = "report.html"
+REPORT = AnalysisFiles.REPORT
 
 
 # ----------------------------------------------------------------------------- what the pages show
@@ -352,7 +352,7 @@ class RunView:
         return f"wd {self.weight_decay:g}, L {self.latent_size}"
 
     def figure(self, name: str) -> Path | None:
-        png = self.analysis_dir / analyze.FIGURE_DIR / f"{name}.png"
+        png = self.analysis_dir / analyze.FIGURE_DIR / AnalysisFiles.figure(name)
         return png if png.is_file() else None
 
     def model(self) -> ModelResult:
@@ -361,8 +361,7 @@ class RunView:
 
 def read_run(analysis_dir: Path) -> RunView:
     analysis_dir = Path(analysis_dir)
-    meta_file = analysis_dir / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta = analyze.verify_analysis(analysis_dir)  # refuses an edited or truncated analysis by name
     run_dir = Path(meta["run"]) if meta.get("run") else analysis_dir.parent
     return RunView(analysis_dir, load_analysis(analysis_dir), meta, read_run_json(run_dir) or {})
 
@@ -616,9 +615,10 @@ def _compare_row(shown: Shown, columns: Sequence[tuple[str, RunView]]) -> str:
 
 
 def sweep_page(analysis_dir: Path) -> str:
+    analyze.verify_analysis(analysis_dir)
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
-    views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / "metrics.json").is_file()}
+    views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / AnalysisFiles.METRICS).is_file()}
     reps = [(wd, [views[d] for d in sub["analysis_dir"] if d in views]) for wd, sub in representatives(table)]
     reps = [(wd, vs) for wd, vs in reps if vs]
     models = []  # one per weight decay: metrics averaged over seeds, sections of the first seed
@@ -720,19 +720,20 @@ def write_report(analysis_dir: Path, sweep: bool = False) -> Path:
 def run(cfg: BowsConfig) -> Path:
     if cfg.analyze.sweep:
         analysis_dir = Path(cfg.analyze.sweep).resolve().parent / analyze.ANALYSIS_DIR
-        if not (analysis_dir / analyze.SWEEP_METRICS).is_file():
+        try:
+            analyze.verify_analysis(analysis_dir)
+        except ArtifactError as exc:
+            log.info("report: %s -- analysing the sweep", exc)
             analysis_dir = analyze.run(cfg)
         table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
         for run_analysis in table["analysis_dir"]:
-            if (Path(run_analysis) / "metrics.json").is_file():
+            if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
-    analysis_dir = run_dir.resolve() / analyze.ANALYSIS_DIR
-    if not (analysis_dir / "metrics.json").is_file():
-        if not run_dir.is_dir():
-            raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
-        analysis_dir = analyze.run(cfg)
+    if not run_dir.is_dir():
+        raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
+    analysis_dir = analyze.current_analysis(run_dir.resolve(), cfg) or analyze.run(cfg)
     return write_report(analysis_dir)
 
 

@@ -16,22 +16,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
+from bows.artifacts import Artifact, ArtifactError, Files, build_artifact, reuse_or_key, verify_files
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict
+from bows.config import BowsConfig, key_dict
+from bows.data import SPLITS
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab, read_texts
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives the progress bar)
 
 
 def binarize_config(cfg: BowsConfig) -> dict:
     """The resolved settings the windows depend on (hashed into the key, recorded in the metadata)."""
-    return {"corpus": as_dict(cfg.corpus), "vocab": as_dict(cfg.vocab), "window": as_dict(cfg.window),
+    return {"corpus": key_dict(cfg.corpus), "vocab": key_dict(cfg.vocab), "window": key_dict(cfg.window),
             "tokenizer": tokenizer_settings(cfg.vocab.min_len)}
 
 
@@ -49,7 +49,7 @@ def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Wi
         ids.append(batch_ids)
     seconds["tokenize"] = time.perf_counter() - start
     start = time.perf_counter()
-    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     seg = segment_starts(doc_codes, n_rows, cfg.window.cross_documents)
     lay = layout(seg, n_rows, cfg.window.group_size, cfg.window.stride)
     windows = build_windows(np.concatenate(rows), np.concatenate(ids), lay, len(vocab))
@@ -71,7 +71,7 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
     with build_artifact(root, "binarize", key, config, inputs) as builder:
         stats, table = {}, read_texts(docs)
         for split in SPLITS:
-            rows = table.filter(pc.equal(table["split"], split))
+            rows = table.filter(pc.equal(table["split"], split))  # pyright: ignore[reportAttributeAccessIssue]
             windows, stats[split] = split_windows(rows, vocab, cfg)
             np.save(builder.path(Files.offsets(split)), windows.offsets)
             np.save(builder.path(Files.indices(split)), windows.indices)
@@ -79,7 +79,7 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
                      stats[split]["windows"], stats[split]["mean_words"])
         builder.stats = stats
         builder.extra = {"vocab_size": len(vocab), "splits": list(SPLITS)}
-    print(format_stats(builder.artifact))
+    log.info("\n%s", format_stats(builder.artifact))
     return builder.artifact
 
 
@@ -97,10 +97,24 @@ def format_stats(artifact: Artifact) -> str:
 
 
 def load_windows(artifact: Artifact, split: str) -> Windows:
-    """The memory-mapped windows of one split of a binarize artifact."""
-    return Windows(offsets=np.load(artifact.file(Files.offsets(split)), mmap_mode="r"),
-                   indices=np.load(artifact.file(Files.indices(split)), mmap_mode="r"),
-                   vocab_size=int(artifact.meta["vocab_size"]))
+    """The memory-mapped windows of one split of a binarize artifact. The two files are verified
+    against the artifact's record first (size always, sha256 once per process, see
+    ``verify_files``) and their dtypes and shapes against each other and the vocabulary size, so a
+    damaged file is an ``ArtifactError`` naming it, never a wrong number or a raw mmap error."""
+    names = [Files.offsets(split), Files.indices(split)]
+    paths = [artifact.file(name) for name in names]
+    verify_files(artifact.path, {name: artifact.meta["files"][name] for name in names})
+    try:
+        offsets, indices = (np.load(path, mmap_mode="r") for path in paths)
+    except (ValueError, OSError) as exc:
+        raise ArtifactError(f"{artifact.path}: cannot memory-map the {split} windows ({exc})") from exc
+    vocab_size = int(artifact.meta["vocab_size"])
+    expected = np.uint16 if vocab_size <= 2**16 else np.int32
+    if (offsets.dtype != np.int64 or offsets.ndim != 1 or len(offsets) < 1 or indices.dtype != expected
+            or indices.ndim != 1 or int(offsets[0]) != 0 or int(offsets[-1]) != len(indices)):
+        raise ArtifactError(f"{paths[0]} / {paths[1]} are inconsistent (offsets {offsets.dtype} {offsets.shape}, "
+                            f"indices {indices.dtype} {indices.shape}, vocab_size {vocab_size}); rebuild them")
+    return Windows(offsets=offsets, indices=indices, vocab_size=vocab_size)
 
 
 def vocab_of(artifact: Artifact) -> list[str]:
@@ -118,7 +132,7 @@ def run(cfg: BowsConfig) -> Artifact:
 def run_and_report(cfg: BowsConfig) -> Artifact:
     """``make binarize`` / ``make data``: the stage, then its statistics table (also when skipped)."""
     artifact = run(cfg)
-    print(format_stats(artifact))
+    log.info("\n%s", format_stats(artifact))
     return artifact
 
 

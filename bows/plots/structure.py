@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bows.analysis.geometry import pca  # noqa: E402
-from bows.plots.figures import save_figure  # noqa: E402
+from bows.plots.common import save_figure  # noqa: E402
 
 
 def structure_figure(summary: pd.DataFrame, snapshots: dict[str, np.ndarray], info: dict, path: Path) -> None:

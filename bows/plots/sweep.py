@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.plots.figures import Figure, ring_panel, save_figure  # noqa: E402
+from bows.analysis.store import AnalysisFiles  # noqa: E402
+from bows.plots.common import Figure, save_figure  # noqa: E402
+from bows.plots.figures import ring_panel  # noqa: E402
 
 KEY_METRICS = (
     "geometry/months/ring_score",
@@ -58,7 +60,7 @@ def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
     rows = []
     for latent in sorted({table["latent_size"].min(), table["latent_size"].max()}):
         row = table[table["latent_size"] == latent].sort_values("seed").iloc[0]
-        groups = Path(row["analysis_dir"]) / "groups.json"
+        groups = Path(row["analysis_dir"]) / AnalysisFiles.GROUPS
         if groups.is_file():
             section = json.loads(groups.read_text()).get("months", {})
             if "raw" in section:
@@ -107,7 +109,7 @@ def metric_grid(table: pd.DataFrame, x: str, path: Path) -> bool:
     return True
 
 
-def phase_figure(table: pd.DataFrame, path: Path) -> bool:
+def wd_latent_phase_figure(table: pd.DataFrame, path: Path) -> bool:
     """Phase diagrams: key metrics (mean over seeds) on the weight decay x latent size grid."""
     metrics = [m for m in KEY_METRICS if m in table and table[m].notna().any()]
     if not metrics or table["weight_decay"].nunique() < 2 or table["latent_size"].nunique() < 2:
@@ -150,7 +152,7 @@ SWEEP_FIGURES = {
         "Key metrics vs latent size (log x), one line per weight decay.",
     ),
     "phase_diagram": (
-        phase_figure,
+        wd_latent_phase_figure,
         "Phase diagrams: each key metric (mean over seeds) over weight decay x latent "
         "size; where the geometry switches from ReLU filtering to linear, PCA-like "
         "structure.",
@@ -161,7 +163,7 @@ SWEEP_FIGURES = {
 def sweep_figures(table: pd.DataFrame, fig_dir: Path) -> list[Figure]:
     made = []
     for name, (fn, caption) in SWEEP_FIGURES.items():
-        path = Path(fig_dir) / f"{name}.png"
+        path = Path(fig_dir) / AnalysisFiles.figure(name)
         if fn(table, path):
             made.append(Figure(name, path, caption))
     return made

@@ -34,7 +34,19 @@ class Batch:
     def size(self) -> int:
         if self.inputs is not None:
             return self.inputs.shape[0]
-        return self.offsets.shape[0] - 1 if self.offsets is not None else self.target.shape[-2]
+        return self.offsets.shape[0] - 1 if self.offsets is not None else self.dense().shape[-2]
+
+    def csr(self) -> tuple[Tensor, Tensor]:
+        """(indices, offsets): the batch's word ids."""
+        if self.indices is None or self.offsets is None:
+            raise ValueError("this batch carries no word ids")
+        return self.indices, self.offsets
+
+    def dense(self) -> Tensor:
+        """The dense 0/1 target."""
+        if self.target is None:
+            raise ValueError("this batch carries no dense target")
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -61,11 +73,16 @@ def to_device(
     ``rows`` restricts to those windows (before dropping empty ones), e.g. an evaluation subset.
     """
     offsets = np.array(offsets, dtype=np.int64)  # a writable copy (memory maps are read-only)
+    ids = np.array(indices, dtype=np.int32)  # uint16 ids up to 65,535 (and int32 beyond) stay exact
+    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"word ids must lie in [0, {vocab_size}), got [{int(ids.min())}, {int(ids.max())}]")
+    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0):
+        raise ValueError(f"offsets are not a CSR index of {len(ids)} word ids")
     lengths = np.diff(offsets)
     keep = np.flatnonzero(lengths > 0) if rows is None else np.asarray(rows, np.int64)[lengths[rows] > 0]
     return DeviceWindows(
         offsets=torch.from_numpy(offsets).to(device),
-        indices=torch.from_numpy(np.array(indices, dtype=np.int32)).to(device),
+        indices=torch.from_numpy(ids).to(device),
         vocab_size=int(vocab_size),
         rows=torch.from_numpy(np.ascontiguousarray(keep)).to(device),
     )
@@ -112,13 +129,3 @@ def tensor_batches(data: Tensor, batch_size: int, seed: int, epoch: int, skip: i
     order = torch.from_numpy(epoch_order(data.shape[0], seed, epoch)).to(data.device)
     for start in range(skip * batch_size, data.shape[0], batch_size):
         yield Batch(target=data[order[start : start + batch_size]])
-
-
-def evaluation_rows(offsets: np.ndarray, limit: int) -> np.ndarray:
-    """Up to ``limit`` non-empty windows spread evenly over a held-out split (deterministic)."""
-    nonempty = np.flatnonzero(np.diff(np.asarray(offsets, np.int64)) > 0)
-    if limit <= 0 or len(nonempty) == 0:
-        return nonempty[:0]
-    if len(nonempty) <= limit:
-        return nonempty
-    return nonempty[np.linspace(0, len(nonempty) - 1, limit).round().astype(np.int64)]

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,15 @@ import torch
 from tqdm.auto import tqdm
 
 from bows.analysis.geometry import ring_analysis
-from bows.artifacts import Artifact, Files
+from bows.analysis.groups import DAYS, MONTHS, lookup
+from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
-from bows.config import FORCED_TOKENS, BowsConfig, as_dict
+from bows.config import BowsConfig, as_dict
+from bows.data import TRAIN, VALIDATION
+from bows.data.windows import heldout_rows
 from bows.errors import BowsError
-from bows.tracking import tracking_run
-from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
+from bows.tracking import flatten, tracking_run
+from bows.training.batches import DeviceWindows, epoch_batches, sequential_batches, to_device
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
@@ -37,6 +41,7 @@ from bows.training.checkpoint import (
     save_checkpoint,
     save_weights,
     set_rng_state,
+    weights_problem,
     write_config,
     write_metrics,
     write_run_json,
@@ -82,12 +87,12 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
     from bows.data import binarize
 
     artifact = binarize.run(cfg)
-    train = binarize.load_windows(artifact, "train")
-    try:
-        validation = binarize.load_windows(artifact, "validation")
-    except Exception as exc:  # a corpus without a validation split trains without eval loss
-        log.warning("train: no validation windows (%s); eval_loss is not computed", exc)
-        validation = None
+    train = binarize.load_windows(artifact, TRAIN)
+    validation = None  # a windows artifact without a validation split trains without eval loss
+    if Files.offsets(VALIDATION) in artifact.meta["files"]:
+        validation = binarize.load_windows(artifact, VALIDATION)  # a damaged split is an error, not skipped
+    else:
+        log.warning("train: %s has no validation windows; eval_loss is not computed", artifact.path)
     return artifact, train, validation
 
 
@@ -98,7 +103,7 @@ def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) ->
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
     for batch in sequential_batches(windows, batch_size):
-        total += model.sparse_loss(batch.indices, batch.offsets).double() * batch.size
+        total += model.sparse_loss(*batch.csr()).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -111,8 +116,11 @@ def run(cfg: BowsConfig) -> Path:
     path = run_dir(cfg, artifact)
     info = read_run_json(path)
     if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
-        log.info("train: finished run, skipped (%s)", path)
-        return path
+        problem = weights_problem(path, info)
+        if problem is None:
+            log.info("train: finished run, skipped (%s)", path)
+            return path
+        log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
     return Trainer(cfg, artifact, train_windows, val_windows, path, device, autocast).train()
 
 
@@ -132,12 +140,13 @@ class Trainer:
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
+        self.vocab = _vocabulary(artifact)
         self.data = to_device(train_windows.offsets, train_windows.indices, self.vocab_size, device)
         if len(self.data) == 0:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
         self.eval_data = None
         if val_windows is not None and t.eval_windows > 0:
-            rows = evaluation_rows(val_windows.offsets, t.eval_windows)
+            rows = heldout_rows(val_windows.offsets, t.eval_windows)
             if len(rows):
                 self.eval_data = to_device(val_windows.offsets, val_windows.indices, self.vocab_size, device, rows)
         self.steps_per_epoch = self.data.steps_per_epoch(t.batch_size)
@@ -287,7 +296,7 @@ class Trainer:
             row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
             if self.eval_data is not None:
                 row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
-            row.update(calendar_rings(self.model.weights()[0]))
+            row.update(calendar_rings(self.model.weights()[0], self.vocab))
             self._log(row)
             self._checkpoint()
 
@@ -315,7 +324,8 @@ class Trainer:
 
     def _finish(self) -> None:
         W, b = self.model.weights()
-        weights = save_weights(self.path, W, b)
+        record = save_weights(self.path, W, b)
+        weights = self.path / Files.WEIGHTS
         train_rows = [r for r in self.history if "loss" in r]
         eval_rows = [r for r in self.history if "eval_loss" in r]
         rates = [r["windows_per_s"] for r in train_rows[1:]] or [r["windows_per_s"] for r in train_rows]
@@ -327,7 +337,7 @@ class Trainer:
             "windows_per_s": float(np.median(rates)) if rates else None,
             "seconds": round(time.time() - self.started, 2),
         }
-        self.info.update(status="finished", step=self.opt.step, summary=summary)
+        self.info.update(status="finished", step=self.opt.step, summary=summary, weights=record)
         write_run_json(self.path, self.info)
         self.tracker.summary({f"final/{k}": v for k, v in summary.items() if v is not None})
         self.tracker.artifact(weights, f"model-{self.path.name}", "model")
@@ -344,25 +354,32 @@ def _wandb_key(name: str) -> str:
     return f"train/{name}"
 
 
-def calendar_rings(W: torch.Tensor) -> dict[str, float]:
-    """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, which
-    are the first forced tokens of every vocabulary: cheap enough to watch the rings form per epoch."""
-    W = W.detach().float().cpu().numpy()
-    days, months = FORCED_TOKENS[:7], FORCED_TOKENS[7:19]
-    return {
-        "days_ring": ring_analysis(W[:, :7].T, days)["adjacent_fraction"],
-        "months_ring": ring_analysis(W[:, 7:19].T, months)["adjacent_fraction"],
-    }
+def calendar_rings(W: torch.Tensor, vocab: Sequence[str]) -> dict[str, float]:
+    """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, looked
+    up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group with a missing
+    word has no score."""
+    vectors = W.detach().float().cpu().numpy()
+    out = {}
+    for name, group in (("days_ring", DAYS), ("months_ring", MONTHS)):
+        found = lookup(group, vocab)
+        if not found.missing:
+            out[name] = ring_analysis(vectors[:, found.indices].T, found.words)["adjacent_fraction"]
+    return out
+
+
+def _vocabulary(artifact: Artifact) -> list[str]:
+    """The windows' vocabulary, for ring scores by name ([] for windows built without one)."""
+    from bows.data.binarize import vocab_of
+
+    try:
+        return vocab_of(artifact)
+    except ArtifactError:
+        return []
 
 
 def _flat_numbers(tree: Any, prefix: str) -> dict[str, float]:
     """Numeric leaves of nested dicts as ``prefix/a/b`` keys (dataset statistics for W&B)."""
-    if isinstance(tree, dict):
-        out: dict[str, float] = {}
-        for key, value in tree.items():
-            out.update(_flat_numbers(value, f"{prefix}/{key}"))
-        return out
-    return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+    return {k: v for k, v in flatten(tree, prefix).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 main = stage_main(run)
