@@ -21,9 +21,9 @@ import torch
 
 from bows.analysis.groups import MONTHS, ROMAN, lookup
 from bows.analysis.structure import group_norms, settle_step, summarise
+from bows.artifacts import build_artifact, find_output, output_dir
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
-from bows.experiments.synthetic import build_output, find_output, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import epoch_batches, to_device
 from bows.training.model import TiedAutoencoder
@@ -115,7 +115,7 @@ def run(cfg: BowsConfig) -> Path:
         "train": {"lr": cfg.train.lr, "batch_size": cfg.train.batch_size, "seed": cfg.train.seed},
     }
     out = output_dir(cfg.paths.root_path, "structure", "", config)
-    if find_output(out) is not None:
+    if find_output(out, "structure") is not None:
         return out
     found = {name: lookup(words, vocab) for name, words in GROUPS.items()}
     groups = {name: f.indices for name, f in found.items() if len(f) >= 2}
@@ -161,7 +161,7 @@ def run(cfg: BowsConfig) -> Path:
         "missing": missing,
         "summary": summary.to_dict("records"),
     }
-    with build_output(out, "structure", config) as b:
+    with build_artifact(out.parent, "structure", out.name, config, final=out) as b:
         table.to_parquet(b.path(TABLE), index=False)
         summary.to_parquet(b.path(SUMMARY_TABLE), index=False)
         curves_frame.to_parquet(b.path(CURVES), index=False)
