@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 
 from bows.analysis.store import AnalysisFiles  # noqa: E402
 from bows.plots.common import Figure, save_figure  # noqa: E402
-from bows.plots.figures import ring_panel  # noqa: E402
+from bows.plots.figures import draw_figures, ring_panel  # noqa: E402
 
 KEY_METRICS = (
     "geometry/months/ring_score",
@@ -160,10 +160,6 @@ SWEEP_FIGURES = {
 }
 
 
-def sweep_figures(table: pd.DataFrame, fig_dir: Path) -> list[Figure]:
-    made = []
-    for name, (fn, caption) in SWEEP_FIGURES.items():
-        path = Path(fig_dir) / AnalysisFiles.figure(name)
-        if fn(table, path):
-            made.append(Figure(name, path, caption))
-    return made
+def sweep_figures(table: pd.DataFrame, fig_dir: Path, failed: list[dict[str, str]] | None = None) -> list[Figure]:
+    """Every sweep figure the table allows, each on its own (failures appended to ``failed``)."""
+    return draw_figures(SWEEP_FIGURES, table, fig_dir, failed)
