@@ -1,4 +1,4 @@
-"""Ring score, PCA ring analysis, seasonal projection, kNN purity, dimensionality and discovery on known inputs."""
+"""Ring score, PCA ring analysis, seasonal projection, kNN purity, and dimensionality on known inputs."""
 
 from __future__ import annotations
 
@@ -83,20 +83,6 @@ def test_feature_dimensionality_known_cases():
         for i in range(30)
     ]
     np.testing.assert_allclose(geo.feature_dimensionality(W), brute)
-
-
-def test_discover_rings_ranks_a_planted_ring_first():
-    rng = np.random.default_rng(0)
-    dim, n_ring = 30, 12
-    ring_dir = rng.standard_normal(dim) * 4
-    t = 2 * np.pi * np.arange(n_ring) / n_ring
-    ring = ring_dir + np.outer(np.cos(t), np.eye(dim)[0]) + np.outer(np.sin(t), np.eye(dim)[1])
-    blobs = [rng.standard_normal(dim) * 4 + 0.3 * rng.standard_normal((12, dim)) for _ in range(4)]
-    W = np.vstack([ring, *blobs]).T
-    vocab = [f"r{i}" for i in range(n_ring)] + [f"b{i}" for i in range(48)]
-    frame = geo.discover_rings(W, vocab, np.arange(60), clusters=5, seed=0)
-    assert frame.iloc[0]["words"].split()[0].startswith("r") and frame.iloc[0]["shape"] == "ring"
-    assert set(frame.iloc[0]["words"].split()) == {f"r{i}" for i in range(n_ring)}
 
 
 def _theta_for_order(order):
