@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed
 DATA_ROOT := $(or $(BOWS_DATA),data)
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
-        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-scale \
-        bf16-check lint check clean data-shards
+        synthetic citymap structure reproduce-paper test test-slow test-all browser bench bench-data bench-train \
+        bench-scale bf16-check lint check clean data-shards
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,9 @@ smoke: $(STAMP) ## try this first: the whole study on a tiny corpus slice in abo
 
 all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
 	$(PY) -m bows.experiments.study $(ARGS)
+
+structure: $(STAMP) ## structure vs latent size (months / Roman-numeral Gram norms, 3 seeds, wd 1; ~hours on 2 CPUs)
+	$(PY) -m bows.experiments.structure $(ARGS)
 
 synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
 	$(PY) -m bows.experiments.synthetic $(ARGS)

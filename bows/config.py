@@ -250,10 +250,25 @@ class WandbConfig:
 class StatsConfig:
     sample_windows: int = 200_000  # windows (evenly spaced over the train split) used for all-pairs statistics
     min_count: int = 20  # pairs/words seen fewer times are left out of the all-pairs tables
+    scan_window_sizes: list[int] = field(default_factory=lambda: [1, 2, 3, 5, 10, 20])  # data diagnostics: G
+    scan_sentences_per_row: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])  # embedded: segmentations
+    scan_discovered: int = 4  # data diagnostics: also scan this many groups discovered in the co-occurrence
+    scan: bool = True  # run the data diagnostics (window-size scan) with the stats stage
 
     def __post_init__(self) -> None:
         _check(self.sample_windows >= 1, "stats.sample_windows", f"must be >= 1, got {self.sample_windows}")
         _check(self.min_count >= 1, "stats.min_count", f"must be >= 1, got {self.min_count}")
+        _check(
+            len(self.scan_window_sizes) > 0 and all(g >= 1 for g in self.scan_window_sizes),
+            "stats.scan_window_sizes",
+            f"must be a non-empty list of sizes >= 1, got {self.scan_window_sizes}",
+        )
+        _check(
+            all(s >= 1 for s in self.scan_sentences_per_row),
+            "stats.scan_sentences_per_row",
+            f"must be sizes >= 1, got {self.scan_sentences_per_row}",
+        )
+        _check(self.scan_discovered >= 0, "stats.scan_discovered", f"must be >= 0, got {self.scan_discovered}")
 
 
 @dataclass(frozen=True)
@@ -372,6 +387,42 @@ class CitymapConfig:
 
 
 @dataclass(frozen=True)
+class StructureConfig:
+    """``make structure`` (bows.experiments.structure): Gram structure of months / Roman numerals vs L."""
+
+    latent_sizes: list[int] = field(default_factory=lambda: [25, 50, 100, 200, 400, 1000])
+    steps: list[int] = field(default_factory=lambda: [1000, 1000, 1500, 2000, 3000, 4000])  # per latent size
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])  # init seeds: instances of one model per L
+    weight_decay: float = 1.0
+    eval_every: int = 100  # steps between Frobenius-norm evaluations (the settling curve)
+    settle_tolerance: float = 0.05  # settled: within this relative distance of the final value from then on
+
+    def __post_init__(self) -> None:
+        _check(
+            len(self.latent_sizes) > 0 and all(v >= 1 for v in self.latent_sizes),
+            "structure.latent_sizes",
+            f"must be a non-empty list of sizes >= 1, got {self.latent_sizes}",
+        )
+        _check(
+            len(self.steps) == len(self.latent_sizes) and all(v >= 1 for v in self.steps),
+            "structure.steps",
+            f"needs one step count >= 1 per latent size ({len(self.latent_sizes)}), got {self.steps}",
+        )
+        _check(
+            len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
+            "structure.seeds",
+            f"must be distinct seeds, got {self.seeds}",
+        )
+        _check(self.weight_decay >= 0, "structure.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        _check(self.eval_every >= 1, "structure.eval_every", f"must be >= 1, got {self.eval_every}")
+        _check(
+            0 < self.settle_tolerance < 1,
+            "structure.settle_tolerance",
+            f"must be in (0, 1), got {self.settle_tolerance}",
+        )
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     weight_decays: list[float] = field(default_factory=lambda: [4.0, 1.0])  # the paper's two models
 
@@ -395,6 +446,7 @@ class BowsConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     citymap: CitymapConfig = field(default_factory=CitymapConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
     run_name: Optional[str] = None  # optional human label for a training run (W&B name)
 
 
