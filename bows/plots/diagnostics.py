@@ -23,7 +23,7 @@ SCORE_LABEL = {
 }
 
 
-def window_scan_figure(table: pd.DataFrame, path: Path, summary: dict | None = None) -> bool:
+def window_scan_figure(table: pd.DataFrame | None, path: Path, summary: dict | None = None) -> bool:
     """One panel per group: its primary score against G (log x), one line per segmentation; dashed:
     chance; the configured setting circled."""
     if table is None or table.empty:
@@ -73,7 +73,7 @@ def window_scan_figure(table: pd.DataFrame, path: Path, summary: dict | None = N
     return True
 
 
-def gallery_figure(found: pd.DataFrame, path: Path, title: str, n: int = 12) -> bool:
+def gallery_figure(found: pd.DataFrame | None, path: Path, title: str, n: int = 12) -> bool:
     """The top found groups (rings first, then lines, then clusters): each group's PC1-2 with its words,
     rings joined in angular order."""
     if found is None or found.empty:
