@@ -12,6 +12,7 @@ rows at a time and appended to its files, so memory does not grow with the corpu
 ``data.num_shards > 1`` and no shard it merges the shards. ``split_windows`` is the one-piece
 reference the streamed output is tested against.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,12 @@ TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives
 
 def binarize_config(cfg: BowsConfig) -> dict:
     """The resolved settings the windows depend on (hashed into the key, recorded in the metadata)."""
-    return {"corpus": key_dict(cfg.corpus), "vocab": key_dict(cfg.vocab), "window": key_dict(cfg.window),
-            "tokenizer": tokenizer_settings(cfg.vocab.min_len)}
+    return {
+        "corpus": key_dict(cfg.corpus),
+        "vocab": key_dict(cfg.vocab),
+        "window": key_dict(cfg.window),
+        "tokenizer": tokenizer_settings(cfg.vocab.min_len),
+    }
 
 
 def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Windows, dict]:
@@ -49,8 +54,9 @@ def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Wi
     rows, ids = [np.zeros(0, np.int64)], [np.zeros(0, np.uint16 if len(vocab) <= 2**16 else np.int32)]
     seconds = {"tokenize": 0.0, "windows": 0.0}
     start = time.perf_counter()
-    for first in tqdm(range(0, n_rows, TOKENIZE_ROWS), desc="tokenize", unit="batch", leave=False,
-                      disable=n_rows <= TOKENIZE_ROWS):
+    for first in tqdm(
+        range(0, n_rows, TOKENIZE_ROWS), desc="tokenize", unit="batch", leave=False, disable=n_rows <= TOKENIZE_ROWS
+    ):
         tokens = tokenize(table["text"].slice(first, TOKENIZE_ROWS), min_len=cfg.vocab.min_len)
         batch_rows, batch_ids = word_ids(tokens, vocab)
         rows.append(batch_rows + first)
@@ -63,8 +69,13 @@ def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Wi
     windows = build_windows(np.concatenate(rows), np.concatenate(ids), lay, len(vocab))
     seconds["windows"] = time.perf_counter() - start
     n_docs = len(segment_starts(doc_codes, n_rows, False))
-    stats = {"rows": n_rows, "documents": n_docs, "tokens": int(sum(len(r) for r in rows)),
-             **window_stats(windows), "seconds": {k: round(v, 3) for k, v in seconds.items()}}
+    stats = {
+        "rows": n_rows,
+        "documents": n_docs,
+        "tokens": int(sum(len(r) for r in rows)),
+        **window_stats(windows),
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
     return windows, stats
 
 
@@ -80,36 +91,64 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
     if found is not None:
         return found
     vocab = pa.array(load_vocab(vocab_artifact), pa.string())
-    shards = ([build_shard(cfg, docs, vocab_artifact, s) for s in range(cfg.data.num_shards)]
-              if cfg.data.num_shards > 1 else [])
+    shards = (
+        [build_shard(cfg, docs, vocab_artifact, s) for s in range(cfg.data.num_shards)]
+        if cfg.data.num_shards > 1
+        else []
+    )
     with build_artifact(root, "binarize", key, config, inputs) as builder:
         stats = {}
         for split in SPLITS:
             if shards:
-                stats[split] = merge_shards(shards, split, builder.path(Files.offsets(split)),
-                                            builder.path(Files.indices(split)), len(vocab))
+                stats[split] = merge_shards(
+                    shards, split, builder.path(Files.offsets(split)), builder.path(Files.indices(split)), len(vocab)
+                )
             else:
-                stats[split] = stream_split(cfg, docs, vocab, split, builder.path(Files.offsets(split)),
-                                            builder.path(Files.indices(split)))
+                stats[split] = stream_split(
+                    cfg, docs, vocab, split, builder.path(Files.offsets(split)), builder.path(Files.indices(split))
+                )
             stats[split].pop("sizes", None)
-            log.info("binarize: %s: %d rows -> %d windows, %.1f words per window", split, stats[split]["rows"],
-                     stats[split]["windows"], stats[split]["mean_words"])
+            log.info(
+                "binarize: %s: %d rows -> %d windows, %.1f words per window",
+                split,
+                stats[split]["rows"],
+                stats[split]["windows"],
+                stats[split]["mean_words"],
+            )
         builder.stats = stats
         builder.extra = {"vocab_size": len(vocab), "splits": list(SPLITS)}
     log.info("\n%s", format_stats(builder.artifact))
     return builder.artifact
 
 
-def stream_split(cfg: BowsConfig, docs: Artifact, vocab: pa.Array, split: str, offsets_path: Path,
-                 indices_path: Path, shard: int = 0, num_shards: int = 1) -> dict:
+def stream_split(
+    cfg: BowsConfig,
+    docs: Artifact,
+    vocab: pa.Array,
+    split: str,
+    offsets_path: Path,
+    indices_path: Path,
+    shard: int = 0,
+    num_shards: int = 1,
+) -> dict:
     """Windows of one split (or of one shard of it) streamed into two ``.npy`` files; its statistics
     (with ``sizes``, the histogram of window sizes that shards are merged with)."""
     out = CsrAppender(offsets_path, indices_path, np.uint16 if len(vocab) <= 2**16 else np.int32)
     w = cfg.window
     try:
-        result = split_windows_chunked(docs.file(Files.DOCS), split, vocab, out, min_len=cfg.vocab.min_len,
-                                       group_size=w.group_size, stride=w.stride, cross_documents=w.cross_documents,
-                                       chunk_rows=cfg.data.chunk_rows, shard=shard, num_shards=num_shards)
+        result = split_windows_chunked(
+            docs.file(Files.DOCS),
+            split,
+            vocab,
+            out,
+            min_len=cfg.vocab.min_len,
+            group_size=w.group_size,
+            stride=w.stride,
+            cross_documents=w.cross_documents,
+            chunk_rows=cfg.data.chunk_rows,
+            shard=shard,
+            num_shards=num_shards,
+        )
     finally:
         out.close()
     return {**result.stats(), "sizes": result.sizes.tolist()}
@@ -126,17 +165,33 @@ def build_shard(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact, shard
         return found
     vocab = pa.array(load_vocab(vocab_artifact), pa.string())
     with build_artifact(root, "binarize_shard", key, config, inputs) as builder:
-        builder.stats = {split: stream_split(cfg, docs, vocab, split, builder.path(Files.offsets(split)),
-                                             builder.path(Files.indices(split)), shard, num_shards)
-                         for split in SPLITS}
+        builder.stats = {
+            split: stream_split(
+                cfg,
+                docs,
+                vocab,
+                split,
+                builder.path(Files.offsets(split)),
+                builder.path(Files.indices(split)),
+                shard,
+                num_shards,
+            )
+            for split in SPLITS
+        }
         builder.extra = {"vocab_size": len(vocab), "splits": list(SPLITS), "shard": shard, "num_shards": num_shards}
-    log.info("binarize: shard %d/%d: %s windows -> %s", shard, num_shards,
-             ", ".join(f"{s} {builder.stats[s]['windows']:,}" for s in SPLITS), builder.artifact.path)
+    log.info(
+        "binarize: shard %d/%d: %s windows -> %s",
+        shard,
+        num_shards,
+        ", ".join(f"{s} {builder.stats[s]['windows']:,}" for s in SPLITS),
+        builder.artifact.path,
+    )
     return builder.artifact
 
 
-def merge_shards(shards: list[Artifact], split: str, offsets_path: Path, indices_path: Path, vocab_size: int,
-                 block: int = 1 << 24) -> dict:
+def merge_shards(
+    shards: list[Artifact], split: str, offsets_path: Path, indices_path: Path, vocab_size: int, block: int = 1 << 24
+) -> dict:
     """Concatenate the shards' windows of ``split`` (offsets rebased) in blocks; statistics summed."""
     out = CsrAppender(offsets_path, indices_path, np.uint16 if vocab_size <= 2**16 else np.int32)
     seconds = {"tokenize": 0.0, "windows": 0.0}
@@ -146,9 +201,9 @@ def merge_shards(shards: list[Artifact], split: str, offsets_path: Path, indices
             part = load_windows(shard, split)  # verified against the shard's record
             offsets, indices = part.offsets, part.indices
             for start in range(1, len(offsets), block):
-                out.offsets.append(np.asarray(offsets[start:start + block]) + out.nnz)
+                out.offsets.append(np.asarray(offsets[start : start + block]) + out.nnz)
             for start in range(0, len(indices), block):
-                out.indices.append(np.asarray(indices[start:start + block]))
+                out.indices.append(np.asarray(indices[start : start + block]))
             out.nnz += len(indices)
             stats = shard.stats[split]
             out.sizes = _add_hist(out.sizes, np.asarray(stats["sizes"], np.int64))
@@ -171,13 +226,17 @@ def _add_hist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def format_stats(artifact: Artifact) -> str:
     """The per-split statistics table of a windows artifact."""
     window = artifact.config["window"]
-    lines = [f"windows {artifact.path}  (V={artifact.meta['vocab_size']}, G={window['group_size']}, "
-             f"stride={window['stride']}, cross_documents={window['cross_documents']})",
-             f"{'split':<11}{'rows':>11}{'docs':>9}{'windows':>11}{'empty':>8}{'mean':>8}{'p10':>6}{'p50':>6}{'p90':>6}"]
+    lines = [
+        f"windows {artifact.path}  (V={artifact.meta['vocab_size']}, G={window['group_size']}, "
+        f"stride={window['stride']}, cross_documents={window['cross_documents']})",
+        f"{'split':<11}{'rows':>11}{'docs':>9}{'windows':>11}{'empty':>8}{'mean':>8}{'p10':>6}{'p50':>6}{'p90':>6}",
+    ]
     for split in artifact.meta["splits"]:
         s = artifact.stats[split]
-        lines.append(f"{split:<11}{s['rows']:>11,}{s['documents']:>9,}{s['windows']:>11,}"
-                     f"{s['empty_fraction']:>8.3f}{s['mean_words']:>8.1f}{s['p10_words']:>6.0f}{s['p50_words']:>6.0f}{s['p90_words']:>6.0f}")
+        lines.append(
+            f"{split:<11}{s['rows']:>11,}{s['documents']:>9,}{s['windows']:>11,}"
+            f"{s['empty_fraction']:>8.3f}{s['mean_words']:>8.1f}{s['p10_words']:>6.0f}{s['p50_words']:>6.0f}{s['p90_words']:>6.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -195,10 +254,19 @@ def load_windows(artifact: Artifact, split: str) -> Windows:
         raise ArtifactError(f"{artifact.path}: cannot memory-map the {split} windows ({exc})") from exc
     vocab_size = int(artifact.meta["vocab_size"])
     expected = np.uint16 if vocab_size <= 2**16 else np.int32
-    if (offsets.dtype != np.int64 or offsets.ndim != 1 or len(offsets) < 1 or indices.dtype != expected
-            or indices.ndim != 1 or int(offsets[0]) != 0 or int(offsets[-1]) != len(indices)):
-        raise ArtifactError(f"{paths[0]} / {paths[1]} are inconsistent (offsets {offsets.dtype} {offsets.shape}, "
-                            f"indices {indices.dtype} {indices.shape}, vocab_size {vocab_size}); rebuild them")
+    if (
+        offsets.dtype != np.int64
+        or offsets.ndim != 1
+        or len(offsets) < 1
+        or indices.dtype != expected
+        or indices.ndim != 1
+        or int(offsets[0]) != 0
+        or int(offsets[-1]) != len(indices)
+    ):
+        raise ArtifactError(
+            f"{paths[0]} / {paths[1]} are inconsistent (offsets {offsets.dtype} {offsets.shape}, "
+            f"indices {indices.dtype} {indices.shape}, vocab_size {vocab_size}); rebuild them"
+        )
     return Windows(offsets=offsets, indices=indices, vocab_size=vocab_size)
 
 

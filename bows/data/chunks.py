@@ -16,14 +16,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
 from bows.data.tokenize import tokenize, word_ids
 from bows.data.windows import build_windows, layout
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 DOCS_ROW_GROUP = 100_000  # rows per Parquet row group written by the download stage (what a reader holds at once)
 
@@ -61,7 +64,9 @@ def split_rows(path: Path, split: str) -> int:
     return sum(n for _, n, _ in split_groups(pq.ParquetFile(path), split))
 
 
-def read_split(path: Path, split: str, columns: list[str], chunk_rows: int, start: int = 0) -> Iterator[tuple[int, pa.Table]]:
+def read_split(
+    path: Path, split: str, columns: list[str], chunk_rows: int, start: int = 0
+) -> Iterator[tuple[int, pa.Table]]:
     """``(first row, rows)`` chunks of at most ``chunk_rows`` rows of ``split``, from split-local row
     ``start`` on, in reading order (stop iterating to stop reading)."""
     pf = pq.ParquetFile(path)
@@ -182,8 +187,14 @@ def size_stats(sizes: np.ndarray) -> dict[str, float]:
     sizes = np.asarray(sizes, np.int64)
     n = int(sizes.sum())
     if n == 0:
-        return {"windows": 0, "empty_fraction": 0.0, "mean_words": 0.0, "p10_words": 0.0,
-                "p50_words": 0.0, "p90_words": 0.0}
+        return {
+            "windows": 0,
+            "empty_fraction": 0.0,
+            "mean_words": 0.0,
+            "p10_words": 0.0,
+            "p50_words": 0.0,
+            "p90_words": 0.0,
+        }
     ends = np.cumsum(sizes)  # value k occupies sorted positions [ends[k-1], ends[k])
 
     def value(position: np.ndarray) -> np.ndarray:
@@ -199,8 +210,14 @@ def size_stats(sizes: np.ndarray) -> dict[str, float]:
     result = np.add(a, diff * gamma)
     np.subtract(b, diff * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
     total = int(np.dot(np.arange(len(sizes), dtype=np.int64), sizes))
-    return {"windows": n, "empty_fraction": float(sizes[0] / n), "mean_words": float(total / n),
-            "p10_words": float(result[0]), "p50_words": float(result[1]), "p90_words": float(result[2])}
+    return {
+        "windows": n,
+        "empty_fraction": float(sizes[0] / n),
+        "mean_words": float(total / n),
+        "p10_words": float(result[0]),
+        "p50_words": float(result[1]),
+        "p90_words": float(result[2]),
+    }
 
 
 # ----------------------------------------------------------------------------- windows by chunk
@@ -221,8 +238,15 @@ class ChunkedWindows:
     may continue in the next chunk; it is carried). Across documents the rows fed start at a window
     start and, when ``whole_split``, are the whole split (a split shorter than G is one window)."""
 
-    def __init__(self, out: CsrAppender, vocab_size: int, group_size: int, stride: int, cross_documents: bool,
-                 whole_split: bool = True):
+    def __init__(
+        self,
+        out: CsrAppender,
+        vocab_size: int,
+        group_size: int,
+        stride: int,
+        cross_documents: bool,
+        whole_split: bool = True,
+    ):
         self.out, self.vocab_size = out, vocab_size
         self.group_size, self.stride, self.cross = group_size, stride, cross_documents
         self.whole_split = whole_split
@@ -231,8 +255,9 @@ class ChunkedWindows:
         self.emitted = 0
         self.seconds = 0.0
 
-    def feed(self, rows: np.ndarray, ids: np.ndarray, n_rows: int, changes: np.ndarray | None = None,
-             final: bool = False) -> None:
+    def feed(
+        self, rows: np.ndarray, ids: np.ndarray, n_rows: int, changes: np.ndarray | None = None, final: bool = False
+    ) -> None:
         """Token occurrences ``(rows, ids)`` of the next ``n_rows`` rows (``changes``: new-document flags)."""
         start = time.perf_counter()
         if self.skip:
@@ -266,8 +291,12 @@ class ChunkedWindows:
 
     def _carry(self, rows: np.ndarray, ids: np.ndarray, first_row: int, n: int, flags: np.ndarray | None) -> None:
         cut = np.searchsorted(rows, first_row)
-        self.pending = _Pending(rows=rows[cut:] - first_row, ids=ids[cut:], n_rows=n - first_row,
-                                changes=np.zeros(0, bool) if flags is None else flags[first_row:])
+        self.pending = _Pending(
+            rows=rows[cut:] - first_row,
+            ids=ids[cut:],
+            n_rows=n - first_row,
+            changes=np.zeros(0, bool) if flags is None else flags[first_row:],
+        )
 
     def _within(self, rows: np.ndarray, ids: np.ndarray, n: int, flags: np.ndarray, final: bool) -> None:
         seg_starts = np.flatnonzero(flags).astype(np.int64)
@@ -307,8 +336,13 @@ class SplitResult:
     seconds: dict[str, float] = field(default_factory=lambda: {"tokenize": 0.0, "windows": 0.0})
 
     def stats(self) -> dict:
-        return {"rows": self.rows, "documents": self.documents, "tokens": self.tokens, **size_stats(self.sizes),
-                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+        return {
+            "rows": self.rows,
+            "documents": self.documents,
+            "tokens": self.tokens,
+            **size_stats(self.sizes),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
 
 
 def shard_range(n_rows: int, shard: int, num_shards: int) -> tuple[int, int]:
@@ -316,9 +350,20 @@ def shard_range(n_rows: int, shard: int, num_shards: int) -> tuple[int, int]:
     return n_rows * shard // num_shards, n_rows * (shard + 1) // num_shards
 
 
-def split_windows_chunked(path: Path, split: str, vocab: pa.Array, out: CsrAppender, *, min_len: int,
-                          group_size: int, stride: int, cross_documents: bool, chunk_rows: int,
-                          shard: int = 0, num_shards: int = 1) -> SplitResult:
+def split_windows_chunked(
+    path: Path,
+    split: str,
+    vocab: pa.Array,
+    out: CsrAppender,
+    *,
+    min_len: int,
+    group_size: int,
+    stride: int,
+    cross_documents: bool,
+    chunk_rows: int,
+    shard: int = 0,
+    num_shards: int = 1,
+) -> SplitResult:
     """Stream the rows of ``split`` (in ``path``, a docs Parquet file) through the tokenizer and the
     window kernels into ``out``; with ``num_shards > 1`` only shard ``shard``'s windows (see the
     module docstring). Statistics count the rows ``shard_range`` assigns to the shard."""
@@ -342,7 +387,7 @@ def split_windows_chunked(path: Path, split: str, vocab: pa.Array, out: CsrAppen
         previous = table["doc_id"][-1].as_py()
         n = table.num_rows
         if row0 < a:  # the row before the range: only its document id was needed
-            table, changes, row0, n = table.slice(a - row0), changes[a - row0:], a, n - (a - row0)
+            table, changes, row0, n = table.slice(a - row0), changes[a - row0 :], a, n - (a - row0)
         if n == 0:
             continue
         t0 = time.perf_counter()

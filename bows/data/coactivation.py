@@ -15,7 +15,7 @@ def cooccurrence(X: sp.csr_matrix, chunk: int = 50_000) -> sp.csr_matrix:
     X = sp.csr_matrix(X, dtype=np.int32)
     total = sp.csr_matrix((X.shape[1], X.shape[1]), dtype=np.int64)  # pyright: ignore[reportCallIssue, reportArgumentType]  (scipy-stubs: float-only empty constructor)
     for start in tqdm(range(0, X.shape[0], chunk), desc="stats: X^T X", unit="chunk", leave=False):
-        block = X[start:start + chunk]
+        block = X[start : start + chunk]
         total = total + sp.triu(block.T @ block, format="csr").astype(np.int64)
     total.sum_duplicates()
     return total
@@ -44,9 +44,15 @@ def pair_table(cooc: sp.csr_matrix, n: int, min_count: int) -> pd.DataFrame:
     i, j, c = upper.row[keep].astype(np.int32), upper.col[keep].astype(np.int32), upper.data[keep].astype(np.int64)
     order = np.lexsort((j, i))
     i, j, c = i[order], j[order], c[order]
-    return pd.DataFrame({"i": i, "j": j, "count": c,
-                         "corr": phi(c, counts[i], counts[j], n).astype(np.float32),
-                         "pmi": pmi(c, counts[i], counts[j], n).astype(np.float32)})
+    return pd.DataFrame(
+        {
+            "i": i,
+            "j": j,
+            "count": c,
+            "corr": phi(c, counts[i], counts[j], n).astype(np.float32),
+            "pmi": pmi(c, counts[i], counts[j], n).astype(np.float32),
+        }
+    )
 
 
 def row_statistics(cooc: sp.csr_matrix, n: int, t: int) -> pd.DataFrame:
@@ -55,8 +61,9 @@ def row_statistics(cooc: sp.csr_matrix, n: int, t: int) -> pd.DataFrame:
     counts = cooc.diagonal().astype(np.int64)
     row = np.asarray(cooc[t].todense()).ravel() + np.asarray(cooc[:, t].todense()).ravel()
     row[t] = counts[t]
-    return pd.DataFrame({"count": row.astype(np.int64), "corr": phi(row, counts[t], counts, n),
-                         "pmi": pmi(row, counts[t], counts, n)})
+    return pd.DataFrame(
+        {"count": row.astype(np.int64), "corr": phi(row, counts[t], counts, n), "pmi": pmi(row, counts[t], counts, n)}
+    )
 
 
 def group_statistics(X_group: sp.csr_matrix | np.ndarray) -> dict[str, np.ndarray]:
@@ -71,9 +78,11 @@ def group_statistics(X_group: sp.csr_matrix | np.ndarray) -> dict[str, np.ndarra
     n, k = X.shape
     count = (X.T @ X).toarray()
     c = np.diag(count)
-    stats = {"count": count.astype(np.int64),
-             "corr": phi(count, c[:, None], c[None, :], n),
-             "pmi": pmi(count, c[:, None], c[None, :], n)}
+    stats = {
+        "count": count.astype(np.int64),
+        "corr": phi(count, c[:, None], c[None, :], n),
+        "pmi": pmi(count, c[:, None], c[None, :], n),
+    }
     active = np.asarray(X.sum(axis=1)).ravel() > 0
     Xa = X[active].toarray()
     m = Xa.shape[0]
@@ -92,15 +101,16 @@ def group_statistics(X_group: sp.csr_matrix | np.ndarray) -> dict[str, np.ndarra
     return stats
 
 
-def group_columns(offsets: np.ndarray, indices: np.ndarray, ids: np.ndarray, vocab_size: int,
-                  chunk: int = 1 << 26) -> sp.csr_matrix:
+def group_columns(
+    offsets: np.ndarray, indices: np.ndarray, ids: np.ndarray, vocab_size: int, chunk: int = 1 << 26
+) -> sp.csr_matrix:
     """Indicator matrix (windows x len(ids)) of the word ids ``ids`` from CSR windows, without
     materialising the full windows x V matrix (reads ``indices`` in chunks; works on memmaps)."""
     column = np.full(vocab_size, -1, dtype=np.int64)
     column[ids] = np.arange(len(ids))
     rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for start in range(0, len(indices), chunk):
-        mapped = column[np.asarray(indices[start:start + chunk], dtype=np.int64)]
+        mapped = column[np.asarray(indices[start : start + chunk], dtype=np.int64)]
         hit = np.flatnonzero(mapped >= 0)
         rows.append(np.searchsorted(offsets, start + hit, side="right") - 1)
         cols.append(mapped[hit])

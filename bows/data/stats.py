@@ -2,6 +2,7 @@
 statistics -- word counts, the sparse co-occurrence matrix X^T X of an evenly spaced sample of
 windows, the frequent pairs with phi correlation and PMI, and dense matrices for the named word groups.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,8 +91,9 @@ def load_stats(artifact: Artifact | Path) -> CoStats:
     return CoStats(artifact, words, int(artifact.stats["sample_windows"]))
 
 
-def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
-          groups: dict[str, Sequence[str]] | None = None) -> Artifact:
+def build(
+    root: Path, windows_artifact: Artifact, cfg: StatsConfig, groups: dict[str, Sequence[str]] | None = None
+) -> Artifact:
     """The stats artifact of a windows artifact (built unless an intact one exists)."""
     from bows.data.binarize import load_windows, vocab_of
 
@@ -111,8 +113,9 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
     counts = cooc.diagonal().astype(np.int64)
     pairs = pair_table(cooc, n, cfg.min_count)
     with build_artifact(root, STAGE, key, config, {"windows": windows_artifact}) as b:
-        pd.DataFrame({"index": np.arange(len(vocab), dtype=np.int32), "word": vocab, "count": counts,
-                      "freq": counts / max(n, 1)}).to_parquet(b.path(StatsFiles.WORDS), index=False)
+        pd.DataFrame(
+            {"index": np.arange(len(vocab), dtype=np.int32), "word": vocab, "count": counts, "freq": counts / max(n, 1)}
+        ).to_parquet(b.path(StatsFiles.WORDS), index=False)
         sp.save_npz(b.path(StatsFiles.COOC), cooc, compressed=True)
         pairs.to_parquet(b.path(StatsFiles.PAIRS), index=False)
         arrays, info = {}, {}
@@ -121,16 +124,26 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
             columns = group_columns(windows.offsets, windows.indices, found_words.indices, len(vocab))
             mats = group_statistics(columns[nonempty])
             arrays.update({f"{name}/{k}": v for k, v in mats.items()})
-            info[name] = {"words": list(found_words.words), "missing": list(found_words.missing),
-                          "windows": int(mats["windows"][0]), "windows_with_group": int(mats["windows"][1])}
+            info[name] = {
+                "words": list(found_words.words),
+                "missing": list(found_words.missing),
+                "windows": int(mats["windows"][0]),
+                "windows_with_group": int(mats["windows"][1]),
+            }
         np.savez_compressed(b.path(StatsFiles.GROUPS), **arrays)
         b.path(StatsFiles.GROUP_WORDS).write_text(json.dumps(info, indent=2) + "\n")
-        b.stats = {"sample_windows": int(n), "train_windows": int(len(windows)), "nonempty_windows": int(len(nonempty)),
-                   "sample": f"{n} evenly spaced of the {len(nonempty)} non-empty train windows",
-                   "group_windows": f"all {len(nonempty)} non-empty train windows",
-                   "pairs": int(len(pairs)), "nonzero_pairs": int(cooc.nnz - np.count_nonzero(counts)),
-                   "min_count": cfg.min_count, "vocab_size": len(vocab),
-                   "missing": {k: v["missing"] for k, v in info.items() if v["missing"]}}
+        b.stats = {
+            "sample_windows": int(n),
+            "train_windows": int(len(windows)),
+            "nonempty_windows": int(len(nonempty)),
+            "sample": f"{n} evenly spaced of the {len(nonempty)} non-empty train windows",
+            "group_windows": f"all {len(nonempty)} non-empty train windows",
+            "pairs": int(len(pairs)),
+            "nonzero_pairs": int(cooc.nnz - np.count_nonzero(counts)),
+            "min_count": cfg.min_count,
+            "vocab_size": len(vocab),
+            "missing": {k: v["missing"] for k, v in info.items() if v["missing"]},
+        }
     log.info("stats: %d pairs with count >= %d -> %s", len(pairs), cfg.min_count, b.artifact.path)
     return b.artifact
 
@@ -192,8 +205,11 @@ def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Seque
     """Ring / line scores of every group for every segmentation and window size G (one row each)."""
     from bows.data import diagnostics as diag
 
-    segmentations = (sorted(set(cfg.stats.scan_sentences_per_row) | {cfg.corpus.sentences_per_row})
-                     if cfg.corpus.name == "embedded" else [cfg.corpus.sentences_per_row])
+    segmentations = (
+        sorted(set(cfg.stats.scan_sentences_per_row) | {cfg.corpus.sentences_per_row})
+        if cfg.corpus.name == "embedded"
+        else [cfg.corpus.sentences_per_row]
+    )
     frames = []
     for spr in segmentations:
         rows, ids, n_rows, seg = _segmentation_rows(cfg, spr, vocab)
@@ -226,29 +242,50 @@ def scan_summary(table: pd.DataFrame, cfg: BowsConfig) -> dict:
     spr = cfg.corpus.sentences_per_row if cfg.corpus.name == "embedded" else None
     for name, frame in table.groupby("group", sort=False):
         chance = frame["chance"].iloc[0]
-        entry = {"kind": frame["kind"].iloc[0], "primary": frame["primary"].iloc[0], "words": frame["words"].iloc[0],
-                 "chance": None if chance is None or not np.isfinite(chance) else float(chance), "best": []}
+        entry = {
+            "kind": frame["kind"].iloc[0],
+            "primary": frame["primary"].iloc[0],
+            "words": frame["words"].iloc[0],
+            "chance": None if chance is None or not np.isfinite(chance) else float(chance),
+            "best": [],
+        }
         for seg, part in frame.groupby("sentences_per_row", dropna=False, sort=True):
             scored = part.dropna(subset=["score"])
             if len(scored):
                 top = scored.sort_values(["score", "group_size"], ascending=[False, True]).iloc[0]
-                entry["best"].append({"sentences_per_row": None if pd.isna(seg) else int(float(str(seg))),
-                                      "group_size": int(top["group_size"]), "score": float(top["score"])})
-        here = frame[(frame["group_size"] == cfg.window.group_size)
-                     & ((frame["sentences_per_row"] == spr) if spr is not None else True)]
-        entry["configured"] = here.drop(columns=["group", "words", "missing"]).to_dict("records")[0] if len(here) else None
+                entry["best"].append(
+                    {
+                        "sentences_per_row": None if pd.isna(seg) else int(float(str(seg))),
+                        "group_size": int(top["group_size"]),
+                        "score": float(top["score"]),
+                    }
+                )
+        here = frame[
+            (frame["group_size"] == cfg.window.group_size)
+            & ((frame["sentences_per_row"] == spr) if spr is not None else True)
+        ]
+        entry["configured"] = (
+            here.drop(columns=["group", "words", "missing"]).to_dict("records")[0] if len(here) else None
+        )
         out[name] = entry
     return {"sentences_per_row": spr, "group_size": cfg.window.group_size, "groups": out}
 
 
 def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact) -> tuple[dict, dict]:
-    config = {"stats": key_dict(cfg.stats), "corpus": key_dict(cfg.corpus), "vocab": key_dict(cfg.vocab),
-              "window": key_dict(cfg.window), "split": SPLIT, "version": 2}
+    config = {
+        "stats": key_dict(cfg.stats),
+        "corpus": key_dict(cfg.corpus),
+        "vocab": key_dict(cfg.vocab),
+        "window": key_dict(cfg.window),
+        "split": SPLIT,
+        "version": 2,
+    }
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 
 
-def find_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact,
-                     root: Path | None = None) -> Artifact | None:
+def find_window_scan(
+    cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact, root: Path | None = None
+) -> Artifact | None:
     """The data-diagnostics artifact of these inputs if ``make stats`` built it (never builds)."""
     config, inputs = _scan_key(cfg, windows_artifact, stats_artifact)
     return reuse_or_key(root or cfg.paths.root_path, SCAN_STAGE, config, inputs)[1]
@@ -285,15 +322,20 @@ def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifac
         discovered.to_parquet(b.path(ScanFiles.DISCOVERY), index=False)
         b.path(ScanFiles.SUMMARY).write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
         made = {}
-        for name, (fn, arg) in {ScanFiles.FIGURE: (diag_plots.window_scan_figure, table),
-                                ScanFiles.GALLERY: (diag_plots.data_gallery_figure, discovered)}.items():
+        for name, (fn, arg) in {
+            ScanFiles.FIGURE: (diag_plots.window_scan_figure, table),
+            ScanFiles.GALLERY: (diag_plots.data_gallery_figure, discovered),
+        }.items():
             try:
                 made[name] = bool(fn(arg, b.path(name), summary))
             except Exception as exc:  # one failed figure never takes the numbers down
                 log.warning("stats: figure %s failed: %s: %s", name, type(exc).__name__, exc)
                 made[name] = False
-        b.stats = {"groups": len(summary["groups"]), "figures": made,
-                   "best": {k: v["best"] for k, v in summary["groups"].items()}}
+        b.stats = {
+            "groups": len(summary["groups"]),
+            "figures": made,
+            "best": {k: v["best"] for k, v in summary["groups"].items()},
+        }
     log.info("stats: data diagnostics -> %s", b.artifact.path)  # type: ignore[attr-defined]
     log.info("%s", format_scan(summary))
     return b.artifact  # type: ignore[attr-defined]
@@ -309,10 +351,16 @@ def _json_default(obj):
 
 def format_scan(summary: dict) -> str:
     """One line per group: the best window size per segmentation."""
-    lines = [f"data diagnostics (configured: sentences_per_row={summary['sentences_per_row']}, G={summary['group_size']})"]
+    lines = [
+        f"data diagnostics (configured: sentences_per_row={summary['sentences_per_row']}, G={summary['group_size']})"
+    ]
     for name, entry in summary["groups"].items():
-        best = ", ".join(f"spr {b['sentences_per_row']}: G={b['group_size']} ({b['score']:.2f})" if b["sentences_per_row"]
-                         else f"G={b['group_size']} ({b['score']:.2f})" for b in entry["best"])
+        best = ", ".join(
+            f"spr {b['sentences_per_row']}: G={b['group_size']} ({b['score']:.2f})"
+            if b["sentences_per_row"]
+            else f"G={b['group_size']} ({b['score']:.2f})"
+            for b in entry["best"]
+        )
         here = entry["configured"]
         chance = f"{entry['chance']:.2f}" if entry["chance"] is not None and np.isfinite(entry["chance"]) else "n/a"
         now = f"{here['score']:.2f}" if here and here.get("score") is not None and np.isfinite(here["score"]) else "n/a"

@@ -25,6 +25,7 @@ This regex tokenizer reproduces it on what matters for a bag of words and differ
   are joined ("1,000" -> "1000", dropped; NLTK keeps "1,000" whole, also dropped).
 - Underscores and other symbols split tokens or make them non-alphabetic ("rock_n" is dropped).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -46,9 +47,16 @@ _TRIM = "\"'\u2018\u2019\u201c\u201d\u00ab\u00bb.,;:!?()[]{}<>*-\u2013\u2014\u20
 
 def tokenizer_settings(min_len: int) -> dict:
     """What determines the tokens: recorded in vocab and windows metadata (and their keys)."""
-    return {"version": TOKENIZER_VERSION, "min_len": min_len, "split": "unicode whitespace and dashes",
-            "trim": _TRIM, "clitics": _CLITIC, "case_sensitive": True,
-            "numbers": "0..100", "stopwords": "nltk_english (179, lowercase, case-sensitive test)"}
+    return {
+        "version": TOKENIZER_VERSION,
+        "min_len": min_len,
+        "split": "unicode whitespace and dashes",
+        "trim": _TRIM,
+        "clitics": _CLITIC,
+        "case_sensitive": True,
+        "numbers": "0..100",
+        "stopwords": "nltk_english (179, lowercase, case-sensitive test)",
+    }
 
 
 @lru_cache(maxsize=1)
@@ -106,12 +114,18 @@ def tokenize(texts: pa.Array | pa.ChunkedArray | Iterable[str], *, min_len: int 
     encoded = pc.dictionary_encode(pc.list_flatten(pieces))  # pyright: ignore[reportAttributeAccessIssue]
     # every rule below runs once per distinct raw token, not once per token
     words = pc.utf8_trim(encoded.dictionary, _TRIM)  # pyright: ignore[reportAttributeAccessIssue]
-    keep_word = pc.or_(pc.and_(pc.utf8_is_alpha(words), pc.invert(pc.is_in(words, value_set=pa.array(stopwords())))),  # pyright: ignore[reportAttributeAccessIssue]
-                       pc.is_in(words, value_set=pa.array(NUMBERS))).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    keep_word = pc.or_(
+        pc.and_(pc.utf8_is_alpha(words), pc.invert(pc.is_in(words, value_set=pa.array(stopwords())))),  # pyright: ignore[reportAttributeAccessIssue]
+        pc.is_in(words, value_set=pa.array(NUMBERS)),
+    ).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     keep = keep_word[codes]
-    return Tokens(rows=parents[keep].astype(np.int64, copy=False), codes=codes[keep].astype(np.int32, copy=False),
-                  dictionary=words.cast(pa.string()), n_rows=n_rows)
+    return Tokens(
+        rows=parents[keep].astype(np.int64, copy=False),
+        codes=codes[keep].astype(np.int32, copy=False),
+        dictionary=words.cast(pa.string()),
+        n_rows=n_rows,
+    )
 
 
 def tokenize_text(text: str, *, min_len: int = 0) -> list[str]:

@@ -6,13 +6,15 @@ train rows, ties broken by word (Unicode code point order), so it is the same on
 The counts stream over the train rows in chunks of ``data.chunk_rows``; with ``data.shard`` the
 stage writes one shard's counts (stage ``vocab_counts``), and ``build_vocab`` sums the shards'.
 """
+
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
 from bows.analysis.groups import FORCED_TOKENS
@@ -23,6 +25,8 @@ from bows.data import TRAIN
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +61,10 @@ def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
     """``short_rows_hint`` from counts: ``short`` of ``n`` sampled rows below ``min_len``, the longest row."""
     if n == 0 or short < n / 2:
         return ""
-    return (f"{short:,} of {n:,} sampled rows are shorter than vocab.min_len={min_len} characters and give "
-            f"no words (longest row: {longest}): lower vocab.min_len (e.g. vocab.min_len=0)")
+    return (
+        f"{short:,} of {n:,} sampled rows are shorter than vocab.min_len={min_len} characters and give "
+        f"no words (longest row: {longest}): lower vocab.min_len (e.g. vocab.min_len=0)"
+    )
 
 
 def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
@@ -71,18 +77,24 @@ def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
         raise BowsError(
             f"vocab.size={size} but the train sample has only {len(others)} distinct words besides the "
             f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
-            + (hint or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} "
-               "(or raise vocab.sample_fraction)"))
+            + (
+                hint
+                or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} (or raise vocab.sample_fraction)"
+            )
+        )
     position = pc.index_in(forced, value_set=counts["word"].combine_chunks())  # pyright: ignore[reportAttributeAccessIssue]
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
     counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
-    return pa.table({
-        "index": pa.array(np.arange(size, dtype=np.int32)),
-        "word": words,
-        "count": counts_col,
-        "forced": pa.array(np.arange(size) < len(FORCED_TOKENS)),
-    }, schema=VOCAB_SCHEMA)
+    return pa.table(
+        {
+            "index": pa.array(np.arange(size, dtype=np.int32)),
+            "word": words,
+            "count": counts_col,
+            "forced": pa.array(np.arange(size) < len(FORCED_TOKENS)),
+        },
+        schema=VOCAB_SCHEMA,
+    )
 
 
 def vocab_config(vocab: VocabConfig) -> dict:
@@ -109,14 +121,14 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
     n_rows = split_rows(path, TRAIN)
     sample = sample_rows(n_rows, v.sample_fraction, v.seed)
     a, b = shard_range(n_rows, shard, num_shards)
-    mine = sample[np.searchsorted(sample, a):np.searchsorted(sample, b)]
+    mine = sample[np.searchsorted(sample, a) : np.searchsorted(sample, b)]
     parts: list[pa.Table] = []
     short, longest = 0, 0
     if len(mine):
         for row0, table in read_split(path, TRAIN, ["text"], cfg.data.chunk_rows, a):
             if row0 >= b:
                 break
-            pick = mine[np.searchsorted(mine, row0):np.searchsorted(mine, row0 + table.num_rows)] - row0
+            pick = mine[np.searchsorted(mine, row0) : np.searchsorted(mine, row0 + table.num_rows)] - row0
             if len(pick):
                 texts = table["text"].take(pa.array(pick))
                 parts.append(tokenize(texts, min_len=v.min_len).counts())
@@ -124,8 +136,13 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
                 short, longest = short + int((lengths < v.min_len).sum()), max(longest, int(lengths.max(initial=0)))
             if len(parts) >= 8:
                 parts = [sum_counts(parts)]
-    info = {"train_rows": n_rows, "sampled_rows": len(sample), "shard_sampled_rows": len(mine),
-            "short_rows": short, "longest_row": longest}
+    info = {
+        "train_rows": n_rows,
+        "sampled_rows": len(sample),
+        "shard_sampled_rows": len(mine),
+        "short_rows": short,
+        "longest_row": longest,
+    }
     return sum_counts(parts), info
 
 
@@ -140,8 +157,13 @@ def build_counts(cfg: BowsConfig, docs: Artifact, shard: int) -> Artifact:
     with build_artifact(root, "vocab_counts", key, config, {"docs": docs}) as builder:
         counts, builder.stats = sampled_counts(docs, cfg, shard, cfg.data.num_shards)
         pq.write_table(counts, builder.path(Files.COUNTS))
-    log.info("vocab: counts of shard %d/%d (%d sampled rows) -> %s", shard, cfg.data.num_shards,
-             builder.stats["shard_sampled_rows"], builder.artifact.path)
+    log.info(
+        "vocab: counts of shard %d/%d (%d sampled rows) -> %s",
+        shard,
+        cfg.data.num_shards,
+        builder.stats["shard_sampled_rows"],
+        builder.artifact.path,
+    )
     return builder.artifact
 
 
@@ -157,8 +179,11 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
         if shards:
             raw = sum_counts([pq.read_table(s.file(Files.COUNTS)) for s in shards])
-            info = {**shards[0].stats, "short_rows": sum(s.stats["short_rows"] for s in shards),
-                    "longest_row": max(s.stats["longest_row"] for s in shards)}
+            info = {
+                **shards[0].stats,
+                "short_rows": sum(s.stats["short_rows"] for s in shards),
+                "longest_row": max(s.stats["longest_row"] for s in shards),
+            }
         else:
             raw, info = sampled_counts(docs, cfg)
         counts = raw.take(pc.sort_indices(raw, sort_keys=[("count", "descending"), ("word", "ascending")]))
@@ -172,13 +197,25 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
         total = int(pc.sum(counts["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         covered = int(pc.sum(table["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
-        builder.stats = {"train_rows": info["train_rows"], "sampled_rows": info["sampled_rows"], "tokens": total,
-                         "distinct_words": len(counts), "vocab_size": cfg.vocab.size,
-                         "coverage": covered / total if total else 0.0, "absent_forced": absent}
+        builder.stats = {
+            "train_rows": info["train_rows"],
+            "sampled_rows": info["sampled_rows"],
+            "tokens": total,
+            "distinct_words": len(counts),
+            "vocab_size": cfg.vocab.size,
+            "coverage": covered / total if total else 0.0,
+            "absent_forced": absent,
+        }
     if absent:
         log.warning("vocab: forced tokens absent from the train sample (kept anyway): %s", ", ".join(absent))
-    log.info("vocab: %d words, coverage %.3f of %d sampled tokens (%d distinct) -> %s", cfg.vocab.size,
-             builder.stats["coverage"], total, len(counts), builder.artifact.path)
+    log.info(
+        "vocab: %d words, coverage %.3f of %d sampled tokens (%d distinct) -> %s",
+        cfg.vocab.size,
+        builder.stats["coverage"],
+        total,
+        len(counts),
+        builder.artifact.path,
+    )
     return builder.artifact
 
 

@@ -16,6 +16,7 @@ through blocks of windows that stay in cache: it merges each word's touching ran
 counting-sorts the pieces by word, and writes them window-major in that order (a transposition by
 counting sort), so the words of every window come out sorted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ def heldout_rows(offsets: np.ndarray, k: int) -> np.ndarray:
     nonempty = np.flatnonzero(np.diff(np.asarray(offsets, np.int64)) > 0)
     return nonempty[spread_rows(len(nonempty), k)]
 
+
 @dataclass(frozen=True)
 class Windows:
     """CSR windows: the word ids of window i are ``indices[offsets[i]:offsets[i+1]]`` (sorted)."""
@@ -59,8 +61,10 @@ class Windows:
     def to_csr(self) -> sp.csr_matrix:
         """The (windows x vocab) binary matrix with uint8 ones (copies the indices as int32: for a large
         memory-mapped split, ``subset`` the windows you need first)."""
-        return sp.csr_matrix((np.ones(len(self.indices), np.uint8), np.asarray(self.indices), np.asarray(self.offsets)),
-                             shape=(len(self), self.vocab_size))
+        return sp.csr_matrix(
+            (np.ones(len(self.indices), np.uint8), np.asarray(self.indices), np.asarray(self.offsets)),
+            shape=(len(self), self.vocab_size),
+        )
 
     def subset(self, rows: np.ndarray) -> Windows:
         """The windows at positions ``rows`` (in that order), copied into memory."""
@@ -69,8 +73,11 @@ class Windows:
         lengths = np.asarray(self.offsets[rows + 1], dtype=np.int64) - starts
         offsets = np.zeros(len(rows) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return Windows(offsets=offsets, indices=np.asarray(self.indices)[expand_ranges(starts, lengths)],
-                       vocab_size=self.vocab_size)
+        return Windows(
+            offsets=offsets,
+            indices=np.asarray(self.indices)[expand_ranges(starts, lengths)],
+            vocab_size=self.vocab_size,
+        )
 
 
 def expand_ranges(starts: np.ndarray, lengths: np.ndarray, dtype: type = np.int64) -> np.ndarray:
@@ -135,8 +142,9 @@ def layout(seg_starts: np.ndarray, n_rows: int, group_size: int, stride: int) ->
     return Layout(window_start=window_start, window_rows=window_rows, row_lo=lo + offset, row_hi=hi + offset)
 
 
-def build_windows(rows: np.ndarray, ids: np.ndarray, lay: Layout, vocab_size: int,
-                  *, block_tokens: int = 1 << 19) -> Windows:
+def build_windows(
+    rows: np.ndarray, ids: np.ndarray, lay: Layout, vocab_size: int, *, block_tokens: int = 1 << 19
+) -> Windows:
     """CSR windows from token occurrences ``(rows[i], ids[i])`` (rows non-decreasing, duplicates fine).
 
     Fills blocks of windows whose rows hold about ``block_tokens`` occurrences, small enough for a
@@ -153,8 +161,9 @@ def build_windows(rows: np.ndarray, ids: np.ndarray, lay: Layout, vocab_size: in
     indices = np.empty(int(offsets[-1]), index_dtype)
     tokens_per_window = len(rows) / max(n_rows, 1) * (float(lay.window_rows.mean()) if n_windows else 0.0)
     step = min(max(1, int(block_tokens // max(tokens_per_window, 1.0))), max(n_windows, 1))
-    _fill_windows(rows, ids, lay.row_lo, lay.row_hi, lay.window_start, lay.window_rows, offsets, indices,
-                  vocab_size, step)
+    _fill_windows(
+        rows, ids, lay.row_lo, lay.row_hi, lay.window_start, lay.window_rows, offsets, indices, vocab_size, step
+    )
     return Windows(offsets=offsets, indices=indices, vocab_size=vocab_size)
 
 
@@ -184,8 +193,7 @@ def _window_offsets(rows, ids, row_lo, row_hi, n_windows, vocab_size):
 
 
 @njit(cache=True)
-def _fill_windows(rows, ids, row_lo, row_hi, window_start, window_rows, offsets, indices, vocab_size,
-                  step):
+def _fill_windows(rows, ids, row_lo, row_hi, window_start, window_rows, offsets, indices, vocab_size, step):
     """Writes ``indices`` block by block of ``step`` windows: the block's disjoint (word, window range)
     pieces, counting-sorted by word, go to their windows in word order, so every window's words are sorted."""
     n_windows = len(window_start)
@@ -204,7 +212,11 @@ def _fill_windows(rows, ids, row_lo, row_hi, window_start, window_rows, offsets,
         if b - a > cap:
             cap = 2 * (b - a)
             piece_word, piece_lo, piece_hi = np.empty(cap, ids.dtype), np.empty(cap, np.int32), np.empty(cap, np.int32)
-            sorted_word, sorted_lo, sorted_hi = np.empty(cap, ids.dtype), np.empty(cap, np.int32), np.empty(cap, np.int32)
+            sorted_word, sorted_lo, sorted_hi = (
+                np.empty(cap, ids.dtype),
+                np.empty(cap, np.int32),
+                np.empty(cap, np.int32),
+            )
         n = 0
         for i in range(a, b):
             r, w = rows[i], ids[i]
@@ -240,7 +252,7 @@ def naive_windows(row_sets: list[set[int]], lay: Layout, vocab_size: int) -> Win
     """Reference implementation: one Python set union per window (tests and the benchmark only)."""
     offsets, indices = [0], []
     for start, n in zip(lay.window_start.tolist(), lay.window_rows.tolist()):
-        words = sorted(set().union(*row_sets[start:start + n]))
+        words = sorted(set().union(*row_sets[start : start + n]))
         indices.extend(words)
         offsets.append(offsets[-1] + len(words))
     dtype = np.uint16 if vocab_size <= 2**16 else np.int32
@@ -251,9 +263,20 @@ def window_stats(windows: Windows) -> dict[str, float]:
     """Number of windows, empty fraction and mean/p10/p50/p90 words per window."""
     lengths = windows.lengths
     if len(lengths) == 0:
-        return {"windows": 0, "empty_fraction": 0.0, "mean_words": 0.0, "p10_words": 0.0,
-                "p50_words": 0.0, "p90_words": 0.0}
+        return {
+            "windows": 0,
+            "empty_fraction": 0.0,
+            "mean_words": 0.0,
+            "p10_words": 0.0,
+            "p50_words": 0.0,
+            "p90_words": 0.0,
+        }
     p10, p50, p90 = np.percentile(lengths, [10, 50, 90])
-    return {"windows": int(len(lengths)), "empty_fraction": float(np.mean(lengths == 0)),
-            "mean_words": float(lengths.mean()), "p10_words": float(p10), "p50_words": float(p50),
-            "p90_words": float(p90)}
+    return {
+        "windows": int(len(lengths)),
+        "empty_fraction": float(np.mean(lengths == 0)),
+        "mean_words": float(lengths.mean()),
+        "p10_words": float(p10),
+        "p50_words": float(p50),
+        "p90_words": float(p90),
+    }
