@@ -15,14 +15,15 @@ import numpy as np
 import pandas as pd
 
 from bows.analysis.compute import Analysis, analyze_arrays, load_analysis
-from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json
+from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json, stable_hash
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict
+from bows.config import BowsConfig, as_dict, to_config
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats, sample_rows
 from bows.errors import BowsError
 from bows.plots import figures
 from bows.plots import sweep as sweep_figures
+from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +95,53 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "seconds": round(time.time() - started, 1),
     }
+    meta["label"] = run_label(info.config)
+    meta["title"] = run_title(info.config, info.meta.get("step"))
     atomic_write_json(out / "meta.json", meta)
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
-    made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
-    _track_run(cfg, run_dir, result, made, meta, group or info.config.wandb.group)
+    with figures.figure_title(meta["title"]):
+        made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
+    _track_run(cfg, info, result, made, meta, group or info.config.wandb.group)
     log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
     return out
 
 
-def _track_run(cfg: BowsConfig, run_dir: Path, result: Analysis, made: list, meta: dict, group: str | None) -> None:
-    from bows.tracking import tracking_run
+def comparable_record(info, metrics: dict) -> dict:
+    """The analysis run's summary: every analysis number plus the training run's final losses under the
+    training run's own keys, so one W&B row per model holds config, losses and geometry side by side."""
+    final = info.meta.get("summary", {})
+    record = {f"final/{k}": v for k, v in final.items() if isinstance(v, (int, float)) and v is not None}
+    if final.get("eval_loss") is not None:
+        record["eval/loss"] = final["eval_loss"]
+    if final.get("train_loss") is not None:
+        record["train/loss"] = final["train_loss"]
+    return {**record, **metrics}
 
+
+def _track_run(cfg: BowsConfig, info, result: Analysis, made: list, meta: dict, group: str | None) -> None:
+    """Log the analysis as the model's comparable record: a W&B run with a deterministic id (re-analysis
+    updates it), the training run's config keys (``train.weight_decay``, ``model.latent_size``, ...)
+    and the model artifact as its input."""
+    from bows.tracking import job_tags, tracking_run
+    from bows.training.train import model_artifact_name
+
+    run_dir = info.path
+    lineage = {"model_artifact": f"{model_artifact_name(run_dir)}:final", "training_run": f"train-{run_dir.name}"}
     with tracking_run(
         cfg.wandb,
-        name=f"analyze-{run_dir.name}",
+        name=f"{meta['label']}-analysis",
         job_type="analyze",
-        config=meta,
+        config={**as_dict(info.config), "analysis": {**meta, **lineage}},
         dir=run_dir / ANALYSIS_DIR,
         group=group,
+        run_id=f"analyze-{run_dir.name}",
+        resume=True,
+        tags=job_tags("analyze", info.config.corpus.name, group),
     ) as tracker:
-        tracker.summary(result.metrics)
-        tracker.log(result.metrics)
+        tracker.use_model(model_artifact_name(run_dir))
+        record = comparable_record(info, result.metrics)
+        tracker.summary(record)
+        tracker.log(record)
         for fig in made:
             tracker.image(f"figures/{fig.name}", fig.path, fig.caption)
         groups = result.sections.get("groups", {})
@@ -162,6 +189,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
                 "run_dir": str(run_dir),
                 "analysis_dir": str(analysis_dir),
                 **_config_columns(analysis_dir),
+                **_run_columns(run_dir),
                 **meta.metrics,
             }
         )
@@ -175,22 +203,48 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         out / "meta.json",
         {"sweep_index": str(index_path), "runs": len(table), "group": group, "analyze": as_dict(cfg.analyze)},
     )
-    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR)
-    from bows.tracking import tracking_run
+    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, title=sweep_figures.sweep_title(table, group))
+    _track_sweep(cfg, index_path, table, made, group)
+    log.info("analyze: sweep of %d runs -> %s", len(table), out)
+    _where_sweep(table, out)
+    return out
 
+
+def summary_run_id(group: str) -> str:
+    """The sweep-summary run's W&B id: a function of the sweep's group, so re-analysis updates it."""
+    return f"sweep-summary-{stable_hash(group)[:16]}"
+
+
+def _track_sweep(cfg: BowsConfig, index_path: Path, table: pd.DataFrame, made: list, group: str) -> None:
+    from bows.tracking import job_tags, tracking_run
+
+    axes = sweep_figures.varying_axes(table)
+    corpus = str(table["corpus"].iloc[0]) if "corpus" in table else "unknown"
     with tracking_run(
         cfg.wandb,
-        name=f"sweep-summary-{index_path.parent.name}",
+        name=f"{group}-summary",
         job_type="sweep-summary",
-        config={"sweep_index": str(index_path), "runs": len(table)},
-        dir=out,
+        config={"sweep_index": str(index_path), "runs": len(table), "group": group, "axes": axes},
+        dir=index_path.parent / ANALYSIS_DIR,
         group=group,
+        run_id=summary_run_id(group),
+        resume=True,
+        tags=job_tags("sweep-summary", corpus, group),
     ) as tracker:
         tracker.table("sweep/metrics", table)
         for fig in made:
             tracker.image(f"sweep/{fig.name}", fig.path, fig.caption)
-    log.info("analyze: sweep of %d runs -> %s", len(table), out)
-    return out
+
+
+def _where_sweep(table: pd.DataFrame, out: Path) -> None:
+    """The offline W&B directories of the sweep (training, analysis, summary) and one command to upload them."""
+    from bows.tracking import offline_runs, sync_command
+
+    dirs = [p for run in table["run_dir"] for d in (Path(run), Path(run) / ANALYSIS_DIR) for p in offline_runs(d)]
+    dirs += offline_runs(out)
+    if dirs:
+        log.info("analyze: W&B offline files of this sweep: %d run segments", len(dirs))
+        log.info("analyze: upload them with:  %s", sync_command(dirs))
 
 
 def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
@@ -218,6 +272,27 @@ def _recorded_group(index: pd.DataFrame) -> str | None:
         if run_json.is_file():
             return json.loads(run_json.read_text()).get("config", {}).get("wandb", {}).get("group")
     return None
+
+
+def _run_columns(run_dir: Path) -> dict:
+    """Training-side columns of a sweep member: label, lr, steps, corpus and final losses (run.json)."""
+    info = json.loads((run_dir / Files.RUN).read_text())
+    config, summary = info.get("config", {}), info.get("summary", {})
+    return {
+        "label": info.get("label") or _label_of(config),
+        "lr": config.get("train", {}).get("lr"),
+        "steps": info.get("step"),
+        "corpus": config.get("corpus", {}).get("name"),
+        "eval_loss": summary.get("eval_loss"),
+        "train_loss": summary.get("train_loss"),
+    }
+
+
+def _label_of(config: dict) -> str | None:
+    try:
+        return run_label(to_config(config))
+    except Exception:  # an old or hand-made run.json: the label is cosmetic
+        return None
 
 
 def _config_columns(analysis_dir: Path) -> dict:

@@ -4,7 +4,9 @@ one PNG. ``run_figures`` makes every figure whose numbers exist and returns them
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bows.analysis.compute import Analysis, load_analysis  # noqa: E402
+from bows.config import FORCED_TOKENS  # noqa: E402
 
+_CALENDAR = frozenset(FORCED_TOKENS[:19])  # the 7 day and 12 month names
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
 
 
@@ -26,8 +30,25 @@ class Figure:
     caption: str
 
 
+_TITLE: ContextVar[str | None] = ContextVar("figure_title", default=None)
+
+
+@contextmanager
+def figure_title(title: str | None) -> Iterator[None]:
+    """Every figure saved inside this block carries ``title`` (the run or sweep it shows) on top, so a
+    PNG is readable without its file name."""
+    token = _TITLE.set(title)
+    try:
+        yield
+    finally:
+        _TITLE.reset(token)
+
+
 def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    title = _TITLE.get()
+    if title and fig._suptitle is None:
+        fig.suptitle(title, fontsize=9, fontweight="bold")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=130)
@@ -40,13 +61,21 @@ def _missing_note(ax, missing: list[str]) -> None:
         ax.text(0.01, 0.01, "missing: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="crimson")
 
 
+def short_label(word: str) -> str:
+    """One label per word in every figure: month and day names as their 3-letter abbreviation (Jan,
+    Mon), other words in full up to 10 characters."""
+    if word in _CALENDAR:
+        return word[:3]
+    return word if len(word) <= 10 else word[:9] + "."
+
+
 def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> None:
     xy = np.array(ring["coords"])[:, :2]
     loop = np.vstack([xy, xy[:1]])
     ax.plot(loop[:, 0], loop[:, 1], "-", color="0.75", lw=1, zorder=1)
     ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(len(xy)), cmap="twilight", s=40, zorder=2)
     for (x, y), w in zip(xy, ring["words"]):
-        ax.annotate(w[:3], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.annotate(short_label(w), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     for p in extra or []:
         x, y = p["coords"][:2]
         ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season"), "k"), zorder=3)
@@ -103,7 +132,7 @@ def _heat(ax, m: np.ndarray, words: list[str], title: str) -> None:
     off = m[~np.eye(len(m), dtype=bool)]
     bound = float(np.nanmax(np.abs(off))) if off.size and np.isfinite(off).any() else 1.0
     im = ax.imshow(m, cmap="RdBu_r", vmin=-bound, vmax=bound)
-    short = [w if len(w) <= 5 else w[:3] for w in words]
+    short = [short_label(w) for w in words]
     ax.set_xticks(range(len(words)), short, rotation=90, fontsize=7)
     ax.set_yticks(range(len(words)), short, fontsize=7)
     ax.set_title(title, fontsize=8)
