@@ -114,7 +114,12 @@ def read_run(run_dir: Path) -> OfflineRun:
     for r in records(file):
         kind = r.WhichOneof("record_type")
         if kind == "run":
-            run.id, run.name, run.group, run.job_type = r.run.run_id, r.run.display_name, r.run.run_group, r.run.job_type
+            run.id, run.name, run.group, run.job_type = (
+                r.run.run_id,
+                r.run.display_name,
+                r.run.run_group,
+                r.run.job_type,
+            )
             run.tags = list(r.run.tags)
             run.config.update(_items(r.run.config.update))
         elif kind == "config":

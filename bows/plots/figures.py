@@ -90,6 +90,7 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
     ax.set_ylabel(f"PC2 ({ev[1]:.0%})" if len(ev) > 1 else "PC2", fontsize=8)
     ax.axhline(0, color="0.9", lw=0.5, zorder=0)
     ax.axvline(0, color="0.9", lw=0.5, zorder=0)
+    ax.margins(0.15)  # room for the labels of the outermost points
 
 
 def ring_figure(a: Analysis, group: str, path: Path) -> bool:
