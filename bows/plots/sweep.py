@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -212,7 +213,7 @@ def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
     for ax in axes.ravel():
         ax.axis("off")
     for (yi, xi), (row, section) in panels.items():
-        ax = axes[yi, xi]
+        ax: Any = axes[yi, xi]
         ax.axis("on")
         label = f"L={row['latent_size']:g}, wd={row['weight_decay']:g}, seed {row['seed']}"
         ring_panel(ax, section["raw"], label, section.get("seasonal"))

@@ -10,6 +10,8 @@ one it already pays for the loss). ``scripts/bench_dynamics.py`` measures the ov
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -47,7 +49,7 @@ class GeometryProbe:
         self.quantiles = torch.tensor(QUANTILES, device=device)
 
     @torch.no_grad()
-    def measure(self, W: Tensor, b: Tensor, params: list[Tensor]) -> Tensor:
+    def measure(self, W: Tensor, b: Tensor, params: Sequence[Tensor]) -> Tensor:
         """One float64 device vector in ``KEYS`` order (no host sync); ``params`` carry the last gradients."""
         W, b = W.detach().float(), b.detach().float()
         sq = W.square().sum(0)  # (vocab,) squared norms

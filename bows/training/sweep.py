@@ -101,6 +101,7 @@ def sweep_definition(config: DictConfig) -> dict[str, Any]:
 
     axes = swept_axes(config)
     tree = OmegaConf.to_container(config, resolve=False)
+    assert isinstance(tree, dict)
     fixed = {name: tree.get(name, {}) for name in RESULT_SECTIONS}
     for name in NOT_IN_KEY:
         fixed["train"].pop(name, None)
