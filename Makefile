@@ -10,7 +10,7 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report all \
-        synthetic citymap reproduce-paper test test-slow test-all bench bench-data bench-train check clean
+        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train check clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,7 +67,13 @@ reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103: L=1000 at wd 4 an
 test: $(STAMP) ## fast tests (no network, a few minutes)
 	$(PY) -m pytest -q -m "not slow" $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
-test-slow: $(STAMP) ## end-to-end tests (real sweeps, real embedded corpus)
+browser: ## headless Chromium for the report's browser test (Debian package `chromium`; needs root or sudo)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; then :; \
+	  else echo "browser: chromium is not installed and could not be installed; the browser test will be skipped"; fi; }
+
+test-slow: $(STAMP) browser ## end-to-end tests (real sweeps, real embedded corpus, the report in headless Chromium)
 	$(PY) -m pytest -q -m slow $(ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
 test-all: test test-slow ## every test
