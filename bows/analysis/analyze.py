@@ -103,7 +103,18 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
     _track_run(cfg, info, result, made, meta, group or info.config.wandb.group)
     log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
+    _where_run(run_dir, out)
     return out
+
+
+def _where_run(run_dir: Path, out: Path) -> None:
+    """The analysis directory, the model's W&B offline directories and the command to upload them."""
+    from bows.tracking import offline_runs, sync_command
+
+    dirs = offline_runs(run_dir) + offline_runs(out)
+    if dirs:
+        log.info("analyze: W&B offline files %s and %s", run_dir / "wandb", out / "wandb")
+        log.info("analyze: upload training and analysis of this model with:  %s", sync_command(dirs))
 
 
 def comparable_record(info, metrics: dict) -> dict:

@@ -69,6 +69,7 @@ class SweepIndex(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         frame = build_index(sweep_dir)
         log.info("sweep index: %d runs -> %s", len(frame), sweep_dir / Files.SWEEP_INDEX)
+        log_sync_hint(frame, sweep_dir)
 
 
 # --- what a sweep is: its W&B group ---------------------------------------------------------------
@@ -134,6 +135,21 @@ def job_group(hydra_cfg: Any) -> str | None:
         return json.loads(file.read_text()).get("group")
     log.warning("sweep: %s is missing (is the SweepIndex callback configured?); no W&B group derived", file)
     return None
+
+
+def log_sync_hint(frame: pd.DataFrame, sweep_dir: Path) -> None:
+    """At the end of a multirun: its W&B offline run directories and one command uploading them (the
+    sweep analysis, ``make analyze ARGS=analyze.sweep=...``, prints the command including analyses)."""
+    from bows.tracking import offline_runs, sync_command
+
+    if frame.empty or "run_dir" not in frame:
+        return
+    dirs = [p for d in frame["run_dir"].dropna() for p in offline_runs(Path(d))]
+    if dirs:
+        log.info("sweep: %d W&B offline run directories; upload them with:  %s", len(dirs), sync_command(dirs))
+        log.info(
+            "sweep: analyse it with  python -m bows.analysis.analyze analyze.sweep=%s", sweep_dir / Files.SWEEP_INDEX
+        )
 
 
 def _field(tree: dict[str, Any], dotted: str) -> Any:
