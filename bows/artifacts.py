@@ -3,8 +3,12 @@
 A stage's output lives in ``<root>/artifacts/<stage>/<key>/`` where ``key`` hashes the stage's
 config and the content hashes of its inputs, so a changed setting never reuses an old artifact.
 The directory is built under a temporary name and renamed when complete; ``meta.json`` (written
-last) records the config, inputs, library versions, statistics and the sha256 of every file, and
-``open_artifact`` re-hashes the files so a truncated or edited artifact is detected and rebuilt.
+last) records the config, inputs, library versions, statistics and the sha256 of every file, plus
+``meta_sha256``, the hash of the rest of ``meta.json`` itself. ``open_artifact`` checks that hash and
+every file's size on each open, and re-hashes each file once per process (again when its size, mtime
+or inode changes), so an edited or truncated artifact -- ``meta.json`` included -- is detected by
+name and rebuilt (stage artifacts) or refused. ``write_checked_json`` / ``read_checked_json`` /
+``verify_files`` give other directories (a run's weights, an analysis) the same protection.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from bows.config import KEY_FORMAT
 from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when an artifact's layout changes: every key changes with it
+FORMAT_VERSION = 2  # bump when an artifact's layout changes: every key changes with it (2: meta_sha256)
+META_CHECKSUM = "meta_sha256"  # the key in a checked JSON file holding the hash of the rest of it
 
 
 class Files:
@@ -69,6 +75,62 @@ def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+_VERIFIED: dict[str, tuple[int, int, int, str]] = {}  # path -> (size, mtime_ns, inode, sha256) hashed this process
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """What ``verify_files`` checks a file against: its sha256 and size."""
+    return {"sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
+
+
+def verify_files(directory: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Check each ``name -> {sha256, bytes}`` of ``directory``: the size on every call, the full sha256
+    the first time in this process and whenever the file's size, mtime or inode changed since.
+    Raises ``ArtifactError`` naming the first missing, truncated or edited file."""
+    for name, info in files.items():
+        file = Path(directory) / name
+        try:
+            st = file.stat()
+        except OSError:
+            raise ArtifactError(f"{file} is missing") from None
+        if st.st_size != info["bytes"]:
+            raise ArtifactError(f"{file} has {st.st_size} bytes, expected {info['bytes']} (truncated or edited)")
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = _VERIFIED.get(str(file))
+        if cached is not None and cached[:3] == stamp and cached[3] == info["sha256"]:
+            continue
+        if file_sha256(file) != info["sha256"]:
+            raise ArtifactError(f"{file} does not match its recorded sha256 (edited or corrupt)")
+        _VERIFIED[str(file)] = (*stamp, info["sha256"])
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    return stable_hash({k: v for k, v in payload.items() if k != META_CHECKSUM})
+
+
+def write_checked_json(path: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """Write ``payload`` atomically with ``meta_sha256`` (the hash of the rest) added; returns it as
+    read back (a JSON round trip), so the caller holds exactly what a later read sees."""
+    plain = json.loads(json.dumps(payload, default=str))
+    plain[META_CHECKSUM] = _checksum(plain)
+    atomic_write_json(path, plain)
+    return plain
+
+
+def read_checked_json(path: Path) -> dict[str, Any]:
+    """A JSON file written by ``write_checked_json``; ``ArtifactError`` if missing, unreadable or edited."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path} is unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get(META_CHECKSUM) != _checksum(payload):
+        raise ArtifactError(f"{path} does not match its recorded {META_CHECKSUM} (edited or corrupt)")
+    return payload
 
 
 def library_versions(*names: str) -> dict[str, str]:
@@ -159,6 +221,7 @@ def artifact_key(stage: str, config: Any, inputs: dict[str, Artifact] | None = N
     """Key of a stage's output: hash of format version, stage, config and input content hashes."""
     payload = {
         "format": FORMAT_VERSION,
+        "key_format": KEY_FORMAT,
         "stage": stage,
         "config": config,
         "inputs": {name: art.digest for name, art in sorted((inputs or {}).items())},
@@ -171,24 +234,27 @@ def artifact_dir(root: Path, stage: str, key: str) -> Path:
 
 
 def open_artifact(path: Path, *, verify: bool = True) -> Artifact:
-    """Open a finished artifact directory, checking every file against its recorded sha256."""
+    """Open a finished artifact directory: ``meta.json`` must match its own checksum and (``verify``)
+    every file its recorded size and sha256 (hashed once per process, see ``verify_files``)."""
     path = Path(path)
     meta_path = path / Files.META
     if not meta_path.is_file():
         raise ArtifactError(f"{path} is not a finished artifact (no {Files.META}); rebuild it")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{meta_path} is unreadable ({exc}); rebuild it") from exc
+        meta = read_checked_json(meta_path)
+    except ArtifactError:
+        found = FORMAT_VERSION
+        with contextlib.suppress(Exception):
+            found = json.loads(meta_path.read_text()).get("format")
+        if found != FORMAT_VERSION:  # an older bows's artifact: say so rather than "edited"
+            raise ArtifactError(
+                f"{path} has artifact format {found}, this bows reads format {FORMAT_VERSION}; rebuild it"
+            ) from None
+        raise
+    if meta.get("format") != FORMAT_VERSION:
+        raise ArtifactError(f"{path} has artifact format {meta.get('format')}, this bows reads {FORMAT_VERSION}")
     if verify:
-        for name, info in meta.get("files", {}).items():
-            file = path / name
-            if not file.is_file():
-                raise ArtifactError(f"{file} is missing")
-            if file.stat().st_size != info["bytes"]:
-                raise ArtifactError(f"{file} has {file.stat().st_size} bytes, expected {info['bytes']} (truncated?)")
-            if file_sha256(file) != info["sha256"]:
-                raise ArtifactError(f"{file} does not match its recorded sha256 (edited or corrupt)")
+        verify_files(path, meta.get("files", {}))
     return Artifact(path=path, meta=meta)
 
 
@@ -224,7 +290,7 @@ class ArtifactBuilder:
         for file in sorted(self.tmp.iterdir()):
             if file.name == Files.META or file.name.startswith("."):
                 continue
-            files[file.name] = {"sha256": file_sha256(file), "bytes": file.stat().st_size}
+            files[file.name] = file_record(file)
         meta = {
             "stage": self.stage,
             "key": self.key,
@@ -240,7 +306,7 @@ class ArtifactBuilder:
             "seconds": round(time.time() - self.started, 3),
             **self.extra,
         }
-        atomic_write_json(self.tmp / Files.META, meta)
+        meta = write_checked_json(self.tmp / Files.META, meta)
         if self.final.exists():
             try:  # another process (a parallel sweep job) finished the same key first: use theirs
                 return open_artifact(self.final)

@@ -1,19 +1,32 @@
-"""Thin Hydra entry points: compose ``conf/``, validate once, run a stage, turn errors into one line."""
+"""Thin Hydra entry points: compose ``conf/``, validate once, run a stage, turn errors into one line.
+
+``RootCheck`` (a Hydra callback in ``conf/config.yaml``) checks that the data root is writable before
+Hydra creates its ``outputs/`` or ``multirun/`` directory there, so an unwritable root is one line
+naming the path and the fix, even for a command that would only reuse finished work.
+"""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from bows.config import CONF_DIR, BowsConfig, to_config
 from bows.errors import USER_ERRORS, BowsError  # noqa: F401  (BowsError re-exported for callers)
+
+ROOT_FIX = "set paths.root=/a/writable/dir (or the BOWS_DATA environment variable)"
+DISK_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 log = logging.getLogger("bows")
 
@@ -51,6 +64,53 @@ def _with_sweep_group(dcfg: DictConfig) -> DictConfig:
     return dcfg
 
 
+def unwritable(root: Path) -> str | None:
+    """None if files can be created under ``root`` (created if missing), else why not."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".bows-write-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {exc.filename or root}"
+    return None
+
+
+def _fail(message: str, logged: bool = True) -> None:
+    if logged:
+        log.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)  # noqa: T201  (the entry point speaks to the user)
+    sys.exit(2)
+
+
+class RootCheck(Callback):
+    """Hydra callback: stop with one line before Hydra writes its run/sweep directory to an unwritable root."""
+
+    def _check(self, config: DictConfig) -> None:
+        root = Path(str(config.paths.root)).expanduser().resolve()
+        reason = unwritable(root)
+        if reason is not None:
+            _fail(f"the data root {root} is not writable ({reason}); {ROOT_FIX}", logged=False)
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config)
+
+
+def disk_error_message(exc: OSError, root: Path | None) -> str:
+    """One line for a file-system error met while running a stage: the path, the cause, the fix."""
+    path = exc.filename or "?"
+    cause = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return f"no space left writing {path} ({cause}); free space or {ROOT_FIX}"
+    inside = root is not None and str(path).startswith(str(root))
+    if inside:
+        return f"cannot write {path} ({cause}); {ROOT_FIX}"
+    return f"cannot access {path} ({cause})"
+
+
 def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
     """Wrap ``run(cfg)`` in a Hydra main over the shared config tree. A user error in a single run
     prints one line and exits 2; inside a multirun it is raised, so Hydra marks that job failed
@@ -58,6 +118,7 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
     def _main(dcfg: DictConfig) -> Any:
+        cfg = None
         try:
             cfg = to_config(_with_sweep_group(dcfg))
             return run(cfg)
@@ -67,5 +128,12 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
                 raise
             print(f"error: {exc}", file=sys.stderr)  # noqa: T201  (the entry point speaks to the user)
             sys.exit(2)
+        except OSError as exc:
+            if exc.errno not in DISK_ERRORS:
+                raise
+            message = disk_error_message(exc, cfg.paths.root_path if cfg is not None else None)
+            if _multirun():
+                raise BowsError(message) from exc
+            _fail(message)
 
     return _main

@@ -8,6 +8,7 @@ composed ``DictConfig`` into these objects once, running the cross-field checks 
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,14 @@ FORCED_TOKENS: tuple[str, ...] = (
 )
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
 
+KEY_FORMAT = 2
+"""Version of the key declaration below: bump it when what enters a run/artifact/analysis key changes
+(every key changes with it, so nothing built under the old rules is reused)."""
+
+NOT_IN_KEY = {"key": False}
+"""Field metadata of a setting that does not change a result (where it runs, how it logs, where files
+live): ``field(default=..., metadata=NOT_IN_KEY)``. Every other field enters the keys (``key_dict``)."""
+
 
 def _check(ok: bool, field_name: str, message: str) -> None:
     if not ok:
@@ -70,7 +79,9 @@ def _check(ok: bool, field_name: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    root: str = "data"  # every artifact, run and cache lives under here (relative to the cwd)
+    root: str = field(
+        default="data", metadata=NOT_IN_KEY
+    )  # every artifact, run and cache lives under here (relative to the cwd)
 
     @property
     def root_path(self) -> Path:
@@ -82,11 +93,12 @@ class CorpusConfig:
     name: str = "embedded"
     hf_id: Optional[str] = None  # Hugging Face dataset id (wikitext103, openwebtext)
     hf_config: Optional[str] = None
-    hf_cache_dir: Optional[str] = (
-        None  # Hugging Face datasets cache (None: the library's default, e.g. ~/.cache/huggingface)
-    )
+    hf_cache_dir: Optional[str] = field(
+        default=None, metadata=NOT_IN_KEY
+    )  # Hugging Face datasets cache (None: the library's default, e.g. ~/.cache/huggingface)
     files: list[str] = field(default_factory=list)  # local corpus: .txt/.jsonl/.parquet paths or globs
     text_field: str = "text"  # column holding the text (local jsonl/parquet)
+    encoding: str = "utf-8"  # text encoding of local .txt/.jsonl files
     validation_fraction: float = 0.1  # corpora without their own splits: share of documents
     test_fraction: float = 0.1
     holdout_rows: int = 10_000  # openwebtext: rows carved for validation and for test
@@ -109,6 +121,10 @@ class CorpusConfig:
             "corpus.test_fraction",
             "validation_fraction + test_fraction must leave documents for training",
         )
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            _check(False, "corpus.encoding", f"unknown text encoding {self.encoding!r} (e.g. utf-8, latin-1)")
         _check(self.holdout_rows >= 1, "corpus.holdout_rows", f"must be >= 1, got {self.holdout_rows}")
         _check(self.sentences_per_row >= 1, "corpus.sentences_per_row", f"must be >= 1, got {self.sentences_per_row}")
         _check(self.max_rows is None or self.max_rows >= 1, "corpus.max_rows", f"must be >= 1, got {self.max_rows}")
@@ -163,13 +179,19 @@ class TrainConfig:
     epochs: int = 10
     max_steps: Optional[int] = None  # if set, train for exactly this many optimizer steps (overrides epochs)
     seed: int = 1
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = field(default="auto", metadata=NOT_IN_KEY)  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | tf32 | bf16
-    resume: bool = True  # continue from the run directory's last checkpoint if there is one
-    eval_windows: int = 20_000  # held-out windows evaluated per epoch (validation split)
-    checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = once per epoch
-    log_every: int = 50  # optimizer steps between metric rows
-    num_threads: int = 0  # CPU threads; 0 = all cores
+    resume: bool = field(
+        default=True, metadata=NOT_IN_KEY
+    )  # continue from the run directory's last checkpoint if there is one
+    eval_windows: int = field(
+        default=20_000, metadata=NOT_IN_KEY
+    )  # held-out windows evaluated per epoch (validation split)
+    checkpoint_every: int = field(
+        default=0, metadata=NOT_IN_KEY
+    )  # optimizer steps between checkpoints; 0 = once per epoch
+    log_every: int = field(default=50, metadata=NOT_IN_KEY)  # optimizer steps between metric rows
+    num_threads: int = field(default=0, metadata=NOT_IN_KEY)  # CPU threads; 0 = all cores
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
@@ -195,15 +217,17 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class WandbConfig:
-    mode: str = "offline"  # offline (sync later with `wandb sync`) | online | disabled
-    project: str = "bows"
-    entity: Optional[str] = None
-    group: Optional[str] = None  # sweep members share a group
-    tags: list[str] = field(default_factory=list)
+    mode: Optional[str] = field(default=None, metadata=NOT_IN_KEY)  # offline | online | disabled
+    # (None: $WANDB_MODE if set, else offline; `wandb=...` on the command line sets it explicitly)
+    project: str = field(default="bows", metadata=NOT_IN_KEY)
+    entity: Optional[str] = field(default=None, metadata=NOT_IN_KEY)
+    group: Optional[str] = field(default=None, metadata=NOT_IN_KEY)  # sweep members share a group
+    tags: list[str] = field(default_factory=list, metadata=NOT_IN_KEY)
+    init_timeout: float = field(default=30.0, metadata=NOT_IN_KEY)  # seconds online W&B may take to start
 
     def __post_init__(self) -> None:
         _check(
-            self.mode in ("offline", "online", "disabled"),
+            self.mode in (None, "offline", "online", "disabled"),
             "wandb.mode",
             f"must be offline, online or disabled, got {self.mode!r}",
         )
@@ -221,8 +245,10 @@ class StatsConfig:
 
 @dataclass(frozen=True)
 class AnalyzeConfig:
-    run: Optional[str] = None  # a run directory to analyse (default: the run the current config trains)
-    sweep: Optional[str] = None  # a sweep index (sweep.parquet) to analyse instead
+    run: Optional[str] = field(
+        default=None, metadata=NOT_IN_KEY
+    )  # a run directory to analyse (default: the run the current config trains)
+    sweep: Optional[str] = field(default=None, metadata=NOT_IN_KEY)  # a sweep index (sweep.parquet) to analyse instead
     eval_windows: int = 20_000  # held-out windows for R^2 and pre-activation analyses
     umap: bool = True  # UMAP of all word vectors (slow on first use: numba compiles)
     figures: bool = True  # per-run PNG figures (sweep figures are always made)
@@ -394,6 +420,18 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
 def as_dict(obj: Any) -> dict[str, Any]:
     """A plain, JSON-ready dict of a config dataclass (for hashing, metadata and W&B)."""
     return dataclasses.asdict(obj)
+
+
+def key_dict(obj: Any) -> dict[str, Any]:
+    """The settings of a config dataclass that enter keys: every field not declared ``NOT_IN_KEY``,
+    sections recursively, as a plain dict (what run, artifact and analysis keys hash)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("key", True) is False:
+            continue
+        value = getattr(obj, f.name)
+        out[f.name] = key_dict(value) if dataclasses.is_dataclass(value) else dataclasses.asdict(obj)[f.name]
+    return out
 
 
 def compose(overrides: list[str] | None = None, config_name: str = "config") -> BowsConfig:

@@ -22,6 +22,7 @@ import numpy as np
 
 from bows.config import WandbConfig
 from bows.errors import BowsError
+from bows.net import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +195,36 @@ def _has_api_key() -> bool:
     return bool(auth and auth[2])
 
 
+ENV_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
+
+
 def resolve_mode(cfg: WandbConfig) -> str:
-    """The effective mode: ``WANDB_MODE=disabled`` in the environment (tests, CI) wins."""
-    if os.environ.get("WANDB_MODE") == "disabled" or os.environ.get("WANDB_DISABLED", "").lower() in ("1", "true"):
+    """The effective mode. An explicit ``wandb=...`` (``cfg.mode`` set) wins; without one
+    ``$WANDB_MODE`` is honoured, else ``offline``. ``WANDB_DISABLED=true`` always disables (CI)."""
+    if os.environ.get("WANDB_DISABLED", "").lower() in ("1", "true"):
         return "disabled"
-    return cfg.mode
+    if cfg.mode is not None:
+        return cfg.mode
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env and env not in ENV_MODES:
+        raise BowsError(f"WANDB_MODE={env!r} is not a W&B mode; use online, offline or disabled (or pass wandb=...)")
+    return ENV_MODES.get(env, "offline")
+
+
+def _check_online(cfg: WandbConfig) -> None:
+    """Fail fast, in one line, when online W&B cannot work: no API key, or the server unreachable."""
+    if not _has_api_key():
+        raise BowsError(
+            "wandb.mode=online needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
+            "(or use wandb=offline and upload later with `wandb sync`)"
+        )
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    reason = unreachable(url, timeout=min(10.0, cfg.init_timeout))
+    if reason is not None:
+        raise BowsError(
+            f"wandb.mode=online but the W&B server is not reachable ({reason}); use wandb=offline "
+            "and upload later with `wandb sync <run dir>/wandb/offline-run-*`"
+        )
 
 
 @contextlib.contextmanager
@@ -223,30 +249,34 @@ def tracking_run(
     if mode == "disabled":
         yield Tracker(None)
         return
-    if mode == "online" and not _has_api_key():
-        raise BowsError(
-            "wandb.mode=online needs a W&B API key: run `wandb login` or set WANDB_API_KEY "
-            "(or use wandb=offline and upload later with `wandb sync`)"
-        )
+    if mode == "online":
+        _check_online(cfg)
     import wandb
 
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(
-        project=cfg.project,
-        entity=cfg.entity,
-        group=group or cfg.group,
-        name=name,
-        job_type=job_type,
-        tags=list(dict.fromkeys([*cfg.tags, *(tags or [])])) or None,
-        config=config,
-        dir=str(dir),
-        mode=mode,
-        id=run_id,
-        resume="allow" if resume and run_id else None,
-        reinit="create_new",
-        settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, init_timeout=60),
-    )
+    try:
+        run = wandb.init(
+            project=cfg.project,
+            entity=cfg.entity,
+            group=group or cfg.group,
+            name=name,
+            job_type=job_type,
+            tags=list(dict.fromkeys([*cfg.tags, *(tags or [])])) or None,
+            config=config,
+            dir=str(dir),
+            mode=mode,
+            id=run_id,
+            resume="allow" if resume and run_id else None,
+            reinit="create_new",
+            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, init_timeout=cfg.init_timeout),
+        )
+    except Exception as exc:  # CommError, UsageError, timeouts: one line with the fix
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BowsError(
+            f"wandb.mode={mode}: could not start the W&B run ({type(exc).__name__}: {first}); "
+            "use wandb=offline (upload later with `wandb sync`) or wandb=disabled"
+        ) from exc
     exit_code = 1
     try:
         yield Tracker(run, mode)

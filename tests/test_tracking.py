@@ -49,9 +49,36 @@ def test_disabled_is_a_noop(tmp_path):
     assert not (tmp_path / "wandb").exists()
 
 
-def test_environment_disabled_wins(monkeypatch):
+def test_environment_mode_is_honoured_unless_given_explicitly(monkeypatch):
+    monkeypatch.delenv("WANDB_DISABLED", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert tracking.resolve_mode(WandbConfig()) == "online"  # the default config: no explicit wandb=
+    assert tracking.resolve_mode(WandbConfig(mode="offline")) == "offline"  # explicit wandb=offline wins
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert tracking.resolve_mode(WandbConfig(mode="offline")) == "disabled"
+    assert tracking.resolve_mode(WandbConfig()) == "disabled"
+    monkeypatch.delenv("WANDB_MODE")
+    assert tracking.resolve_mode(WandbConfig()) == "offline"
+    monkeypatch.setenv("WANDB_DISABLED", "true")  # the CI kill switch wins over everything
+    assert tracking.resolve_mode(WandbConfig(mode="online")) == "disabled"
+
+
+def test_composed_default_leaves_the_mode_to_the_environment():
+    from bows.config import compose
+
+    assert compose([]).wandb.mode is None
+    assert compose(["wandb=offline"]).wandb.mode == "offline"
+
+
+def test_online_without_network_fails_fast_with_the_fix(tmp_path, monkeypatch, fake_wandb):
+    import time
+
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # discard port: connection refused
+    start = time.monotonic()
+    with pytest.raises(BowsError, match="wandb=offline"):
+        with tracking.tracking_run(WandbConfig(mode="online"), name="x", job_type="t", config={}, dir=tmp_path):
+            pass
+    assert time.monotonic() - start < 30 and fake_wandb == []
 
 
 def test_runs_finish_and_failures_are_marked(tmp_path, fake_wandb):

@@ -14,6 +14,7 @@ from bows.data.windows import Windows
 from bows.errors import BowsError
 from bows.training import train as train_mod
 from bows.training.batches import epoch_batches, evaluation_rows, gather, tensor_batches, to_device
+from bows.training.checkpoint import load_checkpoint, save_checkpoint
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, fit
 
@@ -134,7 +135,7 @@ def test_train_run_dir_loss_falls_and_skip(make_config, data, caplog):
     assert len(evals) == 3 and losses[-1] < 0.8 * losses[0] and evals[-1] < evals[0]
     weights = load_file(str(path / Files.WEIGHTS))
     assert weights["W"].shape == (6, VOCAB) and weights["b"].shape == (VOCAB,)
-    ckpt = torch.load(path / Files.CHECKPOINT, weights_only=True)
+    ckpt = load_checkpoint(path, torch.device("cpu"))
     assert ckpt["optim"]["step"] == info["step"]
     run = train_mod.load_run(path)
     assert run.config.model.latent_size == 6 and run.windows.path == data[0].path
@@ -164,7 +165,7 @@ def test_same_seed_same_weights_and_resume_is_bitwise(make_config, data, tmp_pat
         train_mod.run(cfg)
     path = root / "runs" / full.path.name
     assert json.loads((path / Files.RUN).read_text())["status"] == "failed"
-    assert torch.load(path / Files.CHECKPOINT, weights_only=True)["optim"]["step"] == 21
+    assert load_checkpoint(path, torch.device("cpu"))["optim"]["step"] == 21
     monkeypatch.setattr(train_mod.Optimisation, "update", real_update)
     resumed = train_mod.load_run(train_mod.run(cfg))
     np.testing.assert_array_equal(resumed.W, full.W)
@@ -193,9 +194,9 @@ def test_clear_errors(make_config, data, tmp_path, monkeypatch):
         _cfg(make_config, "model.latent_size=0")
     # a checkpoint whose vocabulary differs from the data's is refused and left untouched
     path = train_mod.run(_cfg(make_config, "train.max_steps=4"))
-    ckpt = torch.load(path / Files.CHECKPOINT, weights_only=True)
+    ckpt = load_checkpoint(path, torch.device("cpu"))
     ckpt["vocab_size"] = VOCAB + 1
-    torch.save(ckpt, path / Files.CHECKPOINT)
+    save_checkpoint(path, ckpt)
     info = json.loads((path / Files.RUN).read_text())
     info["status"] = "running"
     (path / Files.RUN).write_text(json.dumps(info))
@@ -222,3 +223,13 @@ def test_cuda_matches_cpu_closely(make_config, data, tmp_path):
         train_mod.run(_cfg(make_config, f"paths.root={tmp_path / 'gpu'}", "train.device=cuda", "train.max_steps=20"))
     )
     np.testing.assert_allclose(gpu.W, cpu.W, atol=1e-4)
+
+
+def test_damaged_final_weights_are_rebuilt_from_the_checkpoint(make_config, data):
+    cfg = _cfg(make_config, "train.max_steps=5")
+    path = train_mod.run(cfg)
+    before = (path / Files.WEIGHTS).read_bytes()
+    (path / Files.WEIGHTS).write_bytes(before[: len(before) // 2])  # truncated after the run finished
+    assert train_mod.run(cfg) == path
+    assert (path / Files.WEIGHTS).read_bytes() == before  # rebuilt, bitwise identical
+    assert train_mod.load_run(path).W.shape == (6, VOCAB)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from safetensors.numpy import save_file
 
 from bows.analysis.groups import DAYS, MONTHS, ROMAN, SEASONAL, load_categories
-from bows.artifacts import Artifact, Files, build_artifact
+from bows.artifacts import Artifact, Files, build_artifact, file_record
 from bows.config import BowsConfig, as_dict
 
 WINTER = ("snow", "Christmas", "freezing")
@@ -92,6 +92,7 @@ def make_run(root: Path, cfg: BowsConfig, windows: Artifact, W: np.ndarray, b: n
                 "step": 1,
                 "total_steps": 1,
                 "data": {"windows": str(windows.path)},
+                "weights": file_record(path / Files.WEIGHTS),
                 "config": as_dict(cfg),
                 "summary": {},
             }

@@ -1,6 +1,13 @@
 """Stage "analyze": reads a training run directory (or every run of a sweep index) with its windows,
 vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then figures (PNG) under
 ``<run>/analysis/`` (``<sweep dir>/analysis/`` for a sweep), logging both to W&B.
+
+An analysis's ``meta.json`` is a checked JSON (``bows.artifacts.write_checked_json``) recording its
+identity -- the run (key + weights sha256), the stats artifact (key + digest), the analysis settings
+(``key_dict(cfg.analyze)``) and ``ANALYSIS_VERSION`` -- the sha256 of every numbers file, and
+``failed`` (figures/uploads that failed) and ``complete`` (set once figures and W&B are done). It is
+reused only when all of these match, it is complete and ``failed`` is empty (``current_analysis``);
+readers verify it with ``verify_analysis``.
 """
 
 from __future__ import annotations
@@ -15,9 +22,18 @@ import numpy as np
 import pandas as pd
 
 from bows.analysis.compute import Analysis, analyze_arrays, load_analysis
-from bows.artifacts import ArtifactError, Files, atomic_path, atomic_write_json, stable_hash
+from bows.artifacts import (
+    ArtifactError,
+    Files,
+    atomic_path,
+    file_record,
+    read_checked_json,
+    stable_hash,
+    verify_files,
+    write_checked_json,
+)
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict, to_config
+from bows.config import BowsConfig, as_dict, key_dict, to_config
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats, sample_rows
 from bows.errors import BowsError
@@ -31,6 +47,34 @@ ANALYSIS_DIR = "analysis"
 FIGURE_DIR = "figures"
 HELDOUT_SPLITS = ("validation", "test")
 SWEEP_METRICS = "sweep_metrics.parquet"
+ANALYSIS_VERSION = 1  # bump when the analysis code changes its numbers: every stored analysis is redone
+META = "meta.json"
+
+
+def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
+    """What an analysis's numbers depend on; an analysis is reused only if all of it matches."""
+    return {
+        "version": ANALYSIS_VERSION,
+        "run_key": run_meta.get("key"),
+        "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
+        "stats_key": stats_artifact.key,
+        "stats_digest": stats_artifact.digest,
+        "settings": key_dict(cfg.analyze),
+    }
+
+
+def numbers_files(out: Path) -> dict:
+    """``{name: {sha256, bytes}}`` of an analysis's numbers (its top-level JSON and Parquet files)."""
+    names = sorted(p.name for p in [*out.glob("*.json"), *out.glob("*.parquet")] if p.name != META)
+    return {name: file_record(out / name) for name in names}
+
+
+def verify_analysis(out: Path) -> dict:
+    """The checked ``meta.json`` of an analysis directory after verifying every numbers file it
+    records; ``ArtifactError`` naming the file if any is missing, edited or truncated."""
+    meta = read_checked_json(Path(out) / META)
+    verify_files(Path(out), meta.get("files", {}))
+    return meta
 
 
 def _root_of(run_dir: Path, cfg: BowsConfig) -> Path:
@@ -79,8 +123,11 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed, umap=cfg.analyze.umap
     )
     out = run_dir / ANALYSIS_DIR
+    (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
     result.save(out)
     meta = {
+        "identity": analysis_identity(info.meta, costats.artifact, cfg),
+        "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
         "analyze": as_dict(cfg.analyze),
@@ -94,14 +141,16 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         "seed": info.config.train.seed,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "seconds": round(time.time() - started, 1),
+        "files": numbers_files(out),
     }
     meta["label"] = run_label(info.config)
     meta["title"] = run_title(info.config, info.meta.get("step"))
-    atomic_write_json(out / "meta.json", meta)
+    meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     with figures.figure_title(meta["title"]):
         made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
     _track_run(cfg, info, result, made, meta, group or info.config.wandb.group)
+    write_checked_json(out / META, {**meta, "complete": True})  # only now may it be reused
     log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
     _where_run(run_dir, out)
     return out
@@ -193,7 +242,8 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         if not run_dir.is_dir():
             log.warning("analyze: sweep run %s is missing, skipped", run_dir)
             continue
-        analysis_dir = _current_analysis(run_dir, cfg) or analyze_run(run_dir, cfg, group=group)
+        analysis_dir = current_analysis(run_dir, cfg) or analyze_run(run_dir, cfg, group=group)
+        verify_analysis(analysis_dir)
         meta = load_analysis(analysis_dir)
         rows.append(
             {
@@ -210,9 +260,17 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SWEEP_METRICS) as tmp:
         table.to_parquet(tmp, index=False)
-    atomic_write_json(
-        out / "meta.json",
-        {"sweep_index": str(index_path), "runs": len(table), "group": group, "analyze": as_dict(cfg.analyze)},
+    write_checked_json(
+        out / META,
+        {
+            "sweep_index": str(index_path),
+            "runs": len(table),
+            "group": group,
+            "analyze": as_dict(cfg.analyze),
+            "version": ANALYSIS_VERSION,
+            "failed": [],
+            "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
+        },
     )
     made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, title=sweep_figures.sweep_title(table, group))
     _track_sweep(cfg, index_path, table, made, group)
@@ -258,19 +316,33 @@ def _where_sweep(table: pd.DataFrame, out: Path) -> None:
         log.info("analyze: upload them with:  %s", sync_command(dirs))
 
 
-def _current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
-    """A run's existing analysis if it was made with the same settings after the final weights."""
-    out, weights = run_dir / ANALYSIS_DIR, run_dir / Files.WEIGHTS
-    meta_path = out / "meta.json"
-    if not (meta_path.is_file() and (out / "metrics.json").is_file() and weights.is_file()):
-        return None
-    if meta_path.stat().st_mtime < weights.stat().st_mtime:
-        return None
+def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
+    """A run's existing analysis if it is complete, intact, without failures, and made from this run's
+    weights, this stats artifact, these analysis settings and this ``ANALYSIS_VERSION``; else None
+    (with the reason logged)."""
+    from bows.training.checkpoint import load_run
 
-    def settings(analyze: dict) -> dict:  # which run or sweep is analysed does not change a run's numbers
-        return {k: v for k, v in analyze.items() if k not in ("run", "sweep")}
-
-    if settings(json.loads(meta_path.read_text()).get("analyze", {})) != settings(as_dict(cfg.analyze)):
+    out = run_dir / ANALYSIS_DIR
+    if not (out / META).is_file():
+        return None
+    try:
+        meta = verify_analysis(out)
+    except ArtifactError as exc:
+        log.warning("analyze: %s -- redoing the analysis", exc)
+        return None
+    if not meta.get("complete"):
+        log.info("analyze: %s was not completed (interrupted or crashed), redone", out)
+        return None
+    if meta.get("failed"):
+        log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
+        return None
+    info = load_run(run_dir)
+    stats = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
+    expected = json.loads(json.dumps(analysis_identity(info.meta, stats, cfg), default=str))
+    recorded = meta.get("identity")
+    if recorded != expected:
+        changed = sorted(k for k in expected if not isinstance(recorded, dict) or recorded.get(k) != expected[k])
+        log.info("analyze: %s is out of date (%s changed), redone", out, ", ".join(changed))
         return None
     log.info("analyze: %s is up to date, reused", out)
     return out
@@ -307,7 +379,7 @@ def _label_of(config: dict) -> str | None:
 
 
 def _config_columns(analysis_dir: Path) -> dict:
-    meta = json.loads((analysis_dir / "meta.json").read_text())
+    meta = read_checked_json(analysis_dir / META)
     return {
         "latent_size": meta["latent_size"],
         "weight_decay": meta["weight_decay"],

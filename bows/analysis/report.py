@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
-import json
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ import pandas as pd
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
 from bows.analysis.compute import Analysis, load_analysis
-from bows.artifacts import atomic_write_bytes
+from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
 from bows.config import BowsConfig
 from bows.errors import BowsError
@@ -346,8 +345,7 @@ class RunView:
 
 def read_run(analysis_dir: Path) -> RunView:
     analysis_dir = Path(analysis_dir)
-    meta_file = analysis_dir / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    meta = analyze.verify_analysis(analysis_dir)  # refuses an edited or truncated analysis by name
     run_dir = Path(meta["run"]) if meta.get("run") else analysis_dir.parent
     return RunView(analysis_dir, load_analysis(analysis_dir), meta, read_run_json(run_dir) or {})
 
@@ -600,6 +598,7 @@ def _compare_row(shown: Shown, columns: Sequence[tuple[str, RunView]]) -> str:
 
 
 def sweep_page(analysis_dir: Path) -> str:
+    analyze.verify_analysis(analysis_dir)
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
     views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / "metrics.json").is_file()}
@@ -704,7 +703,10 @@ def write_report(analysis_dir: Path, sweep: bool = False) -> Path:
 def run(cfg: BowsConfig) -> Path:
     if cfg.analyze.sweep:
         analysis_dir = Path(cfg.analyze.sweep).resolve().parent / analyze.ANALYSIS_DIR
-        if not (analysis_dir / analyze.SWEEP_METRICS).is_file():
+        try:
+            analyze.verify_analysis(analysis_dir)
+        except ArtifactError as exc:
+            log.info("report: %s -- analysing the sweep", exc)
             analysis_dir = analyze.run(cfg)
         table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
         for run_analysis in table["analysis_dir"]:
@@ -712,11 +714,9 @@ def run(cfg: BowsConfig) -> Path:
                 write_report(Path(run_analysis))
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
-    analysis_dir = run_dir.resolve() / analyze.ANALYSIS_DIR
-    if not (analysis_dir / "metrics.json").is_file():
-        if not run_dir.is_dir():
-            raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
-        analysis_dir = analyze.run(cfg)
+    if not run_dir.is_dir():
+        raise BowsError(f"run directory {run_dir} does not exist; pass analyze.run=<runs/KEY> of a trained run")
+    analysis_dir = analyze.current_analysis(run_dir.resolve(), cfg) or analyze.run(cfg)
     return write_report(analysis_dir)
 
 

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm import tqdm
 
-from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
+from bows.artifacts import Artifact, ArtifactError, Files, build_artifact, reuse_or_key, verify_files
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict
+from bows.config import BowsConfig, key_dict
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab, read_texts
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
@@ -31,7 +31,7 @@ TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives
 
 def binarize_config(cfg: BowsConfig) -> dict:
     """The resolved settings the windows depend on (hashed into the key, recorded in the metadata)."""
-    return {"corpus": as_dict(cfg.corpus), "vocab": as_dict(cfg.vocab), "window": as_dict(cfg.window),
+    return {"corpus": key_dict(cfg.corpus), "vocab": key_dict(cfg.vocab), "window": key_dict(cfg.window),
             "tokenizer": tokenizer_settings(cfg.vocab.min_len)}
 
 
@@ -97,10 +97,24 @@ def format_stats(artifact: Artifact) -> str:
 
 
 def load_windows(artifact: Artifact, split: str) -> Windows:
-    """The memory-mapped windows of one split of a binarize artifact."""
-    return Windows(offsets=np.load(artifact.file(Files.offsets(split)), mmap_mode="r"),
-                   indices=np.load(artifact.file(Files.indices(split)), mmap_mode="r"),
-                   vocab_size=int(artifact.meta["vocab_size"]))
+    """The memory-mapped windows of one split of a binarize artifact. The two files are verified
+    against the artifact's record first (size always, sha256 once per process, see
+    ``verify_files``) and their dtypes and shapes against each other and the vocabulary size, so a
+    damaged file is an ``ArtifactError`` naming it, never a wrong number or a raw mmap error."""
+    names = [Files.offsets(split), Files.indices(split)]
+    paths = [artifact.file(name) for name in names]
+    verify_files(artifact.path, {name: artifact.meta["files"][name] for name in names})
+    try:
+        offsets, indices = (np.load(path, mmap_mode="r") for path in paths)
+    except (ValueError, OSError) as exc:
+        raise ArtifactError(f"{artifact.path}: cannot memory-map the {split} windows ({exc})") from exc
+    vocab_size = int(artifact.meta["vocab_size"])
+    expected = np.uint16 if vocab_size <= 2**16 else np.int32
+    if (offsets.dtype != np.int64 or offsets.ndim != 1 or len(offsets) < 1 or indices.dtype != expected
+            or indices.ndim != 1 or int(offsets[0]) != 0 or int(offsets[-1]) != len(indices)):
+        raise ArtifactError(f"{paths[0]} / {paths[1]} are inconsistent (offsets {offsets.dtype} {offsets.shape}, "
+                            f"indices {indices.dtype} {indices.shape}, vocab_size {vocab_size}); rebuild them")
+    return Windows(offsets=offsets, indices=indices, vocab_size=vocab_size)
 
 
 def vocab_of(artifact: Artifact) -> list[str]:

@@ -8,6 +8,7 @@ train/validation/test and writing Parquet is the download stage's job (``bows/da
 """
 from __future__ import annotations
 
+import codecs
 import glob
 import html
 import io
@@ -15,21 +16,19 @@ import json
 import logging
 import os
 import re
-import socket
 import tempfile
-import threading
 import zipfile
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from bows.errors import BowsError
 from bows.config import CorpusConfig
+from bows.errors import BowsError
+from bows.net import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -237,24 +236,8 @@ def _offline_env() -> bool:
 
 
 def _probe_hub(timeout: float = PROBE_SECONDS) -> str | None:
-    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds,
-    else the reason. Runs in a daemon thread so a slow DNS lookup cannot stall the caller."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    url = urlparse(proxy or os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    outcome: list[str | None] = []
-
-    def connect() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            outcome.append(None)
-        except OSError as exc:
-            outcome.append(f"{host}:{port} unreachable ({exc})")
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return outcome[0] if outcome else f"{host}:{port} did not answer within {timeout:.0f} s"
+    """None if the hub (or the HTTPS proxy) accepts a TCP connection within ``timeout`` seconds, else the reason."""
+    return unreachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout)
 
 
 def _load_hub(corpus: CorpusConfig):
@@ -352,14 +335,60 @@ def local_fingerprint(files: list[Path]) -> list[dict]:
     return [{"path": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files]
 
 
-def _read_local(path: Path, cache_dir: str) -> pa.Table:
+def check_text_file(path: Path, encoding: str, chunk: int = 1 << 22) -> None:
+    """Raise a ``BowsError`` naming the file, the byte offset and ``corpus.encoding`` if ``path`` is
+    binary (a NUL byte) or not valid ``encoding`` text. Streams the file in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            final = not block
+            nul = block.find(b"\x00")
+            if nul >= 0 and "16" not in encoding and "32" not in encoding:
+                raise BowsError(f"corpus.files: {path} looks binary (a NUL byte at byte offset {offset + nul}); "
+                                "pass text files (.txt/.jsonl) or .parquet")
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block, final=final)
+            except UnicodeDecodeError as exc:
+                at = offset - pending + exc.start
+                raise BowsError(f"corpus.files: {path} is not valid {encoding} text at byte offset {at} "
+                                f"({exc.reason}: {exc.object[exc.start:exc.start + 4]!r}); set corpus.encoding "
+                                "to the file's encoding (e.g. corpus.encoding=latin-1) or fix the file") from None
+            if final:
+                return
+            offset += len(block)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain (``datasets`` wraps the real cause in DatasetGenerationError)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def _read_local(path: Path, cache_dir: str, encoding: str = "utf-8") -> pa.Table | None:
+    """One local file as an Arrow table; None (with a warning) for an empty file."""
     import datasets
 
+    if path.stat().st_size == 0:
+        log.warning("corpus.files: %s is empty, skipped", path)
+        return None
     builder = LOCAL_FORMATS[path.suffix.lower()]
+    options = {}
+    if builder in ("text", "json"):
+        check_text_file(path, encoding)
+        options["encoding"] = encoding
     try:
-        data = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir, keep_in_memory=True)
+        data = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache_dir,
+                                     keep_in_memory=True, **options)
     except Exception as exc:  # pyarrow / datasets raise many types for a damaged file
-        raise BowsError(f"corpus.files: cannot read {path} as {builder} ({type(exc).__name__}: {exc}); "
+        cause = _root_cause(exc)
+        raise BowsError(f"corpus.files: cannot read {path} as {builder} ({type(cause).__name__}: "
+                        f"{str(cause).strip().splitlines()[0] if str(cause).strip() else ''}); "
                         "check the file is complete and in that format") from exc
     return data.with_format("arrow")[:]
 
@@ -371,7 +400,9 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
     tables = []
     with tempfile.TemporaryDirectory(prefix="bows-local-") as cache_dir:
         for path in tqdm(local_files(corpus), desc="reading local files", unit="file"):
-            table = _read_local(path, cache_dir)
+            table = _read_local(path, cache_dir, corpus.encoding)
+            if table is None:
+                continue
             name = f"local:{path}"
             column = "text" if path.suffix.lower() == ".txt" else corpus.text_field
             if column not in table.column_names:
@@ -385,4 +416,6 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
             else:
                 ids = _indexed_ids(f"{name}#", 0, table.num_rows)
             tables.append(lines_of(pc.cast(texts, pa.string()), ids, name))
+    if not tables:
+        raise BowsError(f"corpus.files: every file of {list(corpus.files)} is empty; point it at files with text")
     return pa.concat_tables(tables)

@@ -26,7 +26,7 @@ from bows.data import corpora
 from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.errors import BowsError
-from bows.config import BowsConfig, CorpusConfig, as_dict
+from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data.corpora import SPLITS
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def summary(artifact: Artifact) -> str:
 # ---------------------------------------------------------------------------------------- stage
 def key_config(corpus: CorpusConfig) -> dict:
     """What the artifact key hashes: the corpus settings plus what defines the input bytes."""
-    config = {"corpus": {k: v for k, v in as_dict(corpus).items() if k != "hf_cache_dir"}, "reader": READER_VERSION}
+    config = {"corpus": key_dict(corpus), "reader": READER_VERSION}
     if corpus.name == "embedded":
         config["wheels"] = {filename: sha for _, filename, sha in WHEELS.values()}
     if corpus.name == "local":

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.config import BowsConfig, StatsConfig, as_dict
+from bows.config import BowsConfig, StatsConfig, key_dict
 from bows.analysis.groups import GROUPS, lookup
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
     """The stats artifact of a windows artifact (built unless an intact one exists)."""
     from bows.data.binarize import load_windows, vocab_of
 
-    config = {"stats": as_dict(cfg), "split": SPLIT}
+    config = {"stats": key_dict(cfg), "split": SPLIT}
     key, found = reuse_or_key(root, STAGE, config, {"windows": windows_artifact})
     if found is not None:
         return found

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.errors import BowsError
-from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, as_dict
+from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, key_dict
 from bows.data.tokenize import tokenize, tokenizer_settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,19 @@ def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
 
 
-def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
+def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
+    """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+    n = len(lengths)
+    short = int((lengths < min_len).sum())
+    if n == 0 or short < n / 2:
+        return ""
+    longest = int(lengths.max())
+    return (f"{short:,} of {n:,} sampled rows are shorter than vocab.min_len={min_len} characters and give "
+            f"no words (longest row: {longest}): lower vocab.min_len (e.g. vocab.min_len=0)")
+
+
+def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
     """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
     forced = pa.array(FORCED_TOKENS, pa.string())
     is_forced = pc.is_in(counts["word"], value_set=forced)
@@ -52,7 +64,8 @@ def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
         raise BowsError(
             f"vocab.size={size} but the train sample has only {len(others)} distinct words besides the "
             f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
-            f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} (or raise vocab.sample_fraction)")
+            + (hint or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} "
+               "(or raise vocab.sample_fraction)"))
     position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
@@ -67,7 +80,7 @@ def choose_vocab(counts: pa.Table, size: int) -> pa.Table:
 
 def vocab_config(vocab: VocabConfig) -> dict:
     """What the vocabulary depends on besides its docs input (hashed into the artifact key)."""
-    return {"vocab": as_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
+    return {"vocab": key_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
 
 
 def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
@@ -81,8 +94,12 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
         if train.num_rows == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
         sample = sample_rows(train.num_rows, cfg.vocab.sample_fraction, cfg.vocab.seed)
-        counts = count_words(train["text"].take(pa.array(sample)), cfg.vocab.min_len)
-        table = choose_vocab(counts, cfg.vocab.size)
+        texts = train["text"].take(pa.array(sample))
+        counts = count_words(texts, cfg.vocab.min_len)
+        hint = short_rows_hint(texts, cfg.vocab.min_len)
+        if len(counts) == 0:
+            raise BowsError(f"the train sample of {docs.path} has no words: " + (hint or "check the corpus"))
+        table = choose_vocab(counts, cfg.vocab.size, hint)
         pq.write_table(table, builder.path(Files.VOCAB))
         total = int(pc.sum(counts["count"]).as_py() or 0)
         covered = int(pc.sum(table["count"]).as_py() or 0)

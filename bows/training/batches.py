@@ -61,11 +61,16 @@ def to_device(
     ``rows`` restricts to those windows (before dropping empty ones), e.g. an evaluation subset.
     """
     offsets = np.array(offsets, dtype=np.int64)  # a writable copy (memory maps are read-only)
+    ids = np.array(indices, dtype=np.int32)  # uint16 ids up to 65,535 (and int32 beyond) stay exact
+    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"word ids must lie in [0, {vocab_size}), got [{int(ids.min())}, {int(ids.max())}]")
+    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0):
+        raise ValueError(f"offsets are not a CSR index of {len(ids)} word ids")
     lengths = np.diff(offsets)
     keep = np.flatnonzero(lengths > 0) if rows is None else np.asarray(rows, np.int64)[lengths[rows] > 0]
     return DeviceWindows(
         offsets=torch.from_numpy(offsets).to(device),
-        indices=torch.from_numpy(np.array(indices, dtype=np.int32)).to(device),
+        indices=torch.from_numpy(ids).to(device),
         vocab_size=int(vocab_size),
         rows=torch.from_numpy(np.ascontiguousarray(keep)).to(device),
     )

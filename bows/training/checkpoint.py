@@ -1,13 +1,18 @@
 """Training run directories ``<root>/runs/<key>/``: key, run.json, checkpoints, final weights, loading.
 
-A run's key hashes the model and training settings that change its result (not resume, logging,
-checkpoint cadence, thread count or device) plus the windows artifact's content digest, so the
-same command finds its own unfinished run again and a changed setting never reuses it.
+A run's key hashes the model and training settings that change its result -- the fields of
+``ModelConfig``/``TrainConfig`` not declared ``NOT_IN_KEY`` in ``bows.config`` (so not resume, logging,
+checkpoint cadence, eval windows, thread count or device) -- plus ``KEY_FORMAT`` and the windows
+artifact's content digest, so the same command finds its own unfinished run again and a changed
+setting never reuses it. ``run.json`` records the sha256 of ``model.safetensors``; loading a run
+verifies it and the windows artifact (``bows.artifacts.verify_files``).
 Checkpoints hold only tensors and primitive containers (``torch.load(weights_only=True)``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import time
@@ -28,20 +33,20 @@ from bows.artifacts import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_json,
+    file_record,
     open_artifact,
     stable_hash,
+    verify_files,
 )
-from bows.config import BowsConfig, as_dict, to_config
+from bows.config import KEY_FORMAT, BowsConfig, as_dict, key_dict, to_config
 from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
-NOT_IN_KEY = ("resume", "log_every", "checkpoint_every", "num_threads", "device")
-
 
 def run_key(cfg: BowsConfig, windows: Artifact) -> str:
-    train = {k: v for k, v in as_dict(cfg.train).items() if k not in NOT_IN_KEY}
-    return stable_hash({"model": as_dict(cfg.model), "train": train, "windows": windows.digest})[:16]
+    payload = {"key_format": KEY_FORMAT, "model": key_dict(cfg.model), "train": key_dict(cfg.train)}
+    return stable_hash({**payload, "windows": windows.digest})[:16]
 
 
 def run_label(cfg: BowsConfig) -> str:
@@ -93,20 +98,34 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
+CHECKPOINT_MAGIC = b"BOWSCKP1"  # trailer: sha256 of the torch.save payload, then this magic
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``checkpoint.pt`` atomically (a crash mid-write keeps the previous one)."""
-    with atomic_path(Path(path) / Files.CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+    """Write ``checkpoint.pt`` atomically (a crash mid-write keeps the previous one), followed by the
+    sha256 of its payload, so an edited or truncated checkpoint is refused instead of resumed."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    atomic_write_bytes(Path(path) / Files.CHECKPOINT, payload + hashlib.sha256(payload).digest() + CHECKPOINT_MAGIC)
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
     file = Path(path) / Files.CHECKPOINT
     if not file.is_file():
         return None
+    data = file.read_bytes()
+    fix = "delete it to start this run over (or restore it)"
+    if not data.endswith(CHECKPOINT_MAGIC) or len(data) < 40:
+        raise BowsError(f"checkpoint {file} is truncated or not written by this bows (no checksum trailer); {fix}")
+    payload, digest = data[:-40], data[-40:-8]
+    if hashlib.sha256(payload).digest() != digest:
+        raise BowsError(f"checkpoint {file} does not match its sha256 (edited or corrupt); {fix}")
     try:
-        return torch.load(file, map_location=device, weights_only=True)
+        return torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
     except Exception as exc:  # a checkpoint we cannot read is reported, never silently replaced
-        raise BowsError(f"cannot read checkpoint {file} ({exc}); delete it to start this run over") from exc
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BowsError(f"cannot read checkpoint {file} ({type(exc).__name__}: {first}); {fix}") from exc
 
 
 def rng_state() -> dict[str, Any]:
@@ -122,12 +141,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def save_weights(path: Path, W: torch.Tensor, b: torch.Tensor) -> Path:
-    """Final ``model.safetensors``: "W" (latent, vocab) and "b" (vocab,), float32, contiguous."""
+def save_weights(path: Path, W: torch.Tensor, b: torch.Tensor) -> dict[str, Any]:
+    """Final ``model.safetensors``: "W" (latent, vocab) and "b" (vocab,), float32, contiguous.
+    Returns its ``{sha256, bytes}`` record, which ``run.json`` keeps under ``"weights"``."""
     out = Path(path) / Files.WEIGHTS
     with atomic_path(out) as tmp:
         save_file({"W": W.detach().float().cpu().contiguous(), "b": b.detach().float().cpu().contiguous()}, str(tmp))
-    return out
+    return file_record(out)
+
+
+def weights_problem(path: Path, meta: dict[str, Any]) -> str | None:
+    """None if ``model.safetensors`` matches the record in ``run.json``, else what is wrong."""
+    record = meta.get("weights")
+    if not isinstance(record, dict):
+        return f"{Files.RUN} of {path} records no checksum of {Files.WEIGHTS} (written by an older bows)"
+    try:
+        verify_files(path, {Files.WEIGHTS: record})
+    except ArtifactError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -154,9 +186,19 @@ def load_run(path: str | Path) -> RunInfo:
             f"{path} has no {Files.WEIGHTS} (status: {meta.get('status')}); finish it with the same "
             f"`python -m bows.training.train ...` command"
         )
+    problem = weights_problem(path, meta)
+    if problem is not None:
+        raise BowsError(
+            f"run {path.name}: {problem}; re-run its `python -m bows.training.train ...` command to "
+            f"rebuild the weights from its checkpoint (or delete {path} to retrain)"
+        )
     tensors = load_file(str(weights))
+    recorded = Path(meta["data"]["windows"])
+    sibling = path.parent.parent / "artifacts" / recorded.parent.name / recorded.name  # a moved or copied root
     try:
-        windows = open_artifact(Path(meta["data"]["windows"]), verify=False)
+        windows = open_artifact(sibling if path.parent.name == "runs" and sibling.is_dir() else recorded)
+        if meta["data"].get("digest") not in (None, windows.digest):
+            raise ArtifactError(f"{windows.path} is not the content the run was trained on (digest differs)")
     except ArtifactError as exc:
         raise BowsError(
             f"run {path.name} was trained on windows {meta['data']['windows']}, which is missing or "

@@ -39,6 +39,7 @@ from bows.training.checkpoint import (
     save_checkpoint,
     save_weights,
     set_rng_state,
+    weights_problem,
     write_config,
     write_metrics,
     write_run_json,
@@ -86,11 +87,11 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
 
     artifact = binarize.run(cfg)
     train = binarize.load_windows(artifact, "train")
-    try:
-        validation = binarize.load_windows(artifact, "validation")
-    except Exception as exc:  # a corpus without a validation split trains without eval loss
-        log.warning("train: no validation windows (%s); eval_loss is not computed", exc)
-        validation = None
+    validation = None  # a windows artifact without a validation split trains without eval loss
+    if Files.offsets("validation") in artifact.meta["files"]:
+        validation = binarize.load_windows(artifact, "validation")  # a damaged split is an error, not skipped
+    else:
+        log.warning("train: %s has no validation windows; eval_loss is not computed", artifact.path)
     return artifact, train, validation
 
 
@@ -114,8 +115,11 @@ def run(cfg: BowsConfig) -> Path:
     path = run_dir(cfg, artifact)
     info = read_run_json(path)
     if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
-        log.info("train: finished run, skipped (%s)", path)
-        return path
+        problem = weights_problem(path, info)
+        if problem is None:
+            log.info("train: finished run, skipped (%s)", path)
+            return path
+        log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
     return Trainer(cfg, artifact, train_windows, val_windows, path, device, autocast).train()
 
 
@@ -332,7 +336,7 @@ class Trainer:
 
     def _finish(self) -> None:
         W, b = self.model.weights()
-        save_weights(self.path, W, b)
+        record = save_weights(self.path, W, b)
         train_rows = [r for r in self.history if "loss" in r]
         eval_rows = [r for r in self.history if "eval_loss" in r]
         rates = [r["windows_per_s"] for r in train_rows[1:]] or [r["windows_per_s"] for r in train_rows]
@@ -344,7 +348,7 @@ class Trainer:
             "windows_per_s": float(np.median(rates)) if rates else None,
             "seconds": round(time.time() - self.started, 2),
         }
-        self.info.update(status="finished", step=self.opt.step, summary=summary)
+        self.info.update(status="finished", step=self.opt.step, summary=summary, weights=record)
         write_run_json(self.path, self.info)
         self.tracker.summary({f"final/{k}": v for k, v in summary.items() if v is not None})
         self.tracker.model_artifact(model_artifact_name(self.path), model_files(self.path), model_metadata(self.info))
