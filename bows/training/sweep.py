@@ -9,6 +9,7 @@ after a SLURM array whose driver was killed).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -98,14 +99,17 @@ def sweep_definition(config: DictConfig) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from bows.artifacts import stable_hash
-    from bows.training.checkpoint import NOT_IN_KEY
+    from bows.config import BowsConfig
 
     axes = swept_axes(config)
     tree = OmegaConf.to_container(config, resolve=False)
     assert isinstance(tree, dict)
     fixed = {name: tree.get(name, {}) for name in RESULT_SECTIONS}
-    for name in NOT_IN_KEY:
-        fixed["train"].pop(name, None)
+    sections = {f.name: f.default_factory for f in dataclasses.fields(BowsConfig)}
+    for name in RESULT_SECTIONS:  # drop bookkeeping (resume, threads, device, ...): fields kept out of keys
+        for f in dataclasses.fields(sections[name]):  # type: ignore[arg-type]
+            if f.metadata.get("key", True) is False and isinstance(fixed[name], dict):
+                fixed[name].pop(f.name, None)
     for key in axes:
         section, _, field = key.partition(".")
         if isinstance(fixed.get(section), dict):
