@@ -10,7 +10,7 @@ ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report all \
-        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train check clean
+        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics check clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,13 +78,16 @@ test-slow: $(STAMP) browser ## end-to-end tests (real sweeps, real embedded corp
 
 test-all: test test-slow ## every test
 
-bench: bench-data bench-train ## all benchmarks (tables printed, JSON under data/bench/)
+bench: bench-data bench-train bench-dynamics ## all benchmarks (tables printed, JSON under data/bench/)
 
 bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shaped corpus
 	$(PY) scripts/bench_data.py $(ARGS)
 
 bench-train: $(STAMP) ## training throughput vs an fp32 FLOP bound
 	$(PY) scripts/bench_train.py $(ARGS)
+
+bench-dynamics: $(STAMP) ## overhead of the per-interval geometry dynamics (||W||_F, norms, D, grad norm)
+	$(PY) scripts/bench_dynamics.py $(ARGS)
 
 check: test ## tests plus a byte-compile of every module
 	$(PY) -m compileall -q bows scripts
