@@ -4,6 +4,7 @@ one PNG. ``run_figures`` makes every figure whose numbers exist and returns them
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,8 +48,9 @@ def figure_title(title: str | None) -> Iterator[None]:
 def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     title = _TITLE.get()
-    if title and fig._suptitle is None:
-        fig.suptitle(title, fontsize=9, fontweight="bold")
+    if title and fig._suptitle is None:  # wrapped to the figure's width, so it is never clipped
+        width = max(30, int(fig.get_figwidth() * 13))
+        fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize=9, fontweight="bold")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=130)
