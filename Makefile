@@ -8,9 +8,11 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 STAMP := $(VENV)/.installed
+# where runs write: paths.root defaults to $BOWS_DATA, else data/
+DATA_ROOT := $(or $(BOWS_DATA),data)
 
-.PHONY: help install download vocab binarize data stats train sweep analyze report all \
-        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics check clean
+.PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
+        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics lint check clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +51,9 @@ analyze: $(STAMP) ## feature-geometry analyses of a run (analyze.run=...) or swe
 
 report: $(STAMP) ## static HTML report of a run or sweep
 	$(PY) -m bows.analysis.report $(ARGS)
+
+smoke: $(STAMP) ## try this first: the whole study on a tiny corpus slice in about a minute (W&B off)
+	$(PY) -m bows.experiments.study +experiment=smoke $(ARGS)
 
 all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
 	$(PY) -m bows.experiments.study $(ARGS)
@@ -89,8 +94,12 @@ bench-train: $(STAMP) ## training throughput vs an fp32 FLOP bound
 bench-dynamics: $(STAMP) ## overhead of the per-interval geometry dynamics (||W||_F, norms, D, grad norm)
 	$(PY) scripts/bench_dynamics.py $(ARGS)
 
-check: test ## tests plus a byte-compile of every module
-	$(PY) -m compileall -q bows scripts
+lint: $(STAMP) ## ruff (lint + format check) and pyright (basic mode) over bows, scripts, tests
+	$(VENV)/bin/ruff check bows scripts tests
+	$(VENV)/bin/ruff format --check bows scripts tests
+	$(VENV)/bin/pyright
 
-clean: ## remove Hydra logs (keeps artifacts and runs)
-	rm -rf data/outputs data/multirun
+check: lint test ## lint, type check and the fast tests (what CI runs, with test-slow)
+
+clean: ## remove Hydra logs under $BOWS_DATA (default data/); keeps artifacts and runs
+	rm -rf "$(DATA_ROOT)/outputs" "$(DATA_ROOT)/multirun"

@@ -258,9 +258,24 @@ def open_artifact(path: Path, *, verify: bool = True) -> Artifact:
     return Artifact(path=path, meta=meta)
 
 
-def find_artifact(root: Path, stage: str, key: str) -> Artifact | None:
-    """The verified artifact for ``key``, or None. A corrupt one is reported and removed."""
-    path = artifact_dir(root, stage, key)
+def output_dir(root: Path, kind: str, name: str, config: Any) -> Path:
+    """An experiment's output: an artifact at a readable path, ``<root>/<kind>/<name>-<key>``
+    (``<root>/<kind>/<key>`` without a name), keyed by ``artifact_key`` like every artifact."""
+    key = artifact_key(kind, config)[:10]
+    return Path(root) / kind / (f"{name}-{key}" if name else key)
+
+
+def find_output(directory: Path, stage: str) -> Artifact | None:
+    """``find_artifact`` for an ``output_dir`` (logged as skipped when found)."""
+    found = find_artifact(directory.parent, stage, directory.name, path=directory)
+    if found is not None:
+        log.info("%s: up to date, skipped (%s)", stage, directory)
+    return found
+
+
+def find_artifact(root: Path, stage: str, key: str, *, path: Path | None = None) -> Artifact | None:
+    """The verified artifact for ``key`` (at ``path`` if given), or None. A corrupt one is reported and removed."""
+    path = Path(path) if path is not None else artifact_dir(root, stage, key)
     if not path.exists():
         return None
     try:
@@ -274,16 +289,26 @@ def find_artifact(root: Path, stage: str, key: str) -> Artifact | None:
 class ArtifactBuilder:
     """Collects a stage's output in a temporary directory; ``commit`` makes it an artifact."""
 
-    def __init__(self, root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact]):
+    def __init__(
+        self, root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact], final: Path | None = None
+    ):
         self.stage, self.key, self.config, self.inputs = stage, key, config, inputs
-        self.final = artifact_dir(root, stage, key)
+        self.final = Path(final) if final is not None else artifact_dir(root, stage, key)
         self.tmp = self.final.parent / f".tmp-{key}-{_owner()}"
         self.stats: dict[str, Any] = {}
         self.extra: dict[str, Any] = {}
         self.started = time.time()
+        self._artifact: Artifact | None = None
 
     def path(self, name: str) -> Path:
         return self.tmp / name
+
+    @property
+    def artifact(self) -> Artifact:
+        """The committed artifact (set when the ``build_artifact`` block completes)."""
+        if self._artifact is None:
+            raise ArtifactError(f"{self.stage} artifact {self.key} is not committed yet")
+        return self._artifact
 
     def commit(self) -> Artifact:
         files = {}
@@ -341,12 +366,19 @@ def _abandoned(host_pid: list[str]) -> bool:
 
 @contextlib.contextmanager
 def build_artifact(
-    root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact] | None = None
+    root: Path,
+    stage: str,
+    key: str,
+    config: Any,
+    inputs: dict[str, Artifact] | None = None,
+    *,
+    final: Path | None = None,
 ) -> Iterator[ArtifactBuilder]:
     """Context manager: write files with ``builder.path(name)``, set ``builder.stats``; the
     directory becomes the artifact only if the block completes (then call ``builder.commit()``
-    is done for you). On error the temporary directory is removed and nothing is left behind."""
-    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}))
+    is done for you). On error the temporary directory is removed and nothing is left behind.
+    ``final`` places it at another path than ``<root>/artifacts/<stage>/<key>`` (``output_dir``)."""
+    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final)
     builder.final.parent.mkdir(parents=True, exist_ok=True)
     for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
         if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
@@ -354,7 +386,7 @@ def build_artifact(
     builder.tmp.mkdir()
     try:
         yield builder
-        builder.artifact = builder.commit()  # type: ignore[attr-defined]
+        builder._artifact = builder.commit()
     finally:
         if builder.tmp.exists():
             shutil.rmtree(builder.tmp, ignore_errors=True)

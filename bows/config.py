@@ -12,55 +12,14 @@ import codecs
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from bows.analysis.groups import FORCED_TOKENS
 from bows.errors import ConfigError
 
-FORCED_TOKENS: tuple[str, ...] = (
-    # days, months, planets, animal classes, animals: the paper's 39 forced tokens, in this order
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "Mercury",
-    "Venus",
-    "Earth",
-    "Mars",
-    "Jupiter",
-    "Saturn",
-    "Uranus",
-    "Neptune",
-    "Mammal",
-    "Fish",
-    "Bird",
-    "Reptile",
-    "Amphibian",
-    "Insect",
-    "Cow",
-    "Salmon",
-    "Eagle",
-    "Snake",
-    "Frog",
-    "Butterfly",
-)
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
 
 KEY_FORMAT = 2
@@ -249,13 +208,25 @@ class AnalyzeConfig:
         default=None, metadata=NOT_IN_KEY
     )  # a run directory to analyse (default: the run the current config trains)
     sweep: Optional[str] = field(default=None, metadata=NOT_IN_KEY)  # a sweep index (sweep.parquet) to analyse instead
-    eval_windows: int = 20_000  # held-out windows for R^2 and pre-activation analyses
+    heldout_windows: int = 20_000  # held-out windows for R^2 and pre-activation analyses
     umap: bool = True  # UMAP of all word vectors (slow on first use: numba compiles)
+    umap_neighbors: int = 15
+    umap_min_dist: float = 0.05
+    knn_k: int = 10  # neighbours in the category-purity test of word vectors
+    discovery_candidates: int = 3000  # most frequent words searched for ring/line-shaped clusters
     figures: bool = True  # per-run PNG figures (sweep figures are always made)
     seed: int = 42
 
     def __post_init__(self) -> None:
-        _check(self.eval_windows >= 1, "analyze.eval_windows", f"must be >= 1, got {self.eval_windows}")
+        _check(self.heldout_windows >= 1, "analyze.heldout_windows", f"must be >= 1, got {self.heldout_windows}")
+        _check(self.umap_neighbors >= 2, "analyze.umap_neighbors", f"must be >= 2, got {self.umap_neighbors}")
+        _check(self.umap_min_dist >= 0, "analyze.umap_min_dist", f"must be >= 0, got {self.umap_min_dist}")
+        _check(self.knn_k >= 1, "analyze.knn_k", f"must be >= 1, got {self.knn_k}")
+        _check(
+            self.discovery_candidates >= 2,
+            "analyze.discovery_candidates",
+            f"must be >= 2, got {self.discovery_candidates}",
+        )
 
 
 @dataclass(frozen=True)
@@ -396,12 +367,12 @@ ConfigStore.instance().store(name="bows_schema", node=_schema())
 def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
     """Convert a composed Hydra config (the ``hydra`` key ignored) to a validated ``BowsConfig``."""
     if isinstance(cfg, DictConfig):
-        container = OmegaConf.to_container(cfg, resolve=True)
+        container = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     else:
         container = dict(cfg)
     container.pop("hydra", None)
     merged = OmegaConf.merge(_schema(), container)  # unknown keys fail here too (struct schema)
-    return _build(BowsConfig, OmegaConf.to_container(merged, resolve=True))
+    return _build(BowsConfig, cast(dict[str, Any], OmegaConf.to_container(merged, resolve=True)))
 
 
 def _build(cls: type, values: dict[str, Any]) -> Any:
@@ -413,7 +384,7 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
             continue
         section = f.default_factory  # sections are declared as field(default_factory=<SectionConfig>)
         is_section = isinstance(section, type) and dataclasses.is_dataclass(section)
-        kwargs[f.name] = _build(section, values[f.name]) if is_section else values[f.name]
+        kwargs[f.name] = _build(cast(type, section), values[f.name]) if is_section else values[f.name]
     return cls(**kwargs)
 
 

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -25,6 +25,16 @@ from bows.errors import BowsError
 from bows.net import unreachable
 
 log = logging.getLogger(__name__)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of nested dicts as ``prefix/a/b`` keys (W&B's namespaced keys)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flatten(value, f"{prefix}/{key}" if prefix else str(key)))
+    return out
 
 
 class Tracker:
@@ -170,6 +180,7 @@ def _heatmap_pixels(matrix: np.ndarray, labels: list[str]) -> np.ndarray:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     size = max(3.0, 0.35 * len(labels) + 1.5)
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
@@ -180,7 +191,7 @@ def _heatmap_pixels(matrix: np.ndarray, labels: list[str]) -> np.ndarray:
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     fig.canvas.draw()
-    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    pixels = np.asarray(cast(FigureCanvasAgg, fig.canvas).buffer_rgba())[..., :3].copy()
     plt.close(fig)
     return pixels
 
@@ -265,7 +276,7 @@ def tracking_run(
             tags=list(dict.fromkeys([*cfg.tags, *(tags or [])])) or None,
             config=config,
             dir=str(dir),
-            mode=mode,
+            mode=cast(Literal["online", "offline", "disabled"], mode),
             id=run_id,
             resume="allow" if resume and run_id else None,
             reinit="create_new",

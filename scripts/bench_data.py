@@ -39,7 +39,7 @@ def synthetic_corpus(n_rows: int, seed: int = 0, lexicon_size: int = 60_000) -> 
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     lengths = rng.integers(3, 11, lexicon_size)
     chars = letters[rng.integers(0, 26, int(lengths.sum()))]
-    words = pc.binary_join(
+    words = pc.binary_join(  # pyright: ignore[reportAttributeAccessIssue]
         pa.ListArray.from_arrays(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32), pa.array(chars)), ""
     ).to_numpy(zero_copy_only=False)
     capital = rng.random(lexicon_size) < 0.3
@@ -55,7 +55,7 @@ def synthetic_corpus(n_rows: int, seed: int = 0, lexicon_size: int = 60_000) -> 
     tokens = np.where(rng.random(total) < 0.55, content, filler)
     offsets = np.concatenate([[0], np.cumsum(row_words)]).astype(np.int64)
     values = pa.chunked_array([pa.array(tokens, pa.large_string())]).combine_chunks()
-    text = pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), pa.scalar(" ", pa.large_string()))
+    text = pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), pa.scalar(" ", pa.large_string()))  # pyright: ignore[reportAttributeAccessIssue]
     split = np.where(
         np.arange(n_rows) < int(0.98 * n_rows),
         "train",
@@ -82,7 +82,7 @@ def timed(fn, *args, **kwargs):
 
 def bench(cfg: BowsConfig, n_rows: int, naive_windows_count: int) -> dict:
     docs, seconds_corpus = timed(synthetic_corpus, n_rows)
-    train = docs.filter(pc.equal(docs["split"], "train"))
+    train = docs.filter(pc.equal(docs["split"], "train"))  # pyright: ignore[reportAttributeAccessIssue]
     text = train["text"].combine_chunks()
     results: dict = {
         "rows": n_rows,
@@ -104,7 +104,7 @@ def bench(cfg: BowsConfig, n_rows: int, naive_windows_count: int) -> dict:
     vocab_table, t_choose = timed(choose_vocab, counts, cfg.vocab.size)
     vocab = vocab_table["word"].combine_chunks()
     (rows, ids), t_ids = timed(word_ids, tokens, vocab)
-    codes = pc.dictionary_encode(train["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    codes = pc.dictionary_encode(train["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
 
     def make_windows():
         lay = layout(
@@ -224,7 +224,7 @@ def table(r: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--naive-windows", type=int, default=3_000)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides (paths.root=..., vocab.size=..., window.*)")

@@ -88,7 +88,7 @@ def dynamics_overhead(latent: int, steps: int, log_every: int, device: torch.dev
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--latent", type=int, nargs="+", default=[1000])

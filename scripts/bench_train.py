@@ -136,7 +136,7 @@ def bench_paper(offsets, indices, latent: int, steps: int, device: torch.device)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--paper-steps", type=int, default=8)
     parser.add_argument("--latent", type=int, default=1000)

@@ -23,7 +23,7 @@ def with_analyze(cfg, **changes):
 def tiny(tmp_path, make_config):
     cfg = make_config(
         "analyze.umap=false",
-        "analyze.eval_windows=400",
+        "analyze.heldout_windows=400",
         "stats.sample_windows=2000",
         "stats.min_count=3",
         "model.latent_size=16",

@@ -101,12 +101,13 @@ def test_word_ids_above_32767_survive_save_memory_map_device_and_loss(tmp_path):
     torch.manual_seed(0)
     model = TiedAutoencoder(vocab_size, 4)
     for batch in sequential_batches(device, 8):
-        dense = densify(batch.indices, batch.offsets, vocab_size)
+        indices, offsets = batch.csr()
+        dense = densify(indices, offsets, vocab_size)
         assert dense[0, 39_999] == 1 and dense[0, 32_768] == 1 and dense[0, 32_767] == 1
-        assert int(dense.sum()) == len(batch.indices)  # every id landed on its own column
+        assert int(dense.sum()) == len(indices)  # every id landed on its own column
         with torch.no_grad():
             expected = reconstruction_loss(model(dense), dense)
-            assert torch.allclose(model.sparse_loss(batch.indices, batch.offsets), expected, rtol=1e-5)
+            assert torch.allclose(model.sparse_loss(indices, offsets), expected, rtol=1e-5)
         break
     with pytest.raises(ValueError, match="word ids"):
         to_device(loaded.offsets, np.asarray(loaded.indices), 39_999, torch.device("cpu"))
@@ -130,7 +131,7 @@ def test_binarize_stage_with_stride_equals_brute_force_windows(tmp_path, make_co
     texts = read_texts(artifact.input("docs"))
     cross = cfg.window.cross_documents
     for split in ("train", "validation"):
-        table = texts.filter(pc.equal(texts["split"], split))
+        table = texts.filter(pc.equal(texts["split"], split))  # pyright: ignore[reportAttributeAccessIssue]
         rows, docs = table["text"].to_pylist(), table["doc_id"].to_pylist()
         sets = [{index[t] for t in tokenize_text(r, min_len=10) if t in index} for r in rows]
         segments, first = [], 0  # brute force: windows of G=2 rows at stride 2 inside each segment

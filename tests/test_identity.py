@@ -140,7 +140,7 @@ def analysed(tmp_path, make_config):
     cfg = make_config(
         "analyze.umap=false",
         "analyze.figures=false",
-        "analyze.eval_windows=200",
+        "analyze.heldout_windows=200",
         "stats.sample_windows=500",
         "stats.min_count=3",
         "model.latent_size=8",
@@ -213,7 +213,8 @@ def test_damaged_checkpoint_is_refused_by_name(tmp_path, damage):
 
     state = {"model": {"W": torch.arange(1000.0)}, "step": 3}
     save_checkpoint(tmp_path, state)
-    assert torch.equal(load_checkpoint(tmp_path, torch.device("cpu"))["model"]["W"], state["model"]["W"])
+    loaded = load_checkpoint(tmp_path, torch.device("cpu"))
+    assert loaded is not None and torch.equal(loaded["model"]["W"], state["model"]["W"])
     file = tmp_path / Files.CHECKPOINT
     data = bytearray(file.read_bytes())
     if damage == "flip":

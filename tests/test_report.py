@@ -21,7 +21,7 @@ from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_voca
 from bows.analysis import analyze, claims, report
 from bows.artifacts import Files, write_checked_json
 
-OVERRIDES = ("analyze.umap=false", "analyze.eval_windows=300", "stats.sample_windows=1500", "stats.min_count=3")
+OVERRIDES = ("analyze.umap=false", "analyze.heldout_windows=300", "stats.sample_windows=1500", "stats.min_count=3")
 VERDICT = re.compile(r"<span class='v v-(reproduced|partial|not-reproduced|not-measurable)'>")
 
 

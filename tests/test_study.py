@@ -11,10 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bows.config import FORCED_TOKENS
-
-MONTHS = FORCED_TOKENS[7:19]
-DAYS = FORCED_TOKENS[:7]
+from bows.analysis.groups import DAYS, MONTHS
 
 
 def write_corpus(folder, docs: int = 60, lines: int = 10, seed: int = 0) -> None:
@@ -47,7 +44,7 @@ def test_study_runs_every_stage_and_writes_reports(tmp_path):
         "train.lr=1e-2",
         "stats.min_count=1",
         "analyze.umap=false",
-        "analyze.eval_windows=200",
+        "analyze.heldout_windows=200",
     ]
     done = subprocess.run(
         [sys.executable, "-m", "bows.experiments.study", *overrides],

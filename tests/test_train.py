@@ -10,10 +10,10 @@ import torch
 from safetensors.numpy import load_file
 
 from bows.artifacts import Files, build_artifact
-from bows.data.windows import Windows
+from bows.data.windows import Windows, heldout_rows
 from bows.errors import BowsError
 from bows.training import train as train_mod
-from bows.training.batches import epoch_batches, evaluation_rows, gather, tensor_batches, to_device
+from bows.training.batches import epoch_batches, gather, tensor_batches, to_device
 from bows.training.checkpoint import load_checkpoint, save_checkpoint
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, fit
@@ -76,22 +76,23 @@ def test_batches_equal_brute_force_densification():
     rows = dev.rows[torch.tensor([5, 0, 17, 3, 99])]
     batch = gather(dev, rows, dense=True)
     dense = w.to_csr().toarray().astype(np.float32)
-    np.testing.assert_array_equal(batch.target.numpy(), dense[rows.numpy()])
+    np.testing.assert_array_equal(batch.dense().numpy(), dense[rows.numpy()])
     for i, r in enumerate(rows.tolist()):
-        got = batch.indices[batch.offsets[i] : batch.offsets[i + 1]].numpy()
+        indices, offsets = batch.csr()
+        got = indices[offsets[i] : offsets[i + 1]].numpy()
         np.testing.assert_array_equal(got, w.indices[w.offsets[r] : w.offsets[r + 1]])
     # an epoch visits every non-empty window exactly once; order depends on (seed, epoch) only
-    seen = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=1, dense=True)])
+    seen = torch.cat([b.dense() for b in epoch_batches(dev, 64, seed=3, epoch=1, dense=True)])
     assert seen.shape[0] == len(dev) and seen.sum() == dense.sum()
-    again = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=1, skip=2, dense=True)])
+    again = torch.cat([b.dense() for b in epoch_batches(dev, 64, seed=3, epoch=1, skip=2, dense=True)])
     torch.testing.assert_close(again, seen[128:])
-    other = torch.cat([b.target for b in epoch_batches(dev, 64, seed=3, epoch=2, dense=True)])
+    other = torch.cat([b.dense() for b in epoch_batches(dev, 64, seed=3, epoch=2, dense=True)])
     assert not torch.equal(other, seen)
 
 
 def test_evaluation_rows_are_even_and_nonempty():
     w = _windows(300, 2)
-    rows = evaluation_rows(w.offsets, 50)
+    rows = heldout_rows(w.offsets, 50)
     assert len(rows) == 50 and np.all(np.diff(w.offsets)[rows] > 0) and np.all(np.diff(rows) > 0)
 
 
@@ -136,7 +137,7 @@ def test_train_run_dir_loss_falls_and_skip(make_config, data, caplog):
     weights = load_file(str(path / Files.WEIGHTS))
     assert weights["W"].shape == (6, VOCAB) and weights["b"].shape == (VOCAB,)
     ckpt = load_checkpoint(path, torch.device("cpu"))
-    assert ckpt["optim"]["step"] == info["step"]
+    assert ckpt is not None and ckpt["optim"]["step"] == info["step"]
     run = train_mod.load_run(path)
     assert run.config.model.latent_size == 6 and run.windows.path == data[0].path
     np.testing.assert_array_equal(run.W, weights["W"])
@@ -165,7 +166,8 @@ def test_same_seed_same_weights_and_resume_is_bitwise(make_config, data, tmp_pat
         train_mod.run(cfg)
     path = root / "runs" / full.path.name
     assert json.loads((path / Files.RUN).read_text())["status"] == "failed"
-    assert load_checkpoint(path, torch.device("cpu"))["optim"]["step"] == 21
+    ckpt = load_checkpoint(path, torch.device("cpu"))
+    assert ckpt is not None and ckpt["optim"]["step"] == 21
     monkeypatch.setattr(train_mod.Optimisation, "update", real_update)
     resumed = train_mod.load_run(train_mod.run(cfg))
     np.testing.assert_array_equal(resumed.W, full.W)
@@ -195,6 +197,7 @@ def test_clear_errors(make_config, data, tmp_path, monkeypatch):
     # a checkpoint whose vocabulary differs from the data's is refused and left untouched
     path = train_mod.run(_cfg(make_config, "train.max_steps=4"))
     ckpt = load_checkpoint(path, torch.device("cpu"))
+    assert ckpt is not None
     ckpt["vocab_size"] = VOCAB + 1
     save_checkpoint(path, ckpt)
     info = json.loads((path / Files.RUN).read_text())

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bows.analysis.compute import Analysis, analyze_arrays, load_analysis
+from bows.analysis.compute import Analysis, analyze_arrays
+from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
 from bows.artifacts import (
     ArtifactError,
     Files,
@@ -34,8 +35,10 @@ from bows.artifacts import (
 )
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict, key_dict, to_config
+from bows.data import HELDOUT_SPLITS
 from bows.data.stats import build as build_stats
-from bows.data.stats import load_stats, sample_rows
+from bows.data.stats import load_stats
+from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.plots import figures
 from bows.plots import sweep as sweep_figures
@@ -43,12 +46,9 @@ from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_DIR = "analysis"
-FIGURE_DIR = "figures"
-HELDOUT_SPLITS = ("validation", "test")
-SWEEP_METRICS = "sweep_metrics.parquet"
+ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
 ANALYSIS_VERSION = 1  # bump when the analysis code changes its numbers: every stored analysis is redone
-META = "meta.json"
+META = AnalysisFiles.META
 
 
 def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
@@ -91,9 +91,8 @@ def _heldout(windows_artifact, n: int):
         except ArtifactError as exc:  # a corpus without this split: try the next one
             log.info("analyze: no %s windows (%s)", split, exc)
             continue
-        nonempty = np.flatnonzero(windows.lengths > 0)
-        if len(nonempty):
-            rows = nonempty[sample_rows(len(nonempty), n)]
+        rows = heldout_rows(windows.offsets, n)
+        if len(rows):
             return windows.subset(rows).to_csr(), split
     raise BowsError(
         f"{windows_artifact.path} has no non-empty validation or test windows; "
@@ -104,7 +103,7 @@ def _heldout(windows_artifact, n: int):
 def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
     """Analyse one run; returns ``<run>/analysis``."""
     from bows.data.binarize import vocab_of
-    from bows.training.train import load_run
+    from bows.training.checkpoint import load_run
 
     run_dir = Path(run_dir).resolve()
     if not run_dir.is_dir():
@@ -116,15 +115,13 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     if W.shape[1] != len(vocab):
         raise BowsError(f"{run_dir}: W has {W.shape[1]} columns but the vocabulary has {len(vocab)} words")
     costats = load_stats(build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats))
-    X, split = _heldout(info.windows, cfg.analyze.eval_windows)
+    X, split = _heldout(info.windows, cfg.analyze.heldout_windows)
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
-    result = analyze_arrays(
-        W, b, vocab, X, output=output, costats=costats, seed=cfg.analyze.seed, umap=cfg.analyze.umap
-    )
+    result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, cfg=cfg.analyze)
     out = run_dir / ANALYSIS_DIR
     (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
-    result.save(out)
+    save_analysis(result, out)
     meta = {
         "identity": analysis_identity(info.meta, costats.artifact, cfg),
         "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)

@@ -1,15 +1,14 @@
 """All analyses of one model (SPEC 5.1-5.7) from arrays: W (latent x vocab), b, the vocabulary,
 the co-activation statistics and held-out windows in; an ``Analysis`` of numbers out (flat
-namespaced metrics, JSON sections and tables), saved under a directory. No figures, no W&B.
+namespaced metrics, JSON sections and tables). Pure: no files (``bows.analysis.store`` saves
+and loads an ``Analysis``), no figures, no W&B.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,8 +30,11 @@ from bows.analysis.groups import (
     category_labels,
     lookup,
 )
-from bows.artifacts import atomic_path, atomic_write_json
-from bows.data.stats import CoStats, row_statistics
+from bows.data.coactivation import row_statistics
+
+if TYPE_CHECKING:  # types only: the stats artifact reader and the analysis settings
+    from bows.config import AnalyzeConfig
+    from bows.data.stats import CoStats
 
 log = logging.getLogger(__name__)
 
@@ -47,40 +49,6 @@ class Analysis:
     metrics: dict[str, float] = field(default_factory=dict)
     sections: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-    def save(self, out: Path) -> None:
-        """Write every table and section to ``out``, replacing what an earlier analysis left there."""
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in [*out.glob("*.parquet"), *out.glob("*.json")]:
-            stale.unlink()
-        for name, frame in self.tables.items():
-            with atomic_path(out / f"{name}.parquet") as tmp:
-                frame.to_parquet(tmp, index=False)
-        for name, section in self.sections.items():
-            atomic_write_json(out / f"{name}.json", _jsonable(section))
-        atomic_write_json(out / "metrics.json", _jsonable(self.metrics))
-
-
-def load_analysis(out: Path) -> Analysis:
-    """Read back what ``Analysis.save`` wrote."""
-    out = Path(out)
-    sections = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json") if p.stem not in ("metrics", "meta")}
-    tables = {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}
-    return Analysis(json.loads((out / "metrics.json").read_text()), sections, tables)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _matrix(m: np.ndarray) -> list:
@@ -173,19 +141,21 @@ def coactivation(W: np.ndarray, costats: CoStats, a: Analysis, seed: int) -> Non
 
 
 # ----------------------------------------------------------------------------- 5.4 clusters
-def clusters(W: np.ndarray, vocab: list[str], a: Analysis, seed: int, umap: bool) -> None:
+def clusters(W: np.ndarray, vocab: list[str], a: Analysis, cfg: AnalyzeConfig) -> None:
     labels, names, missing = category_labels(vocab)
     ids = np.flatnonzero(labels >= 0)
-    test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=10, seed=seed) if len(ids) > 11 else {}
+    k = cfg.knn_k
+    test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=k, seed=cfg.seed) if len(ids) > k + 1 else {}
     a.metrics.update({f"clusters/knn_{k}": v for k, v in test.items()})
     a.sections["clusters"] = {
         "categories": names,
         "categories_version": categories_version(),
         "missing": missing,
         "knn": test,
+        "umap": {"n_neighbors": cfg.umap_neighbors, "min_dist": cfg.umap_min_dist} if cfg.umap else {},
     }
-    if umap:
-        xy = geo.umap_embedding(W.T, seed=seed)
+    if cfg.umap:
+        xy = geo.umap_embedding(W.T, seed=cfg.seed, n_neighbors=cfg.umap_neighbors, min_dist=cfg.umap_min_dist)
         a.tables["umap"] = pd.DataFrame(
             {"word": vocab, "x": xy[:, 0], "y": xy[:, 1], "category": [names[c] if c >= 0 else "" for c in labels]}
         )
@@ -298,7 +268,7 @@ def mechanism(
     months = lookup(MONTHS, vocab)
     if christmas is not None and len(months):
         frame = mech.target_vs_group(W, b, index[christmas], months.indices, months.words, output)
-        if cooc is not None:
+        if cooc is not None and costats is not None:
             row = row_statistics(cooc, costats.n_windows, index[christmas])
             frame["data_corr"] = row["corr"].to_numpy()[months.indices]
             frame["data_pmi"] = row["pmi"].to_numpy()[months.indices]
@@ -330,7 +300,7 @@ def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: 
 
 
 def discovery(
-    W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int = 3000
+    W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int
 ) -> None:
     """Automatic structure discovery among the most frequent words (SPEC 8)."""
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
@@ -351,20 +321,20 @@ def analyze_arrays(
     *,
     output: str = "relu",
     costats: CoStats | None = None,
-    seed: int = 42,
-    umap: bool = True,
+    cfg: AnalyzeConfig,
 ) -> Analysis:
-    """Every single-model analysis; ``costats`` None skips the data-side parts."""
+    """Every single-model analysis with the settings of ``cfg``; ``costats`` None skips the data-side parts."""
+    seed = cfg.seed
     W = np.asarray(W, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     a = Analysis()
     steps = [
         ("rings", lambda: rings(W, vocab, costats, a)),
         ("coactivation", lambda: costats is not None and coactivation(W, costats, a, seed)),
-        ("clusters", lambda: clusters(W, vocab, a, seed, umap)),
+        ("clusters", lambda: clusters(W, vocab, a, cfg)),
         ("mechanism", lambda: mechanism(W, b, vocab, X_heldout, output, costats, a)),
         ("dimensionality", lambda: dimensionality(W, vocab, costats, a)),
-        ("discovery", lambda: discovery(W, vocab, costats, a, seed)),
+        ("discovery", lambda: discovery(W, vocab, costats, a, seed, cfg.discovery_candidates)),
     ]
     for name, step in steps:
         log.info("analyze: %s", name)

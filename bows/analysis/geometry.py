@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,7 @@ def offdiag_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     iu = np.triu_indices(len(a), k=1)
     x, y = np.asarray(a)[iu], np.asarray(b)[iu]
     ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+    if ok.sum() < 3 or np.std(x[ok]) < 1e-12 or np.std(y[ok]) < 1e-12:  # constant: no correlation
         return {"pearson": float("nan"), "spearman": float("nan"), "pairs": int(ok.sum())}
     return {
         "pearson": float(np.corrcoef(x[ok], y[ok])[0, 1]),
@@ -226,7 +227,7 @@ def umap_embedding(vectors: np.ndarray, seed: int = 42, n_neighbors: int = 15, m
     reducer = umap.UMAP(
         n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_components=2, n_jobs=1
     )
-    return reducer.fit_transform(np.asarray(vectors, dtype=np.float32))
+    return np.asarray(reducer.fit_transform(np.asarray(vectors, dtype=np.float32)))
 
 
 # ----------------------------------------------------------------------------- dimensionality
@@ -242,7 +243,7 @@ def feature_dimensionality(W: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- structure discovery
-def shape_scores(points: np.ndarray) -> dict[str, float]:
+def shape_scores(points: np.ndarray) -> dict[str, Any]:
     """PCA-2 shape of a point cloud: ``ring`` = (1 - radial CV) x angular coverage (both in [0, 1]),
     ``line`` = PC1 share of PC1+PC2 variance, ``planarity`` = PC1+PC2 explained variance."""
     fit = pca(points, 2)
@@ -288,7 +289,7 @@ def discover_rings(
     X = np.asarray(W, dtype=np.float64)[:, candidates].T
     X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     clusters = max(1, min(clusters, len(candidates) // min_size))
-    labels = KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit_predict(X)
+    labels = KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit_predict(X)  # pyright: ignore[reportArgumentType]
     rng = np.random.default_rng(seed)
     nulls: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rows = []
@@ -309,7 +310,7 @@ def discover_rings(
                 "planarity": s["planarity"],
                 "ring_z": (s["ring"] - mean[0]) / sd[0],
                 "planarity_z": (s["planarity"] - mean[1]) / sd[1],
-                "words": " ".join(vocab[candidates[members[i]]] for i in s["order"]),
+                "words": " ".join(vocab[int(candidates[members[i]])] for i in s["order"]),
             }
         )
     frame = pd.DataFrame(

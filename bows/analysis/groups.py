@@ -29,6 +29,10 @@ MONTHS = (
 )
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PLANETS = ("Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune")
+ANIMAL_CLASSES = ("Mammal", "Fish", "Bird", "Reptile", "Amphibian", "Insect")
+ANIMALS = ("Cow", "Salmon", "Eagle", "Snake", "Frog", "Butterfly")
+# The paper's 39 forced tokens, first in every vocabulary in this order (kept even when rare).
+FORCED_TOKENS: tuple[str, ...] = DAYS + MONTHS + PLANETS + ANIMAL_CLASSES + ANIMALS
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
 SEASONAL = ("snow", "freezing", "Christmas", "summer", "spring", "Easter", "leaves", "Halloween", "Thanksgiving")
 
@@ -44,7 +48,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 CYCLIC_GROUPS = ("months", "days")
 
 # Northern-hemisphere season of each month, and the season each seasonal word belongs to.
-MONTH_SEASON = dict(
+MONTH_SEASON: dict[str, str] = dict(
     zip(
         MONTHS,
         (

@@ -17,7 +17,7 @@ def _act(z: np.ndarray, output: str) -> np.ndarray:
     return np.maximum(z, 0.0) if output == "relu" else z
 
 
-def preactivation(W: np.ndarray, b: np.ndarray, X: sp.spmatrix | np.ndarray) -> np.ndarray:
+def preactivation(W: np.ndarray, b: np.ndarray, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
     """z = X W^T W + b for binary inputs X (batch x vocab): the model's output pre-activation."""
     h = np.asarray(X @ np.asarray(W, dtype=np.float32).T)  # (batch, latent)
     return h @ np.asarray(W, dtype=np.float32) + np.asarray(b, dtype=np.float32)
@@ -105,13 +105,13 @@ def decompose(
     term per named part (sum of <w_t, w_k> over its active words) and ``other`` context; the
     terms sum to ``total`` = the model's own pre-activation."""
     W = np.asarray(W, dtype=np.float64)
-    active = np.unique(np.asarray(list(active), dtype=np.int64))
-    dots = W[:, active].T @ W[:, t]
-    out = {"bias": float(b[t]), "self": float(dots[active == t].sum())}
-    context = active != t
-    claimed = np.zeros(len(active), dtype=bool)
+    on = np.unique(np.asarray(list(active), dtype=np.int64))  # the active word ids
+    dots = W[:, on].T @ W[:, t]
+    out = {"bias": float(b[t]), "self": float(dots[on == t].sum())}
+    context = on != t
+    claimed = np.zeros(len(on), dtype=bool)
     for name, ids in (parts or {}).items():
-        mask = np.isin(active, np.asarray(list(ids), dtype=np.int64)) & context & ~claimed
+        mask = np.isin(on, np.asarray(list(ids), dtype=np.int64)) & context & ~claimed
         out[name] = float(dots[mask].sum())
         claimed |= mask
     out["other"] = float(dots[context & ~claimed].sum())
@@ -165,12 +165,12 @@ def heldout_decomposition(
 
 
 def target_vs_group(
-    W: np.ndarray, b: np.ndarray, t: int, group: Sequence[int], words: Sequence[str], output: str = "relu"
+    W: np.ndarray, b: np.ndarray, t: int, group: Sequence[int] | np.ndarray, words: Sequence[str], output: str = "relu"
 ) -> pd.DataFrame:
     """For each group word m (e.g. each month for t = Christmas): <w_t, w_m>, z_t on {t, m} and on {m}."""
     W = np.asarray(W, dtype=np.float64)
-    group = np.asarray(list(group), dtype=np.int64)
-    dots = W[:, group].T @ W[:, t]
+    members = np.asarray(list(group), dtype=np.int64)
+    dots = W[:, members].T @ W[:, t]
     base = float(b[t])
     self_ = float(W[:, t] @ W[:, t])
     return pd.DataFrame(

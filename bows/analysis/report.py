@@ -24,7 +24,8 @@ import pandas as pd
 
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
-from bows.analysis.compute import Analysis, load_analysis
+from bows.analysis.compute import Analysis
+from bows.analysis.store import AnalysisFiles, load_analysis
 from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
 from bows.config import BowsConfig
@@ -33,7 +34,7 @@ from bows.training.checkpoint import read_run_json
 
 log = logging.getLogger(__name__)
 
-REPORT = "report.html"
+REPORT = AnalysisFiles.REPORT
 
 
 # ----------------------------------------------------------------------------- what the pages show
@@ -336,7 +337,7 @@ class RunView:
         return f"wd {self.weight_decay:g}, L {self.latent_size}"
 
     def figure(self, name: str) -> Path | None:
-        png = self.analysis_dir / analyze.FIGURE_DIR / f"{name}.png"
+        png = self.analysis_dir / analyze.FIGURE_DIR / AnalysisFiles.figure(name)
         return png if png.is_file() else None
 
     def model(self) -> ModelResult:
@@ -601,7 +602,7 @@ def sweep_page(analysis_dir: Path) -> str:
     analyze.verify_analysis(analysis_dir)
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
-    views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / "metrics.json").is_file()}
+    views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / AnalysisFiles.METRICS).is_file()}
     reps = [(wd, [views[d] for d in sub["analysis_dir"] if d in views]) for wd, sub in representatives(table)]
     reps = [(wd, vs) for wd, vs in reps if vs]
     models = []  # one per weight decay: metrics averaged over seeds, sections of the first seed
@@ -710,7 +711,7 @@ def run(cfg: BowsConfig) -> Path:
             analysis_dir = analyze.run(cfg)
         table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
         for run_analysis in table["analysis_dir"]:
-            if (Path(run_analysis) / "metrics.json").is_file():
+            if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)

@@ -19,13 +19,13 @@ from tqdm import tqdm
 from bows.artifacts import Artifact, ArtifactError, Files, build_artifact, reuse_or_key, verify_files
 from bows.cli import stage_main
 from bows.config import BowsConfig, key_dict
+from bows.data import SPLITS
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab, read_texts
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives the progress bar)
 
 
@@ -49,7 +49,7 @@ def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Wi
         ids.append(batch_ids)
     seconds["tokenize"] = time.perf_counter() - start
     start = time.perf_counter()
-    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     seg = segment_starts(doc_codes, n_rows, cfg.window.cross_documents)
     lay = layout(seg, n_rows, cfg.window.group_size, cfg.window.stride)
     windows = build_windows(np.concatenate(rows), np.concatenate(ids), lay, len(vocab))
@@ -71,7 +71,7 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
     with build_artifact(root, "binarize", key, config, inputs) as builder:
         stats, table = {}, read_texts(docs)
         for split in SPLITS:
-            rows = table.filter(pc.equal(table["split"], split))
+            rows = table.filter(pc.equal(table["split"], split))  # pyright: ignore[reportAttributeAccessIssue]
             windows, stats[split] = split_windows(rows, vocab, cfg)
             np.save(builder.path(Files.offsets(split)), windows.offsets)
             np.save(builder.path(Files.indices(split)), windows.indices)
@@ -79,7 +79,7 @@ def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -
                      stats[split]["windows"], stats[split]["mean_words"])
         builder.stats = stats
         builder.extra = {"vocab_size": len(vocab), "splits": list(SPLITS)}
-    print(format_stats(builder.artifact))
+    log.info("\n%s", format_stats(builder.artifact))
     return builder.artifact
 
 
@@ -132,7 +132,7 @@ def run(cfg: BowsConfig) -> Artifact:
 def run_and_report(cfg: BowsConfig) -> Artifact:
     """``make binarize`` / ``make data``: the stage, then its statistics table (also when skipped)."""
     artifact = run(cfg)
-    print(format_stats(artifact))
+    log.info("\n%s", format_stats(artifact))
     return artifact
 
 

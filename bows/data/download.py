@@ -13,8 +13,8 @@ import subprocess
 import sys
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -22,12 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from bows.data import corpora
 from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.errors import BowsError
 from bows.config import BowsConfig, CorpusConfig, key_dict
-from bows.data.corpora import SPLITS
+from bows.data import SPLITS, corpora
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,8 @@ def split_documents(table: pa.Table, *, validation: float, test: float, seed: in
                     by_source: bool) -> Iterator[tuple[str, pa.Table]]:
     """Assign whole documents to splits (a seeded permutation per source, or over all documents),
     then yield each split's rows in their original order."""
-    docs = pc.unique(table.column("doc_id"))  # in order of first appearance
-    row_doc = pc.index_in(table.column("doc_id"), value_set=docs).to_numpy()
+    docs = pc.unique(table.column("doc_id"))  # in order of first appearance  # pyright: ignore[reportAttributeAccessIssue]
+    row_doc = pc.index_in(table.column("doc_id"), value_set=docs).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
     _, first_row = np.unique(row_doc, return_index=True)
     groups = (table.column("source").take(pa.array(first_row)).to_numpy(zero_copy_only=False)
               if by_source else np.full(len(docs), "", dtype=object))
@@ -142,12 +141,12 @@ def write_docs(chunks: Iterable[tuple[str, pa.Table]], path: Path, max_rows: int
             writer.write_table(rows, row_group_size=250_000)
             written[split] += rows.num_rows
             new_doc = pa.concat_arrays([pa.array([ids[0].as_py() != last_doc]),
-                                        pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))])
+                                        pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))])  # pyright: ignore[reportAttributeAccessIssue]
             last_doc = ids[-1].as_py()
             counted = pa.table({
                 "split": rows.column("split"), "source": rows.column("source"), "doc": pc.cast(new_doc, pa.int64()),
-                "chars": pc.utf8_length(rows.column("text")),
-                "words": pc.count_substring_regex(rows.column("text"), r"\S+"),
+                "chars": pc.utf8_length(rows.column("text")),  # pyright: ignore[reportAttributeAccessIssue]
+                "words": pc.count_substring_regex(rows.column("text"), r"\S+"),  # pyright: ignore[reportAttributeAccessIssue]
             }).group_by(["split", "source"]).aggregate([("doc", "count"), ("doc", "sum"), ("chars", "sum"), ("words", "sum")])
             for record in counted.to_pylist():
                 totals[(record["split"], record["source"])] += [record["doc_count"], record["doc_sum"],
@@ -206,8 +205,8 @@ def run(cfg: BowsConfig) -> Artifact:
         for split in SPLITS:
             if builder.stats["splits"][split]["rows"] == 0:
                 log.warning("download: the %s split is empty (too few documents for the configured fractions)", split)
-    artifact = builder.artifact  # type: ignore[attr-defined]
-    print(summary(artifact))
+    artifact = builder.artifact
+    log.info("\n%s", summary(artifact))
     return artifact
 
 

@@ -27,10 +27,11 @@ This regex tokenizer reproduces it on what matters for a bag of words and differ
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -89,22 +90,24 @@ class Tokens:
 
 def tokenize(texts: pa.Array | pa.ChunkedArray | Iterable[str], *, min_len: int = 50) -> Tokens:
     """Kept tokens of every row of ``texts`` (nulls count as empty rows), in reading order."""
-    column = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), pa.string())
+    column: Any = texts  # pyarrow's classes are untyped: pyright cannot narrow the union
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    elif not isinstance(column, pa.Array):
+        column = pa.array(list(column), pa.string())
     n_rows = len(column)
-    long_enough = pc.fill_null(pc.greater_equal(pc.utf8_length(column), min_len), False)
-    text = pc.if_else(long_enough, column, pa.scalar("", column.type))
-    text = pc.replace_substring_regex(pc.utf8_normalize(text, form="NFC"), _CLITIC, " ")
+    long_enough = pc.fill_null(pc.greater_equal(pc.utf8_length(column), min_len), False)  # pyright: ignore[reportAttributeAccessIssue]
+    text = pc.if_else(long_enough, column, pa.scalar("", column.type))  # pyright: ignore[reportAttributeAccessIssue]
+    text = pc.replace_substring_regex(pc.utf8_normalize(text, form="NFC"), _CLITIC, " ")  # pyright: ignore[reportAttributeAccessIssue]
     for dash in _DASHES:
-        text = pc.replace_substring(text, dash, " ")
-    pieces = pc.utf8_split_whitespace(text)
-    parents = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False)
-    encoded = pc.dictionary_encode(pc.list_flatten(pieces))
+        text = pc.replace_substring(text, dash, " ")  # pyright: ignore[reportAttributeAccessIssue]
+    pieces = pc.utf8_split_whitespace(text)  # pyright: ignore[reportAttributeAccessIssue]
+    parents = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    encoded = pc.dictionary_encode(pc.list_flatten(pieces))  # pyright: ignore[reportAttributeAccessIssue]
     # every rule below runs once per distinct raw token, not once per token
-    words = pc.utf8_trim(encoded.dictionary, _TRIM)
-    keep_word = pc.or_(pc.and_(pc.utf8_is_alpha(words), pc.invert(pc.is_in(words, value_set=pa.array(stopwords())))),
-                       pc.is_in(words, value_set=pa.array(NUMBERS))).to_numpy(zero_copy_only=False)
+    words = pc.utf8_trim(encoded.dictionary, _TRIM)  # pyright: ignore[reportAttributeAccessIssue]
+    keep_word = pc.or_(pc.and_(pc.utf8_is_alpha(words), pc.invert(pc.is_in(words, value_set=pa.array(stopwords())))),  # pyright: ignore[reportAttributeAccessIssue]
+                       pc.is_in(words, value_set=pa.array(NUMBERS))).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     keep = keep_word[codes]
     return Tokens(rows=parents[keep].astype(np.int64, copy=False), codes=codes[keep].astype(np.int32, copy=False),
@@ -120,7 +123,7 @@ def word_ids(tokens: Tokens, vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, ids)`` of the tokens that are in ``vocab`` (ids = positions in ``vocab``).
 
     ids are uint16 when the vocabulary has at most 65,536 words, else int32."""
-    position = pc.fill_null(pc.index_in(tokens.dictionary, value_set=vocab), -1).to_numpy(zero_copy_only=False)
+    position = pc.fill_null(pc.index_in(tokens.dictionary, value_set=vocab), -1).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
     ids = position[tokens.codes]
     known = ids >= 0
     return tokens.rows[known], ids[known].astype(np.uint16 if len(vocab) <= 2**16 else np.int32)

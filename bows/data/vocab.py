@@ -1,6 +1,6 @@
 """Stage "vocab": reads docs.parquet (download), writes vocab.parquet (index, word, count, forced).
 
-The vocabulary is the 39 forced tokens (``bows.config.FORCED_TOKENS``, in that order, kept even when
+The vocabulary is the 39 forced tokens (``bows.analysis.groups.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
 """
@@ -13,11 +13,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bows.analysis.groups import FORCED_TOKENS
 from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
-from bows.errors import BowsError
-from bows.config import FORCED_TOKENS, BowsConfig, VocabConfig, key_dict
+from bows.config import BowsConfig, VocabConfig, key_dict
+from bows.data import TRAIN
 from bows.data.tokenize import tokenize, tokenizer_settings
+from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
 def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     """``word``, ``count`` of every kept token, sorted by count (descending) then word."""
     table = tokenize(texts, min_len=min_len).counts()
-    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
+    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
@@ -57,8 +59,8 @@ def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
 def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
     """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
     forced = pa.array(FORCED_TOKENS, pa.string())
-    is_forced = pc.is_in(counts["word"], value_set=forced)
-    others = counts.filter(pc.invert(is_forced))
+    is_forced = pc.is_in(counts["word"], value_set=forced)  # pyright: ignore[reportAttributeAccessIssue]
+    others = counts.filter(pc.invert(is_forced))  # pyright: ignore[reportAttributeAccessIssue]
     room = size - len(FORCED_TOKENS)
     if len(others) < room:
         raise BowsError(
@@ -66,7 +68,7 @@ def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
             f"{len(FORCED_TOKENS)} forced tokens ({len(others) + len(FORCED_TOKENS)} in all); "
             + (hint or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} "
                "(or raise vocab.sample_fraction)"))
-    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
+    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())  # pyright: ignore[reportAttributeAccessIssue]
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
     counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
@@ -90,7 +92,7 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
     if found is not None:
         return found
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
-        train = read_texts(docs, "train")
+        train = read_texts(docs, TRAIN)
         if train.num_rows == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
         sample = sample_rows(train.num_rows, cfg.vocab.sample_fraction, cfg.vocab.seed)
@@ -101,8 +103,8 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
             raise BowsError(f"the train sample of {docs.path} has no words: " + (hint or "check the corpus"))
         table = choose_vocab(counts, cfg.vocab.size, hint)
         pq.write_table(table, builder.path(Files.VOCAB))
-        total = int(pc.sum(counts["count"]).as_py() or 0)
-        covered = int(pc.sum(table["count"]).as_py() or 0)
+        total = int(pc.sum(counts["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
+        covered = int(pc.sum(table["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
         builder.stats = {"train_rows": train.num_rows, "sampled_rows": len(sample), "tokens": total,
                          "distinct_words": len(counts), "vocab_size": cfg.vocab.size,

@@ -25,6 +25,21 @@ import scipy.sparse as sp
 from numba import njit
 
 
+def spread_rows(n: int, k: int) -> np.ndarray:
+    """``k`` evenly spaced positions in [0, n) (all of them when k >= n): the one deterministic
+    sample of windows, used by the co-activation statistics, training evaluation and analyses."""
+    if k >= n:
+        return np.arange(n, dtype=np.int64)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
+def heldout_rows(offsets: np.ndarray, k: int) -> np.ndarray:
+    """Up to ``k`` non-empty windows spread evenly over a split (ids of its windows)."""
+    nonempty = np.flatnonzero(np.diff(np.asarray(offsets, np.int64)) > 0)
+    return nonempty[spread_rows(len(nonempty), k)]
+
 @dataclass(frozen=True)
 class Windows:
     """CSR windows: the word ids of window i are ``indices[offsets[i]:offsets[i+1]]`` (sorted)."""
@@ -47,7 +62,7 @@ class Windows:
         return sp.csr_matrix((np.ones(len(self.indices), np.uint8), np.asarray(self.indices), np.asarray(self.offsets)),
                              shape=(len(self), self.vocab_size))
 
-    def subset(self, rows: np.ndarray) -> "Windows":
+    def subset(self, rows: np.ndarray) -> Windows:
         """The windows at positions ``rows`` (in that order), copied into memory."""
         rows = np.asarray(rows, dtype=np.int64)
         starts = np.asarray(self.offsets[rows], dtype=np.int64)

@@ -14,22 +14,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from bows.artifacts import atomic_write_json  # noqa: E402
+from bows.artifacts import atomic_write_json, build_artifact, find_output, output_dir  # noqa: E402
 from bows.cli import stage_main
 from bows.config import BowsConfig, CitymapConfig, as_dict  # noqa: E402
 from bows.errors import BowsError  # noqa: E402
-from bows.experiments.synthetic import build_output, find_output, output_dir, single_thread  # noqa: E402
-from bows.plots.figures import save_figure  # noqa: E402
+from bows.experiments.synthetic import single_thread  # noqa: E402
+from bows.plots.citymap import ablation_figure, map_figure  # noqa: E402
 from bows.tracking import tracking_run  # noqa: E402
 from bows.training.batches import Batch, epoch_order  # noqa: E402
 from bows.training.optim import Optimisation, StepInfo, fit  # noqa: E402
@@ -39,6 +35,9 @@ log = logging.getLogger(__name__)
 COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 EARTH_RADIUS_KM = 6371.0088
 ABLATIONS = ("none", "remove", "remove_renorm", "keep_only", "remove_random")
+# output files of a city map
+CITIES, SUMMARY, EMBEDDINGS = "cities.parquet", "summary.json", "embeddings.npy"
+MAP_FIGURE, ABLATION_FIGURE = "map.png", "ablations.png"
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -200,7 +199,7 @@ def train_compass(cities: pd.DataFrame, train_pairs: np.ndarray, c: CitymapConfi
         lr=c.lr,
         weight_decay=0.0,
         total_steps=steps * c.epochs,
-        loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.target).unsqueeze(0),
+        loss_fn=lambda m, b: nn.functional.cross_entropy(m(b.inputs), b.dense()).unsqueeze(0),
     )
     totals: list[float] = []
 
@@ -237,7 +236,7 @@ def run(cfg: BowsConfig) -> Path:
     c = cfg.citymap
     config = {"citymap": as_dict(c)}
     directory = output_dir(cfg.paths.root_path, "citymap", "", config)
-    if (found := find_output(directory)) is not None:
+    if (found := find_output(directory, "citymap")) is not None:
         return found.path
     cities = load_cities(c.min_population)
     held = split_cities(len(cities), c.val_fraction, c.seed)
@@ -288,12 +287,12 @@ def run(cfg: BowsConfig) -> Path:
         "compass_accuracy": accuracy,
         "train_loss": losses,
     }
-    with build_output(directory, "citymap", config) as out:
-        table.to_parquet(out.path("cities.parquet"), index=False)
-        atomic_write_json(out.path("summary.json"), numbers)
-        np.save(out.path("embeddings.npy"), emb.astype(np.float32))
-        map_figure(out.path("map.png"), table, scores)
-        ablation_figure(out.path("ablations.png"), accuracy)
+    with build_artifact(directory.parent, "citymap", directory.name, config, final=directory) as out:
+        table.to_parquet(out.path(CITIES), index=False)
+        atomic_write_json(out.path(SUMMARY), numbers)
+        np.save(out.path(EMBEDDINGS), emb.astype(np.float32))
+        map_figure(out.path(MAP_FIGURE), table, scores)
+        ablation_figure(out.path(ABLATION_FIGURE), accuracy, ABLATIONS, len(COMPASS))
         out.stats = {"probe_r2": scores["r2"], "probe_km_median": scores["km_median"], **accuracy}
     with tracking_run(
         cfg.wandb,
@@ -311,8 +310,8 @@ def run(cfg: BowsConfig) -> Path:
                 **{f"citymap/accuracy/{k}": v for k, v in accuracy.items()},
             }
         )
-        tracker.image("citymap/map", directory / "map.png")
-        tracker.image("citymap/ablations", directory / "ablations.png")
+        tracker.image("citymap/map", directory / MAP_FIGURE)
+        tracker.image("citymap/ablations", directory / ABLATION_FIGURE)
     log.info(
         "citymap: probe R^2 %.3f, median error %.0f km; compass accuracy %s",
         scores["r2"],
@@ -320,45 +319,6 @@ def run(cfg: BowsConfig) -> Path:
         ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()),
     )
     return directory
-
-
-# ---- figures ---------------------------------------------------------------------------------
-
-
-def map_figure(path: Path, table: pd.DataFrame, scores: dict[str, float]) -> None:
-    """True positions vs probe predictions (held-out cities joined to their prediction)."""
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    train, held = table[~table.held_out], table[table.held_out]
-    ax.scatter(train.lon, train.lat, s=4, c="0.8", label="training cities (true)")
-    ax.plot(np.stack([held.lon, held.pred_lon]), np.stack([held.lat, held.pred_lat]), c="tab:red", lw=0.5, alpha=0.6)
-    ax.scatter(held.lon, held.lat, s=8, c="black", label="held-out cities (true)")
-    ax.scatter(held.pred_lon, held.pred_lat, s=8, c="tab:red", label="held-out cities (probe)")
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_title(
-        f"Ridge probe of compass-trained city embeddings: held-out R^2 {scores['r2']:.3f}, "
-        f"median error {scores['km_median']:.0f} km",
-        fontsize=9,
-    )
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_aspect(1.25)
-    save_figure(fig, path)
-
-
-def ablation_figure(path: Path, accuracy: dict[str, float]) -> None:
-    """Validation compass accuracy for each probe-subspace ablation (with chance levels)."""
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.bar(ABLATIONS, [accuracy[k] for k in ABLATIONS], color=["tab:blue", "tab:red", "tab:orange", "tab:green", "0.6"])
-    ax.axhline(1 / len(COMPASS), ls=":", c="k", lw=1, label="uniform chance (1/8)")
-    ax.axhline(accuracy["majority_class"], ls="--", c="k", lw=1, label="majority class")
-    for i, k in enumerate(ABLATIONS):
-        ax.text(i, accuracy[k] + 0.01, f"{accuracy[k]:.2f}", ha="center", fontsize=8)
-    ax.set_ylim(0, 1.2)
-    ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_ylabel("validation compass accuracy")
-    ax.set_title("Ablating the probe's 2-d subspace in the city embeddings", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center", ncol=2)
-    save_figure(fig, path)
 
 
 main = stage_main(run)

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from bows.analysis import analyze, report
-from bows.artifacts import Files, atomic_write_json, stable_hash
+from bows.analysis.store import AnalysisFiles
+from bows.artifacts import Files, atomic_write_json, output_dir
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.data import binarize, download, stats, vocab
+from bows.tracking import flatten
 from bows.training import train
 from bows.training.sweep import JOB_FILE, build_index
 
 log = logging.getLogger(__name__)
+
+TIMINGS = "timings.json"  # seconds per stage of the study
 
 
 def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -50,11 +54,14 @@ def run(cfg: BowsConfig) -> Path:
     windows = _timed(timings, "binarize", lambda: binarize.run(cfg))
     _timed(timings, "stats", lambda: stats.run(cfg))
 
-    key = stable_hash(
-        {"windows": windows.key, "model": as_dict(cfg.model), "train": as_dict(cfg.train), "study": as_dict(cfg.study)}
-    )[:12]
-    group = cfg.wandb.group or f"study-{key}"
-    study_dir = cfg.paths.root_path / "study" / key
+    study = {
+        "windows": windows.key,
+        "model": as_dict(cfg.model),
+        "train": as_dict(cfg.train),
+        "study": as_dict(cfg.study),
+    }
+    study_dir = output_dir(cfg.paths.root_path, "study", "", study)
+    group = cfg.wandb.group or f"study-{study_dir.name}"
     summaries = []
     for i, model_cfg in enumerate(model_configs(cfg, group)):
         wd = model_cfg.train.weight_decay
@@ -74,7 +81,7 @@ def run(cfg: BowsConfig) -> Path:
         cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(study_dir / Files.SWEEP_INDEX))
     )
     page = _timed(timings, "report", lambda: report.run(sweep_cfg))
-    atomic_write_json(study_dir / "timings.json", {k: round(v, 2) for k, v in timings.items()})
+    atomic_write_json(study_dir / TIMINGS, {k: round(v, 2) for k, v in timings.items()})
     _print_summary(timings, summaries, page)
     return study_dir
 
@@ -83,22 +90,13 @@ def _print_summary(timings: dict[str, float], summaries: list[tuple[float, Path,
     lines = ["", "study finished", "  seconds per stage:"]
     lines += [f"    {name:<18} {seconds:8.1f}" for name, seconds in timings.items()]
     for wd, run_dir, analysis_dir in summaries:
-        metrics_file = analysis_dir / "metrics.json"
+        metrics_file = analysis_dir / AnalysisFiles.METRICS
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        ring = {k: v for k, v in _flatten(metrics).items() if k.endswith("ring_score")}
+        ring = {k: v for k, v in flatten(metrics).items() if k.endswith("ring_score")}
         lines.append(f"  wd={wd:g}: {run_dir}")
         lines += [f"    {k} = {v:.3f}" for k, v in ring.items() if isinstance(v, (int, float))]
     lines.append(f"  report: {page}")
     log.info("\n".join(lines))
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        out.update(_flatten(v, f"{prefix}/{k}" if prefix else str(k)))
-    return out
 
 
 main = stage_main(run)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,11 +23,11 @@ import pandas as pd
 import torch
 from safetensors.numpy import save_file
 
-from bows.artifacts import Artifact, ArtifactBuilder, ArtifactError, artifact_key, atomic_write_json, open_artifact
+from bows.artifacts import atomic_write_json, build_artifact, find_output, output_dir
 from bows.cli import stage_main
 from bows.config import BowsConfig, SyntheticConfig, as_dict
 from bows.experiments.synthetic_data import circular_mean_activation, feature_directions, generate, geometry_metrics
-from bows.plots.synthetic import gram_figure, metrics_figure, phase_figure
+from bows.plots.synthetic import gram_figure, metrics_figure, sparsity_phase_figure
 from bows.tracking import tracking_run
 from bows.training.batches import Batch, epoch_order, tensor_batches
 from bows.training.model import TiedAutoencoder, reconstruction_loss
@@ -42,45 +40,7 @@ SUMMARY = "summary.json"  # data statistics, timings, the batching check and eve
 WEIGHTS = "weights.safetensors"  # "<output>/wd<wd>/L<L>" -> W (L x features), plus "b/..." biases
 DATA = "data.safetensors"  # "x" (samples x features, uint8; first n_train rows train), "u" directions
 PHASE = "phase.parquet"  # phase diagram: one row per (sharpness, base_log_odds, L, weight decay)
-
-
-# ---- output directories (content-addressed like artifacts, but at a readable path) -----------
-
-
-def output_dir(root: Path, kind: str, name: str, config: dict[str, Any]) -> Path:
-    """``<root>/<kind>/<name>-<short hash of config>`` (``<root>/<kind>/<hash>`` without a name)."""
-    key = artifact_key(kind, config)[:10]
-    return Path(root) / kind / (f"{name}-{key}" if name else key)
-
-
-def find_output(directory: Path) -> Artifact | None:
-    """The finished, verified output at ``directory``, or None (a corrupt one is removed)."""
-    if not directory.exists():
-        return None
-    try:
-        found = open_artifact(directory)
-    except ArtifactError as exc:
-        log.warning("%s: %s -- rebuilding", directory, exc)
-        shutil.rmtree(directory, ignore_errors=True)
-        return None
-    log.info("up to date, skipped (%s)", directory)
-    return found
-
-
-@contextlib.contextmanager
-def build_output(directory: Path, stage: str, config: dict[str, Any]) -> Iterator[ArtifactBuilder]:
-    """``bows.artifacts.build_artifact`` at ``directory``: built in a temporary directory, renamed
-    into place with its meta.json (file hashes) only if the block completes."""
-    builder = ArtifactBuilder(directory.parent, stage, directory.name, config, {})
-    builder.final = directory
-    builder.tmp = directory.parent / f".tmp-{directory.name}-{os.getpid()}"
-    shutil.rmtree(builder.tmp, ignore_errors=True)
-    builder.tmp.mkdir(parents=True)
-    try:
-        yield builder
-        builder.artifact = builder.commit()  # type: ignore[attr-defined]
-    finally:
-        shutil.rmtree(builder.tmp, ignore_errors=True)
+GRAM_FIGURE, METRICS_FIGURE, PHASE_FIGURE = "gram.png", "metrics.png", "phase.png"
 
 
 @contextlib.contextmanager
@@ -210,7 +170,7 @@ def run_structure(cfg: BowsConfig) -> Path:
     s = cfg.synthetic
     config = {"synthetic": _data_config(s)}
     directory = output_dir(cfg.paths.root_path, "synthetic", s.structure, config)
-    if (found := find_output(directory)) is not None:
+    if (found := find_output(directory, "synthetic")) is not None:
         return found.path
     data = generate(
         s.structure,
@@ -260,7 +220,7 @@ def run_structure(cfg: BowsConfig) -> Path:
         "cov_offdiag_mean_abs": float(np.abs(cov[iu]).mean()),
         "batching": checks,
     }
-    with build_output(directory, "synthetic", config) as out:
+    with build_artifact(directory.parent, "synthetic", directory.name, config, final=directory) as out:
         save_file(
             {"x": data.x.astype(np.uint8), "u": feature_directions(s.structure, s.n_features).astype(np.float32)},
             str(out.path(DATA)),
@@ -273,10 +233,10 @@ def run_structure(cfg: BowsConfig) -> Path:
             out.path(SUMMARY), {"data": stats, "covariance": cov.tolist(), "metrics": metrics.to_dict(orient="records")}
         )
         rows_shown = tuple([("linear", s.weight_decays[0])] + [("relu", wd) for wd in s.weight_decays])
-        gram_figure(out.path("gram.png"), s.structure, cov, weights, metrics, rows_shown)
-        metrics_figure(out.path("metrics.png"), s.structure, metrics)
+        gram_figure(out.path(GRAM_FIGURE), s.structure, cov, weights, metrics, rows_shown)
+        metrics_figure(out.path(METRICS_FIGURE), s.structure, metrics)
         out.stats = {k: v for k, v in stats.items() if k != "activation_per_feature"}
-    _track(cfg, f"synthetic-{s.structure}", config, directory, metrics, stats, cov, ("gram.png", "metrics.png"))
+    _track(cfg, f"synthetic-{s.structure}", config, directory, metrics, stats, cov, (GRAM_FIGURE, METRICS_FIGURE))
     return directory
 
 
@@ -292,7 +252,7 @@ def run_phase_diagram(cfg: BowsConfig) -> Path:
         "phase": {k: v for k, v in as_dict(s).items() if k.startswith("phase_")},
     }
     directory = output_dir(cfg.paths.root_path, "synthetic", f"phase-{s.structure}", config)
-    if (found := find_output(directory)) is not None:
+    if (found := find_output(directory, "synthetic")) is not None:
         return found.path
     cells = [(sh, base) for sh in s.phase_sharpness for base in s.phase_base_log_odds]
     datasets = [
@@ -331,13 +291,13 @@ def run_phase_diagram(cfg: BowsConfig) -> Path:
             }
         )
     phase = pd.DataFrame(rows)
-    with build_output(directory, "synthetic", config) as out:
+    with build_artifact(directory.parent, "synthetic", directory.name, config, final=directory) as out:
         phase.to_parquet(out.path(PHASE), index=False)
         atomic_write_json(
             out.path(SUMMARY),
             {"seconds": trained.seconds, "instances": len(grid), "rows": phase.to_dict(orient="records")},
         )
-        phase_figure(out.path("phase.png"), s.structure, phase)
+        sparsity_phase_figure(out.path(PHASE_FIGURE), s.structure, phase)
         out.stats = {"instances": len(grid), "seconds": round(trained.seconds, 2)}
     _track(
         cfg,
@@ -347,7 +307,7 @@ def run_phase_diagram(cfg: BowsConfig) -> Path:
         phase,
         {"seconds": trained.seconds},
         None,
-        ("phase.png",),
+        (PHASE_FIGURE,),
     )
     return directory
 
@@ -371,7 +331,7 @@ def _track(
         dir=directory.parent,
         group=cfg.wandb.group or "synthetic",
     ) as tracker:
-        summary = {f"synthetic/data/{k}": v for k, v in stats.items() if isinstance(v, (int, float))}
+        summary: dict[str, Any] = {f"synthetic/data/{k}": v for k, v in stats.items() if isinstance(v, (int, float))}
         for check in stats.get("batching", []):
             summary[f"synthetic/batching/{check['output']}/speedup"] = check["speedup"]
         if "output" in table:

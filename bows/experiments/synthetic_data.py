@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bows.analysis.geometry import offdiag_agreement
+
 STRUCTURES = ("circular", "figure8", "sphere", "iid")
 _QUADRATURE = 4096  # angles used to integrate the circular mean activation for ``iid``
 
@@ -146,15 +148,6 @@ def rank_projection(cov: np.ndarray, rank: int, *, projector: bool = False) -> n
     return (vectors[:, top] * scale) @ vectors[:, top].T
 
 
-def offdiag_corr(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of the off-diagonal (upper-triangle) entries; NaN if either is constant."""
-    iu = np.triu_indices(len(a), k=1)
-    x, y = a[iu], b[iu]
-    if x.std() < 1e-12 or y.std() < 1e-12:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
-
-
 def antipodal_fraction(
     W: np.ndarray, threshold: float = -0.7, min_norm: float = 0.1, allowed: np.ndarray | None = None
 ) -> float:
@@ -191,9 +184,11 @@ def geometry_metrics(W: np.ndarray, cov: np.ndarray) -> dict[str, float]:
     off = gram - np.diag(np.diag(gram))
     norms = np.linalg.norm(W, axis=0)
     return {
-        "gram_cov_corr": offdiag_corr(gram, cov),
-        "gram_cov_rank_corr": offdiag_corr(gram, rank_projection(cov, min(latent, n_features))),
-        "gram_projector_corr": offdiag_corr(gram, rank_projection(cov, min(latent, n_features), projector=True)),
+        "gram_cov_corr": offdiag_agreement(gram, cov)["pearson"],
+        "gram_cov_rank_corr": offdiag_agreement(gram, rank_projection(cov, min(latent, n_features)))["pearson"],
+        "gram_projector_corr": offdiag_agreement(gram, rank_projection(cov, min(latent, n_features), projector=True))[
+            "pearson"
+        ],
         "offdiag_share": float(np.linalg.norm(off) / max(np.linalg.norm(gram), 1e-12)),
         "max_abs_offdiag": float(np.abs(off).max()),
         "antipodal_fraction": antipodal_fraction(W),

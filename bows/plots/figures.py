@@ -4,11 +4,7 @@ one PNG. ``run_figures`` makes every figure whose numbers exist and returns them
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -17,45 +13,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bows.analysis.compute import Analysis, load_analysis  # noqa: E402
-from bows.config import FORCED_TOKENS  # noqa: E402
+from bows.analysis.compute import Analysis  # noqa: E402
+from bows.analysis.groups import DAYS, MONTHS  # noqa: E402
+from bows.analysis.store import AnalysisFiles, load_analysis  # noqa: E402
+from bows.plots import mechanism as mf  # noqa: E402
+from bows.plots.common import Figure, figure_title, save_figure  # noqa: E402,F401  (figure_title re-exported)
 
-_CALENDAR = frozenset(FORCED_TOKENS[:19])  # the 7 day and 12 month names
+_CALENDAR = frozenset(DAYS + MONTHS)
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
-
-
-@dataclass(frozen=True)
-class Figure:
-    name: str
-    path: Path
-    caption: str
-
-
-_TITLE: ContextVar[str | None] = ContextVar("figure_title", default=None)
-
-
-@contextmanager
-def figure_title(title: str | None) -> Iterator[None]:
-    """Every figure saved inside this block carries ``title`` (the run or sweep it shows) on top, so a
-    PNG is readable without its file name."""
-    token = _TITLE.set(title)
-    try:
-        yield
-    finally:
-        _TITLE.reset(token)
-
-
-def save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    title = _TITLE.get()
-    if title and fig._suptitle is None:  # wrapped to the figure's width, so it is never clipped
-        width = max(30, int(fig.get_figwidth() * 13))
-        fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize=9, fontweight="bold")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    tmp.replace(path)
 
 
 def _missing_note(ax, missing: list[str]) -> None:
@@ -80,7 +45,7 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
         ax.annotate(short_label(w), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     for p in extra or []:
         x, y = p["coords"][:2]
-        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season"), "k"), zorder=3)
+        ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season") or "", "k"), zorder=3)
         ax.annotate(p["word"], (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, style="italic")
     ev = ring["explained_variance"]
     ax.set_title(
@@ -122,9 +87,9 @@ def data_ring_figure(a: Analysis, group: str, path: Path) -> bool:
         f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})",
     )
     gram = np.array(a.sections["groups"][group]["gram"], dtype=float)
-    _heat(
-        axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {data['gram_vs_cond_corr']['pearson']:.2f})"
-    )
+    r = data["gram_vs_cond_corr"]["pearson"]
+    r_text = "n/a" if r is None else f"{r:.2f}"  # None: too few words present to correlate
+    _heat(axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {r_text})")
     ring = {**data["ring"], "words": words}
     ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
     save_figure(fig, path)
@@ -190,13 +155,15 @@ def umap_figure(a: Analysis, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(8.5, 7))
     rest = frame["category"] == ""
     ax.scatter(frame.loc[rest, "x"], frame.loc[rest, "y"], s=2, c="0.85", lw=0, label="other")
-    colours = [*plt.get_cmap("tab10").colors, "black", "gold", "cyan", "lime"]
+    colours = [*matplotlib.color_sequences["tab10"], "black", "gold", "cyan", "lime"]
     for k, (name, sub) in enumerate(frame[~rest].groupby("category", sort=True)):
         ax.scatter(sub["x"], sub["y"], s=9, color=colours[k % len(colours)], lw=0, label=f"{name} ({len(sub)})")
     knn = a.sections.get("clusters", {}).get("knn", {})
+    umap = a.sections.get("clusters", {}).get("umap") or {}
+    params = f", {umap['n_neighbors']} nn, min_dist {umap['min_dist']}" if umap else ""
     if knn:
         ax.set_title(
-            f"UMAP (cosine, 15 nn, min_dist 0.05): {knn['k']}-NN category purity {knn['purity']:.2f} "
+            f"UMAP (cosine{params}): {knn['k']}-NN category purity {knn['purity']:.2f} "
             f"vs shuffled {knn['baseline_mean']:.2f} +- {knn['baseline_sd']:.2f}",
             fontsize=9,
         )
@@ -236,8 +203,6 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
 
 def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
     """Every per-run figure: name -> (function, caption); the report shows the captions."""
-    from bows.plots import mechanism as mf  # imported here: it reuses this module's helpers
-
     return {
         "months_ring": (
             lambda a, p: ring_figure(a, "months", p),
@@ -284,7 +249,7 @@ def run_figures(analysis_dir: Path, fig_dir: Path) -> list[Figure]:
     a = load_analysis(analysis_dir)
     made = []
     for name, (fn, caption) in run_figure_specs().items():
-        path = Path(fig_dir) / f"{name}.png"
+        path = Path(fig_dir) / AnalysisFiles.figure(name)
         if fn(a, path):
             made.append(Figure(name, path, caption))
     return made

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bows.analysis.compute import Analysis  # noqa: E402
+from bows.plots.common import save_figure  # noqa: E402
 
 PARTS = (
     ("bias", "0.6"),
@@ -25,8 +26,6 @@ PARTS = (
 
 
 def _save(fig, path: Path) -> None:
-    from bows.plots.figures import save_figure
-
     save_figure(fig, path)
 
 

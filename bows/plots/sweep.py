@@ -21,7 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.plots.figures import Figure, figure_title, ring_panel, save_figure  # noqa: E402
+from bows.analysis.store import AnalysisFiles  # noqa: E402
+from bows.plots.common import Figure, figure_title, save_figure  # noqa: E402
+from bows.plots.figures import ring_panel  # noqa: E402
 
 log = logging.getLogger(__name__)
 AXES = {"weight_decay": "weight decay", "latent_size": "latent size L", "lr": "learning rate"}
@@ -202,7 +204,7 @@ def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
             if sub.empty:
                 continue
             row = sub.sort_values("seed").iloc[0]
-            groups = Path(row["analysis_dir"]) / "groups.json"
+            groups = Path(row["analysis_dir"]) / AnalysisFiles.GROUPS
             if groups.is_file():
                 section = json.loads(groups.read_text()).get("months", {})
                 if "raw" in section:
@@ -262,7 +264,7 @@ def sweep_figures(table: pd.DataFrame, fig_dir: Path, title: str | None = None) 
     made = []
     with figure_title(title or sweep_title(table)):
         for name, (fn, caption) in SWEEP_FIGURES.items():
-            path = Path(fig_dir) / f"{name}.png"
+            path = Path(fig_dir) / AnalysisFiles.figure(name)
             try:
                 if fn(table, path):
                     made.append(Figure(name, path, caption))

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bows.experiments.synthetic_data import normalised_gram  # noqa: E402
-from bows.plots.figures import save_figure  # noqa: E402
+from bows.plots.common import save_figure  # noqa: E402
 
 GRAM_ROWS = (("linear", 1.0), ("relu", 1.0), ("relu", 6.0))  # the paper's three rows
 
@@ -84,12 +84,12 @@ def metrics_figure(path: Path, structure: str, metrics: pd.DataFrame) -> None:
     save_figure(fig, path)
 
 
-def phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
+def sparsity_phase_figure(path: Path, structure: str, phase: pd.DataFrame) -> None:
     """Heat maps over (base log-odds, sharpness): Gram-covariance correlation and antipodal fraction,
     one column per (L, weight decay) of the ReLU models, with the mean activation on the left."""
     sharp = sorted(phase.sharpness.unique())
     base = sorted(phase.base_log_odds.unique(), reverse=True)
-    combos = sorted({(int(r.latent), float(r.weight_decay)) for r in phase.itertuples()})
+    combos = sorted({(int(latent), float(wd)) for latent, wd in zip(phase["latent"], phase["weight_decay"])})
     panels = (
         ("gram_cov_corr", "corr(Gram, cov)", "RdBu_r", (-1, 1)),
         ("antipodal_fraction", "antipodal fraction", "viridis", (0, 1)),

@@ -34,7 +34,19 @@ class Batch:
     def size(self) -> int:
         if self.inputs is not None:
             return self.inputs.shape[0]
-        return self.offsets.shape[0] - 1 if self.offsets is not None else self.target.shape[-2]
+        return self.offsets.shape[0] - 1 if self.offsets is not None else self.dense().shape[-2]
+
+    def csr(self) -> tuple[Tensor, Tensor]:
+        """(indices, offsets): the batch's word ids."""
+        if self.indices is None or self.offsets is None:
+            raise ValueError("this batch carries no word ids")
+        return self.indices, self.offsets
+
+    def dense(self) -> Tensor:
+        """The dense 0/1 target."""
+        if self.target is None:
+            raise ValueError("this batch carries no dense target")
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -117,13 +129,3 @@ def tensor_batches(data: Tensor, batch_size: int, seed: int, epoch: int, skip: i
     order = torch.from_numpy(epoch_order(data.shape[0], seed, epoch)).to(data.device)
     for start in range(skip * batch_size, data.shape[0], batch_size):
         yield Batch(target=data[order[start : start + batch_size]])
-
-
-def evaluation_rows(offsets: np.ndarray, limit: int) -> np.ndarray:
-    """Up to ``limit`` non-empty windows spread evenly over a held-out split (deterministic)."""
-    nonempty = np.flatnonzero(np.diff(np.asarray(offsets, np.int64)) > 0)
-    if limit <= 0 or len(nonempty) == 0:
-        return nonempty[:0]
-    if len(nonempty) <= limit:
-        return nonempty
-    return nonempty[np.linspace(0, len(nonempty) - 1, limit).round().astype(np.int64)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -21,8 +21,9 @@ from bows.training.model import TiedAutoencoder, reconstruction_loss
 def batch_loss(model: TiedAutoencoder, batch: Batch) -> Tensor:
     """Per-instance MSE of one batch, (instances,); sparse path when the batch carries word ids."""
     if batch.indices is not None:
-        return model.sparse_loss(batch.indices, batch.offsets)
-    return reconstruction_loss(model(batch.target), batch.target)
+        return model.sparse_loss(*batch.csr())
+    target = batch.dense()
+    return reconstruction_loss(model(target), target)
 
 
 class Optimisation:
@@ -84,8 +85,9 @@ class Optimisation:
         if self.per_instance_decay is not None:
             with torch.no_grad():
                 factor = 1.0 - self.lr * self.per_instance_decay
-                self.model.W.mul_(factor.view(-1, 1, 1))
-                self.model.b.mul_(factor.view(-1, 1))
+                W, b = self.model.get_parameter("W"), self.model.get_parameter("b")  # a per-instance model
+                W.mul_(factor.view(-1, 1, 1))
+                b.mul_(factor.view(-1, 1))
         for p, (alias, perm) in zip(self.params, self.aliases):
             alias.grad = None if p.grad is None else (p.grad if perm is None else p.grad.permute(perm))
         self.optimizer.step()
@@ -95,7 +97,7 @@ class Optimisation:
 
     def _clip(self, max_norm: float) -> None:
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        squares = sum(g.square().flatten(1).sum(1) for g in grads)  # (instances,)
+        squares = cast(Tensor, sum(g.square().flatten(1).sum(1) for g in grads))  # (instances,)
         scale = (max_norm / (squares.sqrt() + 1e-6)).clamp(max=1.0)
         for g in grads:
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))

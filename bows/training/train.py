@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ import torch
 from tqdm.auto import tqdm
 
 from bows.analysis.geometry import ring_analysis
-from bows.artifacts import Artifact, Files
+from bows.analysis.groups import DAYS, MONTHS, lookup
+from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
-from bows.config import FORCED_TOKENS, BowsConfig, as_dict
+from bows.config import BowsConfig, as_dict
+from bows.data import TRAIN, VALIDATION
+from bows.data.windows import heldout_rows
 from bows.errors import BowsError
-from bows.tracking import job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
-from bows.training.batches import DeviceWindows, epoch_batches, evaluation_rows, sequential_batches, to_device
+from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
+from bows.training.batches import DeviceWindows, epoch_batches, sequential_batches, to_device
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
@@ -86,10 +90,10 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
     from bows.data import binarize
 
     artifact = binarize.run(cfg)
-    train = binarize.load_windows(artifact, "train")
+    train = binarize.load_windows(artifact, TRAIN)
     validation = None  # a windows artifact without a validation split trains without eval loss
-    if Files.offsets("validation") in artifact.meta["files"]:
-        validation = binarize.load_windows(artifact, "validation")  # a damaged split is an error, not skipped
+    if Files.offsets(VALIDATION) in artifact.meta["files"]:
+        validation = binarize.load_windows(artifact, VALIDATION)  # a damaged split is an error, not skipped
     else:
         log.warning("train: %s has no validation windows; eval_loss is not computed", artifact.path)
     return artifact, train, validation
@@ -102,7 +106,7 @@ def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) ->
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
     for batch in sequential_batches(windows, batch_size):
-        total += model.sparse_loss(batch.indices, batch.offsets).double() * batch.size
+        total += model.sparse_loss(*batch.csr()).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -139,12 +143,13 @@ class Trainer:
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
+        self.vocab = _vocabulary(artifact)
         self.data = to_device(train_windows.offsets, train_windows.indices, self.vocab_size, device)
         if len(self.data) == 0:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
         self.eval_data = None
         if val_windows is not None and t.eval_windows > 0:
-            rows = evaluation_rows(val_windows.offsets, t.eval_windows)
+            rows = heldout_rows(val_windows.offsets, t.eval_windows)
             if len(rows):
                 self.eval_data = to_device(val_windows.offsets, val_windows.indices, self.vocab_size, device, rows)
         self.steps_per_epoch = self.data.steps_per_epoch(t.batch_size)
@@ -307,7 +312,7 @@ class Trainer:
             row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
             if self.eval_data is not None:
                 row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
-            row.update(calendar_rings(self.model.weights()[0]))
+            row.update(calendar_rings(self.model.weights()[0], self.vocab))
             self._log(row)
             log.info(epoch_line(self.label, row, self.epochs))
             self._checkpoint()
@@ -382,15 +387,27 @@ def _wandb_key(name: str) -> str:
     return f"train/{name}"
 
 
-def calendar_rings(W: torch.Tensor) -> dict[str, float]:
-    """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, which
-    are the first forced tokens of every vocabulary: cheap enough to watch the rings form per epoch."""
-    W = W.detach().float().cpu().numpy()
-    days, months = FORCED_TOKENS[:7], FORCED_TOKENS[7:19]
-    return {
-        "days_ring": ring_analysis(W[:, :7].T, days)["adjacent_fraction"],
-        "months_ring": ring_analysis(W[:, 7:19].T, months)["adjacent_fraction"],
-    }
+def calendar_rings(W: torch.Tensor, vocab: Sequence[str]) -> dict[str, float]:
+    """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, looked
+    up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group with a missing
+    word has no score."""
+    vectors = W.detach().float().cpu().numpy()
+    out = {}
+    for name, group in (("days_ring", DAYS), ("months_ring", MONTHS)):
+        found = lookup(group, vocab)
+        if not found.missing:
+            out[name] = ring_analysis(vectors[:, found.indices].T, found.words)["adjacent_fraction"]
+    return out
+
+
+def _vocabulary(artifact: Artifact) -> list[str]:
+    """The windows' vocabulary, for ring scores by name ([] for windows built without one)."""
+    from bows.data.binarize import vocab_of
+
+    try:
+        return vocab_of(artifact)
+    except ArtifactError:
+        return []
 
 
 # --- console, W&B model artifact -----------------------------------------------------------------
@@ -457,12 +474,7 @@ def model_metadata(info: dict[str, Any]) -> dict[str, Any]:
 
 def _flat_numbers(tree: Any, prefix: str) -> dict[str, float]:
     """Numeric leaves of nested dicts as ``prefix/a/b`` keys (dataset statistics for W&B)."""
-    if isinstance(tree, dict):
-        out: dict[str, float] = {}
-        for key, value in tree.items():
-            out.update(_flat_numbers(value, f"{prefix}/{key}"))
-        return out
-    return {prefix: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
+    return {k: v for k, v in flatten(tree, prefix).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 main = stage_main(run)
