@@ -22,7 +22,7 @@ BLOCK, HEADER = 32768, 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
-def records(path: Path) -> list[pb.Record]:
+def records(path: Path) -> list[Any]:
     data = Path(path).read_bytes()
     ident, magic, version = struct.unpack("<4sHB", data[:HEADER])
     assert ident == b":W&B" and magic == 0xBEE1, f"{path} is not a W&B datastore ({ident!r}, {magic:#x})"
@@ -98,7 +98,7 @@ def _items(items) -> dict[str, Any]:
     return out
 
 
-def _artifact(a: pb.ArtifactRecord) -> dict[str, Any]:
+def _artifact(a: Any) -> dict[str, Any]:
     return {
         "name": a.name,
         "type": a.type,
