@@ -21,7 +21,7 @@ from test_study import write_corpus
 from wandb_offline import read_runs
 
 from bows.artifacts import Files
-from bows.config import CONF_DIR
+from bows.config import CONF_DIR, compose
 from bows.training.dynamics import KEYS, GeometryProbe, sample_words
 from bows.training.sweep import sweep_definition
 from bows.training.train import epoch_line, progress_line
@@ -130,6 +130,11 @@ def test_wandb_sweep_definitions_are_valid():
         cmd = agent_command(path, {k: 1 for k in d["parameters"]}, "python")
         assert cmd[:4] == ["/usr/bin/env", "python", "-m", "bows.training.train"]
         assert all("=" in a and not a.startswith("-") for a in cmd[4:])
+        for key, spec in d["parameters"].items():  # every grid value is a valid Hydra override
+            for value in spec.get("values", [spec.get("min"), spec.get("max")]):
+                cfg = compose([f"{key}={value}"])
+                section, field = key.split(".")
+                assert getattr(getattr(cfg, section), field) == pytest.approx(value)
 
 
 # ----------------------------------------------------------------------------- end to end
