@@ -219,7 +219,7 @@ def test_weight_decay_sweep_dashboard(tmp_path):
             *data,
             "stats.min_count=1",
             "analyze.umap=false",
-            "analyze.eval_windows=200",
+            "analyze.heldout_windows=200",
         ],
         cwd=REPO,
         env=env,
