@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 DATA_ROOT := $(or $(BOWS_DATA),data)
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
-        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics lint check clean
+        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics bf16-check lint check clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,11 +88,14 @@ bench: bench-data bench-train bench-dynamics ## all benchmarks (tables printed, 
 bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shaped corpus
 	$(PY) scripts/bench_data.py $(ARGS)
 
-bench-train: $(STAMP) ## training throughput vs an fp32 FLOP bound
+bench-train: $(STAMP) ## training throughput per GEMM backend and precision vs the measured step bound
 	$(PY) scripts/bench_train.py $(ARGS)
 
 bench-dynamics: $(STAMP) ## overhead of the per-interval geometry dynamics (||W||_F, norms, D, grad norm)
 	$(PY) scripts/bench_dynamics.py $(ARGS)
+
+bf16-check: $(STAMP) ## bf16 vs the fp32 seed spread of the geometry metrics (ARGS="--latent 1000 --steps 4000 --lr 5e-4": full size)
+	$(PY) scripts/bf16_check.py $(ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and pyright (basic mode) over bows, scripts, tests
 	$(VENV)/bin/ruff check bows scripts tests

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from bows.config import CONF_DIR, BowsConfig, to_config
-from bows.errors import USER_ERRORS, BowsError  # noqa: F401  (BowsError re-exported for callers)
+from bows.errors import USER_ERRORS, BowsError, StopRequested  # noqa: F401  (BowsError re-exported for callers)
 
 ROOT_FIX = "set paths.root=/a/writable/dir (or the BOWS_DATA environment variable)"
 DISK_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
@@ -118,16 +119,18 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
     def _main(dcfg: DictConfig) -> Any:
+        previous = _stop_on_sigterm()
         cfg = None
         try:
             cfg = to_config(_with_sweep_group(dcfg))
             return run(cfg)
         except USER_ERRORS as exc:
             log.error("%s: %s", type(exc).__name__, exc)
-            if _multirun():
+            code = int(getattr(exc, "exit_code", 2))
+            if _multirun() and code == 2:
                 raise
             print(f"error: {exc}", file=sys.stderr)  # noqa: T201  (the entry point speaks to the user)
-            sys.exit(2)
+            sys.exit(code)  # an interrupt also stops a multirun (the sweep index marks the job)
         except OSError as exc:
             if exc.errno not in DISK_ERRORS:
                 raise
@@ -135,5 +138,29 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
             if _multirun():
                 raise BowsError(message) from exc
             _fail(message)
+        except (KeyboardInterrupt, StopRequested) as exc:
+            name = "SIGTERM" if isinstance(exc, StopRequested) else "SIGINT"
+            log.error("interrupted by %s", name)
+            print(  # noqa: T201
+                f"interrupted by {name}: finished artifacts are kept (partial ones are discarded); "
+                "re-run the same command to continue",
+                file=sys.stderr,
+            )
+            sys.exit(143 if isinstance(exc, StopRequested) else 130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return _main
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise StopRequested()
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM (SLURM time limit, `kill`) into ``StopRequested`` so ``finally`` blocks clean up."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_stop)
+    except ValueError:  # not the main thread
+        return None

@@ -151,6 +151,9 @@ class TrainConfig:
     )  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = field(default=50, metadata=NOT_IN_KEY)  # optimizer steps between metric rows
     num_threads: int = field(default=0, metadata=NOT_IN_KEY)  # CPU threads; 0 = all cores
+    gemm: str = field(
+        default="auto", metadata=NOT_IN_KEY
+    )  # GEMM backend of the fused loss: auto (fastest measured here, cached) | aten | aten_t | onednn
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
@@ -172,6 +175,9 @@ class TrainConfig:
         _check(self.checkpoint_every >= 0, "train.checkpoint_every", f"must be >= 0, got {self.checkpoint_every}")
         _check(self.log_every >= 1, "train.log_every", f"must be >= 1, got {self.log_every}")
         _check(self.num_threads >= 0, "train.num_threads", f"must be >= 0, got {self.num_threads}")
+        _check(
+            self.gemm in ("auto", "aten", "onednn"), "train.gemm", f"must be auto, aten or onednn, got {self.gemm!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -16,3 +16,10 @@ class ArtifactError(RuntimeError):
 
 
 USER_ERRORS = (BowsError, ConfigError, ArtifactError)
+
+
+class StopRequested(BaseException):
+    """SIGTERM outside the training loop (raised by the entry point's handler). A BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` mistakes it for a failed part and carries on."""
+
+    exit_code = 143

@@ -292,6 +292,9 @@ def tracking_run(
     try:
         yield Tracker(run, mode)
         exit_code = 0
+    except BaseException as exc:  # an interrupt finishes the run with its own code (130/143)
+        exit_code = int(getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else 1))
+        raise
     finally:
         try:
             run.finish(exit_code=exit_code)

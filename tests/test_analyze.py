@@ -127,3 +127,86 @@ def test_sweep_figures_from_a_metric_table(tmp_path):
     ]
     made = {f.name for f in sweep_figures(pd.DataFrame(rows), tmp_path / "figs")}
     assert made == {"structure_vs_latent", "metrics_vs_weight_decay", "metrics_vs_latent", "phase_diagram"}
+
+
+def test_missing_and_unseen_calendar_words_give_null_with_reason_never_one(tmp_path, make_config):
+    """Finding 1: months in the vocabulary (forced tokens) but in no window, and only some day
+    names in the vocabulary: every ring metric is null with its reason, figures say 'not enough
+    data' instead of crashing, and the analysis completes."""
+    from bows.analysis.groups import DAYS, MONTHS
+
+    cfg = make_config(
+        "analyze.umap=false",
+        "analyze.heldout_windows=300",
+        "stats.sample_windows=1500",
+        "stats.min_count=3",
+        "model.latent_size=8",
+    )
+    full = tiny_vocab()
+    windows = make_windows_artifact(
+        cfg.paths.root_path, full, n_train=1500, n_val=300, absent=tuple(MONTHS), rename={d: f"x{d}" for d in DAYS[2:]}
+    )  # only Monday and Tuesday remain
+    W, b = linear_weights(windows, len(full), 8)
+    run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, "nodata")
+    out = analyze.run(with_analyze(cfg, run=str(run_dir)))
+    metrics = json.loads((out / "metrics.json").read_text())
+    unavailable = json.loads((out / "unavailable.json").read_text())
+    for key in (
+        "geometry/months/ring_score",
+        "geometry/months/circular_rank_corr",
+        "data/months/ring_score",
+        "data/months/circular_rank_corr",
+        "data/months/corr_ring_score",
+    ):
+        assert metrics[key] is None, key
+        assert "no sampled train window" in unavailable[key] or "windows_with_group: 0" in unavailable[key]
+    groups = json.loads((out / "groups.json").read_text())
+    assert groups["months"]["data"]["windows_with_group"] == 0
+    assert metrics["geometry/days/ring_score"] is None and "missing" in unavailable["geometry/days/ring_score"]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["failed"] == []
+    assert {"months_ring", "months_data", "days_ring"} <= set(meta["figures"])
+
+
+def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tiny, monkeypatch):
+    from bows.plots import figures
+
+    cfg, vocab, windows = tiny
+    W, b = linear_weights(windows, len(vocab), 16)
+    run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, "figfail")
+    real = figures.run_figure_specs
+
+    def broken():
+        specs = real()
+        specs["groups"] = (lambda a, p: 1 / 0, "broken")
+        return specs
+
+    monkeypatch.setattr(figures, "run_figure_specs", broken)
+    cfg = with_analyze(cfg, run=str(run_dir))
+    with pytest.raises(analyze.AnalysisIncomplete, match="figure:groups"):
+        analyze.run(cfg)
+    meta = json.loads((run_dir / "analysis" / "meta.json").read_text())
+    assert [f["name"] for f in meta["failed"]] == ["figure:groups"]
+    assert "ZeroDivisionError" in meta["failed"][0]["error"]
+    assert {"months_ring", "coactivation", "dimensionality"} <= set(meta["figures"])
+    assert (run_dir / "analysis" / "figures" / "months_ring.png").is_file()
+    assert analyze.current_analysis(run_dir, cfg) is None  # incomplete: never reused as up to date
+    monkeypatch.setattr(figures, "run_figure_specs", real)
+    analyze.run(cfg)
+    assert json.loads((run_dir / "analysis" / "meta.json").read_text())["failed"] == []
+    assert analyze.current_analysis(run_dir, cfg) is not None
+
+
+def test_data_side_needs_windows_with_every_word():
+    from bows.analysis.compute import _data_shortfall
+
+    words = ("a", "b", "c")
+    assert (
+        _data_shortfall(list(words), words, {"windows_with_group": 0}, np.zeros(3))
+        == "windows_with_group: 0 (need >= 3)"
+    )
+    assert "in no sampled window: ['b']" in _data_shortfall(
+        list(words), words, {"windows_with_group": 9}, np.array([3, 0, 2])
+    )
+    assert "differ" in _data_shortfall(["a", "b"], words, {"windows_with_group": 9}, np.ones(2))
+    assert _data_shortfall(list(words), words, {"windows_with_group": 9}, np.ones(3)) is None

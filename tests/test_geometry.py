@@ -95,3 +95,65 @@ def test_discover_rings_ranks_a_planted_ring_first():
     frame = geo.discover_rings(W, vocab, np.arange(60), clusters=5, seed=0)
     assert frame.iloc[0]["words"].split()[0].startswith("r") and frame.iloc[0]["shape"] == "ring"
     assert set(frame.iloc[0]["words"].split()) == {f"r{i}" for i in range(n_ring)}
+
+
+def _theta_for_order(order):
+    """Angles placing point order[k] at position k around the circle (point i's angle = its slot)."""
+    theta = np.empty(len(order))
+    theta[np.asarray(order)] = 2 * np.pi * np.arange(len(order)) / len(order)
+    return theta
+
+
+def test_ring_score_exact_on_hand_built_permutations():
+    n = 12
+    # calendar order: all 12 cyclic pairs adjacent, including the Dec-Jan wrap-around pair (11, 0)
+    assert geo.ring_score(_theta_for_order(range(n)))["adjacent_fraction"] == 1.0
+    # Jan and Dec swapped: pairs (11,0) stay adjacent, (0,1) and (10,11) break -> 10/12
+    swap = [11, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0]
+    assert geo.ring_score(_theta_for_order(swap))["adjacent_fraction"] == pytest.approx(10 / 12)
+    # every second month: 0,2,4,...,10,1,3,...,11 -> only (11,0) is adjacent around the ring
+    alternate = [*range(0, n, 2), *range(1, n, 2)]
+    assert geo.ring_score(_theta_for_order(alternate))["adjacent_fraction"] == pytest.approx(1 / 12)
+    # 7 days reversed: orientation does not matter
+    assert geo.ring_score(_theta_for_order(range(6, -1, -1)))["adjacent_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("n", [3, 7, 12])
+def test_chance_level_is_two_over_n_minus_one(n):
+    assert geo.ring_score(np.linspace(0, 1, n))["chance_adjacent_fraction"] == pytest.approx(2 / (n - 1))
+    # and it is the exact mean over all orders (n = 7: every permutation of 6 points after fixing one)
+    if n == 7:
+        from itertools import permutations
+
+        scores = [geo.ring_score(_theta_for_order((0, *p)))["adjacent_fraction"] for p in permutations(range(1, n))]
+        assert np.mean(scores) == pytest.approx(2 / (n - 1))
+
+
+def test_circular_rank_corr_exact():
+    n = 12
+    assert geo.ring_score(_theta_for_order(range(n)))["circular_rank_corr"] == pytest.approx(1.0)
+    # rotation by one slot keeps the ring perfect
+    assert geo.ring_score(_theta_for_order([*range(1, n), 0]))["circular_rank_corr"] == pytest.approx(1.0)
+    alternate = [*range(0, n, 2), *range(1, n, 2)]
+    assert geo.ring_score(_theta_for_order(alternate))["circular_rank_corr"] < 0.2
+
+
+@pytest.mark.parametrize(
+    "coords",
+    [np.zeros((12, 2)), np.ones((7, 3)), np.zeros((2, 2))],
+    ids=["all-zero (no windows)", "identical points", "too few points"],
+)
+def test_ring_from_no_data_is_nan_with_reason_never_one(coords):
+    score = geo.ring_score(geo.angles(coords))
+    assert np.isnan(score["adjacent_fraction"]) and np.isnan(score["circular_rank_corr"])
+    assert score["reason"]
+    coords_from_gram, _ = geo.pca_from_gram(np.zeros((12, 12)), 2)  # what the data side did with 0 windows
+    assert np.isnan(geo.ring_score(geo.angles(coords_from_gram))["adjacent_fraction"])
+
+
+def test_tied_or_missing_angles_have_no_order():
+    tied = np.zeros(12)  # every point at the same angle: stable sorting would "find" the calendar order
+    assert np.isnan(geo.ring_score(tied)["adjacent_fraction"]) and "tied" in geo.ring_score(tied)["reason"]
+    one_nan = np.linspace(0, 6, 12)
+    one_nan[3] = np.nan
+    assert np.isnan(geo.ring_score(one_nan)["circular_rank_corr"])

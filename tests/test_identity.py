@@ -44,6 +44,7 @@ DOES_NOT = {
     "train.checkpoint_every": 5,
     "train.resume": False,
     "train.eval_windows": 11,
+    "train.gemm": "onednn",  # a backend choice: the same maths, like train.device
 }
 WINDOWS = Artifact(path=Path("w"), meta={"files": {"train.offsets.npy": {"sha256": "0" * 64, "bytes": 1}}})
 

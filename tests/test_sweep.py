@@ -140,3 +140,104 @@ def test_multirun_two_jobs_two_runs_two_wandb_runs_and_index(tmp_path, launcher)
         assert (run / Files.WEIGHTS).is_file()
         assert json.loads((run / Files.RUN).read_text())["step"] == 6
         assert len(list((run / "wandb").glob("offline-run-*"))) == 1
+
+
+def test_index_is_written_as_each_job_ends_and_keeps_failed_members(tmp_path):
+    """Finding 5: the index exists after every job (Hydra may re-raise before on_multirun_end);
+    a failed member has status=failed and its error; a started job shows as running."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from bows.training.sweep import SweepIndex
+
+    sweep = tmp_path / "multirun"
+    run = tmp_path / "runs" / "good"
+    run.mkdir(parents=True)
+    atomic_write_json(
+        run / Files.RUN,
+        {"key": "good", "status": "finished", "config": {"train": {"lr": 5e-4}}, "summary": {"train_loss": 0.1}},
+    )
+
+    def config(job: int, lr: str):
+        return OmegaConf.create(
+            {
+                "hydra": {
+                    "mode": RunMode.MULTIRUN,
+                    "sweep": {"dir": str(sweep)},
+                    "runtime": {"output_dir": str(sweep / str(job))},
+                    "job": {"num": job},
+                    "overrides": {"task": [f"train.lr={lr}"]},
+                }
+            }
+        )
+
+    callback = SweepIndex()
+    callback.on_job_start(config(0, "5e-4"))
+    assert list(pd.read_parquet(sweep / Files.SWEEP_INDEX)["status"]) == ["running"]
+    good = JobReturn(status=JobStatus.COMPLETED, _return_value=run)
+    callback.on_job_end(config(0, "5e-4"), good)
+    callback.on_job_start(config(1, "1e9"))
+    bad = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("loss became NaN at step 3"))
+    callback.on_job_end(config(1, "1e9"), bad)  # no on_multirun_end: Hydra re-raised the failure
+    frame = pd.read_parquet(sweep / Files.SWEEP_INDEX)
+    assert list(frame["status"]) == ["finished", "failed"]
+    assert frame["error"].iloc[1] == "RuntimeError: loss became NaN at step 3"
+    assert frame["run_dir"].iloc[0] == str(run) and frame["train.lr"].iloc[0] == 5e-4
+    assert pd.read_csv(sweep / "sweep.csv")["status"].tolist() == ["finished", "failed"]
+    assert not list(sweep.glob(".*.tmp-*"))  # atomic rewrites leave no temporary files
+
+
+@pytest.mark.slow
+def test_multirun_with_a_failing_member_writes_the_index_exits_nonzero_and_analyses_the_rest(tmp_path):
+    from test_study import write_corpus
+
+    write_corpus(tmp_path / "corpus", docs=40, lines=10)
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    data = [
+        f"paths.root={tmp_path / 'data'}",
+        "corpus=local",
+        f"corpus.files=[{tmp_path / 'corpus'}/*.txt]",
+        "vocab.size=80",
+        "window.group_size=2",
+        "wandb=disabled",
+    ]
+    args = [
+        sys.executable,
+        "-m",
+        "bows.training.train",
+        "-m",
+        "train.lr=5e-4,1e9",
+        *data,
+        "model.latent_size=4",
+        "train.batch_size=16",
+        "train.max_steps=6",
+        "train.num_threads=1",
+    ]
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0, done.stderr[-2000:]
+    [index] = list((tmp_path / "data" / "multirun").glob(f"*/*/{Files.SWEEP_INDEX}"))
+    frame = pd.read_parquet(index).sort_values("job")
+    assert list(frame["status"]) == ["finished", "failed"], frame
+    assert "TrainingDiverged" in frame["error"].iloc[1]
+    analysed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bows.analysis.analyze",
+            f"analyze.sweep={index}",
+            *data,
+            "analyze.umap=false",
+            "analyze.heldout_windows=50",
+            "stats.min_count=1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert (index.parent / "analysis" / "meta.json").is_file(), analysed.stderr[-3000:]
+    meta = json.loads((index.parent / "analysis" / "meta.json").read_text())
+    assert meta["runs"] == 1 and [s["status"] for s in meta["skipped"]] == ["failed"], analysed.stderr[-2000:]
+    assert meta["figures"], meta  # every sweep figure the one finished run allows

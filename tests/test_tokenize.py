@@ -69,3 +69,8 @@ def test_word_ids_drop_unknown_words_and_use_uint16():
     tokens = tokenize(["apple banana cherry", "banana durian"], min_len=0)
     rows, ids = word_ids(tokens, pa.array(["banana", "apple", "cherry"]))
     assert rows.tolist() == [0, 0, 0, 1] and ids.tolist() == [1, 0, 2, 0] and ids.dtype.name == "uint16"
+
+
+def test_em_en_and_double_dashes_separate_words():
+    text = "peace\u2014war, day\u2013night and rock--roll"
+    assert tokenize_text(text) == ["peace", "war", "day", "night", "rock", "roll"]

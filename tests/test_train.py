@@ -165,7 +165,7 @@ def test_same_seed_same_weights_and_resume_is_bitwise(make_config, data, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         train_mod.run(cfg)
     path = root / "runs" / full.path.name
-    assert json.loads((path / Files.RUN).read_text())["status"] == "failed"
+    assert json.loads((path / Files.RUN).read_text())["status"] == "interrupted"
     ckpt = load_checkpoint(path, torch.device("cpu"))
     assert ckpt is not None and ckpt["optim"]["step"] == 21
     monkeypatch.setattr(train_mod.Optimisation, "update", real_update)

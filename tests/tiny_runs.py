@@ -45,22 +45,41 @@ def tiny_windows(vocab: list[str], n: int, seed: int) -> tuple[np.ndarray, np.nd
     return offsets, indices
 
 
+def _without(offsets: np.ndarray, indices: np.ndarray, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The same CSR windows with the word ids ``ids`` removed from every window."""
+    keep = ~np.isin(indices, ids)
+    lengths = np.diff(np.concatenate([[0], np.cumsum(keep)])[offsets])
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), indices[keep]
+
+
 def make_windows_artifact(
-    root: Path, vocab: list[str], n_train: int = 3000, n_val: int = 600, seed: int = 0
+    root: Path,
+    vocab: list[str],
+    n_train: int = 3000,
+    n_val: int = 600,
+    seed: int = 0,
+    absent: tuple[str, ...] = (),
+    rename: dict[str, str] | None = None,
 ) -> Artifact:
-    with build_artifact(root, "vocab", f"tiny{seed}", {"tiny": seed}) as b:
+    """A vocab + binarize artifact of ``tiny_windows``; words in ``absent`` stay in the vocabulary
+    but occur in no window (like forced calendar tokens of a corpus without dates); ``rename``
+    replaces words of the saved vocabulary (so they are missing from it)."""
+    tag = f"tiny{seed}" + (f"-{len(absent)}absent-{len(rename or {})}renamed" if absent or rename else "")
+    with build_artifact(root, "vocab", tag, {"tiny": seed, "absent": list(absent)}) as b:
         pd.DataFrame(
             {
                 "index": np.arange(len(vocab), dtype=np.int32),
-                "word": vocab,
+                "word": [(rename or {}).get(w, w) for w in vocab],
                 "count": np.ones(len(vocab), dtype=np.int64),
                 "forced": np.zeros(len(vocab), bool),
             }
         ).to_parquet(b.path(Files.VOCAB), index=False)
     vocab_art = b.artifact
-    with build_artifact(root, "binarize", f"tiny{seed}", {"tiny": seed}, {"vocab": vocab_art}) as b:
+    with build_artifact(root, "binarize", tag, {"tiny": seed, "absent": list(absent)}, {"vocab": vocab_art}) as b:
         for split, n, s in (("train", n_train, seed), ("validation", n_val, seed + 1)):
             offsets, indices = tiny_windows(vocab, n, s)
+            if absent:
+                offsets, indices = _without(offsets, indices, [vocab.index(w) for w in absent])
             np.save(b.path(Files.offsets(split)), offsets)
             np.save(b.path(Files.indices(split)), indices)
         b.extra["vocab_size"] = len(vocab)

@@ -77,6 +77,31 @@ def verify_analysis(out: Path) -> dict:
     return meta
 
 
+class AnalysisIncomplete(BowsError):
+    """Some figures, uploads or sweep runs failed; everything else was written (meta.json ``failed``)."""
+
+
+def _attempt(failed: list[dict[str, str]], name: str, fn, *args, **kwargs):
+    """Run one independent part (a figure, an upload, a run of a sweep); a failure is logged and
+    appended to ``failed`` as {name, error} instead of taking the other parts down."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("analyze: %s failed: %s", name, error)
+        failed.append({"name": name, "error": error})
+        return None
+
+
+def _raise_if_failed(failed: list[dict[str, str]], out: Path) -> None:
+    if failed:
+        names = ", ".join(f["name"] for f in failed)
+        raise AnalysisIncomplete(
+            f"{len(failed)} part(s) of the analysis failed ({names}); the rest is in {out} and "
+            f"{out / 'meta.json'} lists the errors (`failed`); fix and re-run to complete it"
+        )
+
+
 def _root_of(run_dir: Path, cfg: BowsConfig) -> Path:
     """The data root a run lives in (``<root>/runs/<key>``), else the configured one."""
     return run_dir.parent.parent if run_dir.parent.name == "runs" else cfg.paths.root_path
@@ -144,12 +169,15 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     meta["title"] = run_title(info.config, info.meta.get("step"))
     meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
+    failed: list[dict[str, str]] = []
     with figures.figure_title(meta["title"]):
-        made = figures.run_figures(out, out / FIGURE_DIR) if cfg.analyze.figures else []
-    _track_run(cfg, info, result, made, meta, group or info.config.wandb.group)
-    write_checked_json(out / META, {**meta, "complete": True})  # only now may it be reused
-    log.info("analyze: %d metrics, %d figures -> %s", len(result.metrics), len(made), out)
+        made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
+    # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
+    write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
+    log.info("analyze: %d metrics, %d figures, %d failed -> %s", len(result.metrics), len(made), len(failed), out)
     _where_run(run_dir, out)
+    _raise_if_failed(failed, out)
     return out
 
 
@@ -175,7 +203,9 @@ def comparable_record(info, metrics: dict) -> dict:
     return {**record, **metrics}
 
 
-def _track_run(cfg: BowsConfig, info, result: Analysis, made: list, meta: dict, group: str | None) -> None:
+def _track_run(
+    cfg: BowsConfig, info, result: Analysis, made: list, meta: dict, group: str | None, failed: list
+) -> None:
     """Log the analysis as the model's comparable record: a W&B run with a deterministic id (re-analysis
     updates it), the training run's config keys (``train.weight_decay``, ``model.latent_size``, ...)
     and the model artifact as its input."""
@@ -195,24 +225,31 @@ def _track_run(cfg: BowsConfig, info, result: Analysis, made: list, meta: dict, 
         resume=True,
         tags=job_tags("analyze", info.config.corpus.name, group),
     ) as tracker:
-        tracker.use_model(model_artifact_name(run_dir))
+        _attempt(failed, "wandb:lineage", tracker.use_model, model_artifact_name(run_dir))
         record = comparable_record(info, result.metrics)
-        tracker.summary(record)
-        tracker.log(record)
+        _attempt(failed, "wandb:summary", tracker.summary, record)
+        _attempt(failed, "wandb:metrics", tracker.log, record)
         for fig in made:
-            tracker.image(f"figures/{fig.name}", fig.path, fig.caption)
+            _attempt(failed, f"wandb:figures/{fig.name}", tracker.image, f"figures/{fig.name}", fig.path, fig.caption)
         groups = result.sections.get("groups", {})
         for name, section in groups.items():
             if "gram" in section:
-                tracker.heatmap(f"gram/{name}", np.array(section["gram"], dtype=float), section["words"])
+                matrix = np.array(section["gram"], dtype=float)
+                _attempt(failed, f"wandb:gram/{name}", tracker.heatmap, f"gram/{name}", matrix, section["words"])
             data = section.get("data", {})
             if data.get("words"):
-                tracker.heatmap(
-                    f"coactivation/{name}/cond_corr", np.array(data["cond_corr"], dtype=float), data["words"]
+                key = f"coactivation/{name}/cond_corr"
+                _attempt(
+                    failed,
+                    f"wandb:{key}",
+                    tracker.heatmap,
+                    key,
+                    np.array(data["cond_corr"], dtype=float),
+                    data["words"],
                 )
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
-                tracker.table(f"tables/{name}", result.tables[name])
+                _attempt(failed, f"wandb:tables/{name}", tracker.table, f"tables/{name}", result.tables[name])
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -226,10 +263,15 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         raise BowsError(f"{index_path} has no run_dir column; is it a sweep index written by `make sweep`?")
     group = cfg.wandb.group or _recorded_group(index) or f"sweep-{index_path.parent.name}"
     out = index_path.parent / ANALYSIS_DIR
-    rows = []
+    rows, failed, skipped = [], [], []
     for _, row in index.iterrows():
-        if row.get("status", "finished") != "finished" or not row["run_dir"]:
-            log.warning("analyze: sweep job %s is %s, skipped", row.get("job"), row.get("status"))
+        status = row.get("status", "finished")
+        if status != "finished" or not row["run_dir"]:
+            error = row.get("error") if isinstance(row.get("error"), str) else None
+            log.warning(
+                "analyze: sweep job %s is %s, skipped%s", row.get("job"), status, f" ({error})" if error else ""
+            )
+            skipped.append({"job": _plain(row.get("job")), "status": str(status), "error": error})
             continue
         run_dir = Path(row["run_dir"])
         if not run_dir.is_absolute():
@@ -238,9 +280,17 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
             )
         if not run_dir.is_dir():
             log.warning("analyze: sweep run %s is missing, skipped", run_dir)
+            skipped.append({"job": _plain(row.get("job")), "status": "missing", "error": f"{run_dir} does not exist"})
             continue
-        analysis_dir = current_analysis(run_dir, cfg) or analyze_run(run_dir, cfg, group=group)
-        verify_analysis(analysis_dir)
+        analysis_dir = current_analysis(run_dir, cfg)
+        if analysis_dir is None:
+            analysis_dir = _attempt(failed, f"run:{run_dir.name}", analyze_run, run_dir, cfg, group=group)
+        if analysis_dir is None and (run_dir / ANALYSIS_DIR / "metrics.json").is_file():
+            analysis_dir = run_dir / ANALYSIS_DIR  # its numbers exist; only figures/uploads failed (listed)
+        if analysis_dir is None:
+            continue
+        if _attempt(failed, f"verify:{run_dir.name}", verify_analysis, analysis_dir) is None:
+            continue
         meta = load_analysis(analysis_dir)
         rows.append(
             {
@@ -252,28 +302,38 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
             }
         )
     if not rows:
-        raise BowsError(f"none of the runs in {index_path} exist; train them first (make sweep)")
+        raise BowsError(
+            f"none of the runs in {index_path} could be analysed ({len(skipped)} skipped, {len(failed)} failed: "
+            f"{[f['error'] for f in failed] or [s['status'] for s in skipped]}); train them first (make sweep)"
+        )
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / SWEEP_METRICS) as tmp:
         table.to_parquet(tmp, index=False)
-    write_checked_json(
-        out / META,
-        {
-            "sweep_index": str(index_path),
-            "runs": len(table),
-            "group": group,
-            "analyze": as_dict(cfg.analyze),
-            "version": ANALYSIS_VERSION,
-            "failed": [],
-            "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
-        },
+    meta = {
+        "sweep_index": str(index_path),
+        "runs": len(table),
+        "group": group,
+        "analyze": as_dict(cfg.analyze),
+        "version": ANALYSIS_VERSION,
+        "skipped": skipped,  # members that did not finish (or are missing), with their errors
+        "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
+    }
+    write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
+    shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
+    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_figures.sweep_title(table, group))
+    _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
+    write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
+    log.info(
+        "analyze: sweep of %d runs (%d skipped, %d failed parts) -> %s", len(table), len(skipped), len(failed), out
     )
-    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, title=sweep_figures.sweep_title(table, group))
-    _track_sweep(cfg, index_path, table, made, group)
-    log.info("analyze: sweep of %d runs -> %s", len(table), out)
     _where_sweep(table, out)
+    _raise_if_failed(failed, out)
     return out
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def summary_run_id(group: str) -> str:
@@ -281,7 +341,9 @@ def summary_run_id(group: str) -> str:
     return f"sweep-summary-{stable_hash(group)[:16]}"
 
 
-def _track_sweep(cfg: BowsConfig, index_path: Path, table: pd.DataFrame, made: list, group: str) -> None:
+def _track_sweep(
+    cfg: BowsConfig, index_path: Path, table: pd.DataFrame, made: list, out: Path, group: str, failed: list
+) -> None:
     from bows.tracking import job_tags, tracking_run
 
     axes = sweep_figures.varying_axes(table)
@@ -297,9 +359,9 @@ def _track_sweep(cfg: BowsConfig, index_path: Path, table: pd.DataFrame, made: l
         resume=True,
         tags=job_tags("sweep-summary", corpus, group),
     ) as tracker:
-        tracker.table("sweep/metrics", table)
+        _attempt(failed, "wandb:sweep/metrics", tracker.table, "sweep/metrics", table)
         for fig in made:
-            tracker.image(f"sweep/{fig.name}", fig.path, fig.caption)
+            _attempt(failed, f"wandb:sweep/{fig.name}", tracker.image, f"sweep/{fig.name}", fig.path, fig.caption)
 
 
 def _where_sweep(table: pd.DataFrame, out: Path) -> None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # types only: the stats artifact reader and the analysis sett
 log = logging.getLogger(__name__)
 
 MAX_PLOTTED_PAIRS = 200_000  # pairs kept in coactivation.parquet for the hexbin (metrics use all)
+UNAVAILABLE = "unavailable"  # section: metric key -> why it is null
 MIN_TARGET_WINDOWS = 20  # a substitute target must occur in at least this many held-out windows
 
 
@@ -50,15 +51,60 @@ class Analysis:
     sections: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
+    def refuse(self, key: str, reason: str) -> None:
+        """Metric ``key`` cannot be computed from the data: NaN (null in JSON) plus the reason,
+        kept in the ``unavailable`` section (metric -> reason); never a default value."""
+        self.metrics[key] = float("nan")
+        self.sections.setdefault(UNAVAILABLE, {})[key] = reason
+        log.warning("analyze: %s not computed: %s", key, reason)
+
 
 def _matrix(m: np.ndarray) -> list:
     return np.where(np.isfinite(m), m, np.nan).tolist()
 
 
 # ----------------------------------------------------------------------------- 5.1 + 5.2 rings, groups
+RING_KEYS = ("adjacent_fraction", "circular_rank_corr")
+
+
+def _ring_metrics(a: Analysis, prefix: str, ring: dict[str, Any]) -> None:
+    """``prefix/ring_score`` (= adjacent_fraction) etc. from a ring dict, or NaN + the ring's reason."""
+    names = {"ring_score": "adjacent_fraction", **{k: k for k in RING_KEYS}}
+    for key, field_name in names.items():
+        if ring.get("reason"):
+            a.refuse(f"{prefix}/{key}", ring["reason"])
+        else:
+            a.metrics[f"{prefix}/{key}"] = ring[field_name]
+
+
+def _refused_ring(reason: str) -> dict[str, Any]:
+    nan = float("nan")
+    return {"adjacent_fraction": nan, "circular_rank_corr": nan, "chance_adjacent_fraction": nan, "reason": reason}
+
+
+def _data_shortfall(words: list[str], group_words: tuple[str, ...], info: dict, counts: np.ndarray) -> str | None:
+    """Why the data side of a cyclic group cannot be measured (None when it can)."""
+    if list(words) != list(group_words):
+        return f"stats words {words} differ from the vocabulary's {list(group_words)}"
+    if info["windows_with_group"] < len(words):
+        return f"windows_with_group: {info['windows_with_group']} (need >= {len(words)})"
+    absent = [w for w, c in zip(words, counts) if c <= 0]
+    if absent:
+        return f"in no sampled window: {absent}"
+    return None
+
+
+def _windows_with(costats: CoStats, name: str) -> int:
+    return int(costats.group(name)[1]["windows_with_group"])
+
+
 def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis) -> None:
     """Model rings of months and days (raw PCA-3 and normalised PCA-2), seasonal projections,
-    named-group Gram matrices, and the data side (conditional correlation, data PCA ring, agreement)."""
+    named-group Gram matrices, and the data side (conditional correlation, data PCA ring, agreement).
+
+    A ring metric needs every word of its cyclic group (the calendar order of a partial group has
+    gaps) and, on the data side, windows containing each of them; otherwise it is NaN with the
+    reason (``missing: [...]``, ``windows_with_group: 0``) in the ``unavailable`` section."""
     out: dict[str, Any] = {}
     for name, words in GROUPS.items():
         found = lookup(words, vocab)
@@ -69,14 +115,30 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
             section["cosine"] = _matrix(geo.cosine_matrix(vecs))
             section["offdiag_frobenius"] = geo.offdiag_frobenius(vecs)
             a.metrics[f"geometry/{name}/offdiag_frobenius"] = section["offdiag_frobenius"]
-        if name in CYCLIC_GROUPS and len(found) >= 3:
+        cyclic = name in CYCLIC_GROUPS
+        seen = costats.words["count"].to_numpy()[found.indices] if costats is not None else np.ones(len(found))
+        unseen = [w for w, c in zip(found.words, seen) if c <= 0]  # forced tokens of a corpus without them
+        complete = not found.missing and not unseen and len(found) >= geo.MIN_RING_POINTS
+        if found.missing:
+            why_not = f"missing: {list(found.missing)}"
+        elif unseen and costats is not None:
+            why_not = f"in no sampled train window (windows_with_group: {_windows_with(costats, name)}): {unseen}"
+        else:
+            why_not = f"{len(found)} words"
+        if cyclic and not complete:
+            section["ring_reason"] = why_not
+            for key in ("ring_score", *RING_KEYS, *(f"normalized_{k}" for k in RING_KEYS)):
+                a.refuse(f"geometry/{name}/{key}", why_not)
+        if cyclic and complete:
             raw = geo.ring_analysis(vecs, found.words, k=3)
             section["raw"] = raw
             section["normalized"] = geo.ring_analysis(vecs, found.words, k=2, normalize=True)
-            for key in ("adjacent_fraction", "circular_rank_corr"):
-                a.metrics[f"geometry/{name}/{key}"] = raw[key]
-                a.metrics[f"geometry/{name}/normalized_{key}"] = section["normalized"][key]
-            a.metrics[f"geometry/{name}/ring_score"] = raw["adjacent_fraction"]
+            _ring_metrics(a, f"geometry/{name}", raw)
+            for key in RING_KEYS:
+                if section["normalized"].get("reason"):
+                    a.refuse(f"geometry/{name}/normalized_{key}", section["normalized"]["reason"])
+                else:
+                    a.metrics[f"geometry/{name}/normalized_{key}"] = section["normalized"][key]
             for i, ev in enumerate(raw["explained_variance"]):
                 a.metrics[f"geometry/{name}/explained_variance_pc{i + 1}"] = ev
             if name == "months":
@@ -98,6 +160,9 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
                     a.metrics["geometry/seasonal/in_plane_fraction"] = float(
                         np.mean([p["in_plane_fraction"] for p in proj])
                     )
+                else:
+                    for key in ("season_match", "in_plane_fraction"):
+                        a.refuse(f"geometry/seasonal/{key}", f"missing: {list(seasonal.missing)}")
         if costats is not None:
             mats, info = costats.group(name)
             data = {
@@ -107,7 +172,9 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
                 "corr": _matrix(mats["corr"]),
                 "pmi": _matrix(mats["pmi"]),
             }
-            if info["words"] == list(found.words) and len(found) >= 3:
+            counts = np.diag(mats["count"]) if "count" in mats else np.zeros(len(info["words"]))
+            shortfall = why_not if not complete else _data_shortfall(info["words"], found.words, info, counts)
+            if shortfall is None:
                 coords, ev = geo.pca_from_gram(mats["centred_gram"], 2)
                 data["ring"] = {
                     "coords": coords.tolist(),
@@ -120,12 +187,26 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
                     "explained_variance": cev.tolist(),
                     **geo.ring_score(geo.angles(ccoords)),
                 }
-                agree = geo.offdiag_agreement(geo.gram(vecs), mats["cond_corr"])
-                data["gram_vs_cond_corr"] = agree
-                if name in CYCLIC_GROUPS:
-                    a.metrics[f"data/{name}/ring_score"] = data["ring"]["adjacent_fraction"]
-                    a.metrics[f"data/{name}/corr_ring_score"] = data["corr_ring"]["adjacent_fraction"]
-                    a.metrics[f"data/{name}/gram_vs_cond_corr"] = agree["pearson"]
+                data["gram_vs_cond_corr"] = geo.offdiag_agreement(geo.gram(vecs), mats["cond_corr"])
+            else:
+                data["ring"] = data["corr_ring"] = _refused_ring(shortfall)
+                data["gram_vs_cond_corr"] = {"pearson": float("nan"), "spearman": float("nan"), "pairs": 0}
+            if cyclic:
+                for key, ring in (("ring_score", data["ring"]), ("corr_ring_score", data["corr_ring"])):
+                    if ring.get("reason"):
+                        a.refuse(f"data/{name}/{key}", ring["reason"])
+                    else:
+                        a.metrics[f"data/{name}/{key}"] = ring["adjacent_fraction"]
+                for key in ("circular_rank_corr",):
+                    if data["ring"].get("reason"):
+                        a.refuse(f"data/{name}/{key}", data["ring"]["reason"])
+                    else:
+                        a.metrics[f"data/{name}/{key}"] = data["ring"][key]
+                pearson = data["gram_vs_cond_corr"]["pearson"]
+                if np.isfinite(pearson):
+                    a.metrics[f"data/{name}/gram_vs_cond_corr"] = pearson
+                else:
+                    a.refuse(f"data/{name}/gram_vs_cond_corr", shortfall or "fewer than 3 usable pairs")
             section["data"] = data
         out[name] = section
     a.sections["groups"] = out
@@ -147,6 +228,8 @@ def clusters(W: np.ndarray, vocab: list[str], a: Analysis, cfg: AnalyzeConfig) -
     k = cfg.knn_k
     test = geo.knn_purity_test(W[:, ids].T, labels[ids], k=k, seed=cfg.seed) if len(ids) > k + 1 else {}
     a.metrics.update({f"clusters/knn_{k}": v for k, v in test.items()})
+    if not test:
+        a.refuse("clusters/knn_purity", f"{len(ids)} categorised words in the vocabulary (need > 11)")
     a.sections["clusters"] = {
         "categories": names,
         "categories_version": categories_version(),
@@ -218,6 +301,9 @@ def mechanism(
             "mechanism/heldout_windows": int(X.shape[0]),
         }
     )
+    if not ok.any():
+        for key in ("r2_median", "gap_median"):
+            a.refuse(f"mechanism/{key}", f"no word occurs in the {X.shape[0]} held-out windows")
     index = {w: i for i, w in enumerate(vocab)}
     targets, substitutes = _pick_targets(table, vocab)
     cooc = costats.cooccurrence() if costats is not None else None

@@ -49,20 +49,43 @@ def pca_from_gram(gram: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------- rings
 def angles(coords: np.ndarray) -> np.ndarray:
-    """Angle (radians, [0, 2pi)) of each 2-D point around the points' centroid."""
-    c = np.asarray(coords)[:, :2] - np.asarray(coords)[:, :2].mean(axis=0)
-    return np.mod(np.arctan2(c[:, 1], c[:, 0]), 2 * np.pi)
+    """Angle (radians, [0, 2pi)) of each 2-D point around the points' centroid; NaN for a point at
+    the centroid (no direction: e.g. every point identical, as PCA of an all-zero matrix gives)."""
+    xy = np.asarray(coords, dtype=np.float64)[:, :2]
+    if xy.shape[1] < 2:  # fewer than two components: no plane to measure angles in
+        return np.full(len(xy), np.nan)
+    c = xy - xy.mean(axis=0)
+    r = np.hypot(c[:, 0], c[:, 1])
+    scale = float(np.abs(xy).max()) if xy.size else 0.0
+    theta = np.mod(np.arctan2(c[:, 1], c[:, 0]), 2 * np.pi)
+    return np.where(r > max(scale, 1e-300) * 1e-9, theta, np.nan)
 
 
-def ring_score(theta: np.ndarray) -> dict[str, float]:
+MIN_RING_POINTS = 3
+
+
+def ring_score(theta: np.ndarray) -> dict[str, float | str | None]:
     """How well angles ``theta`` (points in their natural cyclic order) form an ordered ring.
 
     adjacent_fraction: share of the n cyclically adjacent pairs (i, i+1 mod n) that are neighbours
     in angular order (1 for a perfect ring in either direction; chance 2/(n-1)).
     circular_rank_corr: Fisher-Lee circular rank correlation between the calendar position and
     the angular rank, the better of both orientations (1 for a perfect ring, ~1/n for noise).
+    An undefined angular order -- fewer than 3 points, a point without an angle (NaN) or two
+    points at the same angle -- gives NaN scores and the ``reason``; never a default score.
     """
+    theta = np.asarray(theta, dtype=np.float64)
     n = len(theta)
+    reason = None
+    if n < MIN_RING_POINTS:
+        reason = f"{n} points (a ring needs >= {MIN_RING_POINTS})"
+    elif not np.isfinite(theta).all():
+        reason = f"{int((~np.isfinite(theta)).sum())} of {n} points have no angle (at the centroid: no data spread)"
+    elif len(np.unique(theta)) < n:
+        reason = f"{n - len(np.unique(theta))} tied angles: the angular order is undefined"
+    if reason is not None:
+        nan = float("nan")
+        return {"adjacent_fraction": nan, "circular_rank_corr": nan, "chance_adjacent_fraction": nan, "reason": reason}
     rank = np.empty(n, dtype=np.int64)
     rank[np.argsort(theta, kind="stable")] = np.arange(n)
     gap = np.abs(rank - np.roll(rank, -1))
@@ -73,7 +96,8 @@ def ring_score(theta: np.ndarray) -> dict[str, float]:
     return {
         "adjacent_fraction": float(adjacent),
         "circular_rank_corr": float(corr),
-        "chance_adjacent_fraction": 2.0 / (n - 1) if n > 2 else 1.0,
+        "chance_adjacent_fraction": 2.0 / (n - 1),
+        "reason": None,
     }
 
 
@@ -92,7 +116,7 @@ def ring_analysis(vectors: np.ndarray, words: Sequence[str], k: int = 3, normali
         "explained_variance": fit.explained.tolist(),
         "coords": coords.tolist(),
         "angle_deg": np.degrees(theta).tolist(),
-        "angular_order": [words[i] for i in np.argsort(theta, kind="stable")],
+        "angular_order": [words[i] for i in np.argsort(theta, kind="stable")] if np.isfinite(theta).all() else None,
         **ring_score(theta),
     }
 

@@ -418,7 +418,21 @@ def _notes(a: Analysis) -> list[str]:
     missing = {k: v for k, v in a.sections.get("clusters", {}).get("missing", {}).items() if v}
     if missing:
         notes.append("category words not in the vocabulary: " + "; ".join(f"{k}: {len(v)}" for k, v in missing.items()))
+    for key, reason in a.sections.get("unavailable", {}).items():
+        notes.append(f"{key} not computed (null): {reason}")
     return notes
+
+
+def _failed(meta: dict) -> str:
+    """A warning block listing what failed in the analysis (figures, uploads) and sweep members skipped."""
+    failed, skipped = meta.get("failed") or [], meta.get("skipped") or []
+    items = [f"<li>{esc(f.get('name'))}: {esc(f.get('error'))}</li>" for f in failed]
+    items += [
+        f"<li>job {esc(k.get('job'))} ({esc(k.get('status'))}) skipped: {esc(k.get('error'))}</li>" for k in skipped
+    ]
+    if not items:
+        return ""
+    return f"<h2>Incomplete: {len(failed)} part(s) failed, {len(skipped)} run(s) skipped</h2><ul class='note'>{''.join(items)}</ul>"
 
 
 def _why_not_drawn(view: RunView, name: str) -> str:
@@ -482,7 +496,7 @@ def _run_tables(view: RunView) -> list[str]:
     parts = []
     groups = a.sections.get("groups", {})
     for g in ("months", "days"):
-        if "raw" in groups.get(g, {}):
+        if groups.get(g, {}).get("raw", {}).get("angular_order"):
             order = " \u2192 ".join(groups[g]["raw"]["angular_order"])
             parts.append(_collapsed(f"Angular order of {g} around the ring (raw PCA)", f"<p>{esc(order)}</p>"))
     if groups.get("months", {}).get("seasonal"):
@@ -521,6 +535,7 @@ def run_page(analysis_dir: Path) -> str:
                 ("analysed", view.meta.get("created")),
             ]
         ),
+        _failed(view.meta),
         "<h2>Does it reproduce the paper?</h2>",
         claims_table(evaluate([view.model()]), present, _notes(view.analysis)),
     ]
@@ -599,7 +614,7 @@ def _compare_row(shown: Shown, columns: Sequence[tuple[str, RunView]]) -> str:
 
 
 def sweep_page(analysis_dir: Path) -> str:
-    analyze.verify_analysis(analysis_dir)
+    sweep_meta = analyze.verify_analysis(analysis_dir)
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
     views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / AnalysisFiles.METRICS).is_file()}
@@ -628,6 +643,7 @@ def sweep_page(analysis_dir: Path) -> str:
                 ("runs", ", ".join(f"{v.label}: {v.meta.get('run_key', '?')}" for v in views.values())),
             ]
         ),
+        _failed(sweep_meta),
         "<h2>Does it reproduce the paper?</h2>",
     ]
     listed_run = {s.name for s in RUN_FIGURES}

@@ -58,7 +58,9 @@ def load_analysis(out: Path) -> Analysis:
     skip = {AnalysisFiles.METRICS, AnalysisFiles.META}
     sections = {p.stem: json.loads(p.read_text()) for p in out.glob(AnalysisFiles.section("*")) if p.name not in skip}
     tables = {p.stem: pd.read_parquet(p) for p in out.glob(AnalysisFiles.table("*"))}
-    return Analysis(json.loads((out / AnalysisFiles.METRICS).read_text()), sections, tables)
+    metrics = json.loads((out / AnalysisFiles.METRICS).read_text())
+    metrics = {k: float("nan") if v is None else v for k, v in metrics.items()}  # a refused metric is NaN again
+    return Analysis(metrics, sections, tables)
 
 
 def load_meta(out: Path) -> dict[str, Any]:

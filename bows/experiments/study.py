@@ -62,13 +62,19 @@ def run(cfg: BowsConfig) -> Path:
     }
     study_dir = output_dir(cfg.paths.root_path, "study", "", study)
     group = cfg.wandb.group or f"study-{study_dir.name}"
-    summaries = []
+    summaries, incomplete = [], []
     for i, model_cfg in enumerate(model_configs(cfg, group)):
         wd = model_cfg.train.weight_decay
         run_dir = _timed(timings, f"train wd={wd:g}", lambda mc=model_cfg: train.run(mc))
-        analysis_dir = _timed(
-            timings, f"analyze wd={wd:g}", lambda rd=run_dir, mc=model_cfg: analyze.analyze_run(rd, mc, group)
-        )
+        try:
+            analysis_dir = _timed(
+                timings, f"analyze wd={wd:g}", lambda rd=run_dir, mc=model_cfg: analyze.analyze_run(rd, mc, group)
+            )
+        except (
+            analyze.AnalysisIncomplete
+        ) as exc:  # numbers exist, some figures/uploads failed: go on, report at the end
+            incomplete.append(f"wd={wd:g}: {exc}")
+            analysis_dir = run_dir / analyze.ANALYSIS_DIR
         _timed(timings, "report", lambda ad=analysis_dir: report.write_report(ad))
         atomic_write_json(
             study_dir / str(i) / JOB_FILE,
@@ -83,6 +89,8 @@ def run(cfg: BowsConfig) -> Path:
     page = _timed(timings, "report", lambda: report.run(sweep_cfg))
     atomic_write_json(study_dir / TIMINGS, {k: round(v, 2) for k, v in timings.items()})
     _print_summary(timings, summaries, page)
+    if incomplete:
+        raise analyze.AnalysisIncomplete("; ".join(incomplete))
     return study_dir
 
 

@@ -1,15 +1,18 @@
 """What every figure module shares: the Agg backend, ``Figure`` (a PNG that was made, with its
-caption) and ``save_figure`` (the ``figure_title`` in force on top, tight layout, written to a
-temporary name and renamed)."""
+caption), ``save_figure`` (the ``figure_title`` in force on top, tight layout, written to a temporary
+name and renamed), ``num`` (a number or "n/a" for a refused metric) and ``not_enough_data`` (the
+explicit empty panel)."""
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -49,3 +52,28 @@ def save_figure(fig, path: Path) -> None:
     fig.savefig(tmp, dpi=130)
     plt.close(fig)
     tmp.replace(path)
+
+
+def num(value: Any, spec: str = ".2f") -> str:
+    """``value`` formatted with ``spec``, or "n/a" when it is absent or not finite (a refused metric)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return format(value, spec)
+
+
+def not_enough_data(ax, title: str, reason: str) -> None:
+    """An explicit empty panel: the figure exists and says why there is nothing to draw."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=8)
+    ax.text(
+        0.5,
+        0.5,
+        f"not enough data\n{reason}",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=8,
+        color="crimson",
+        wrap=True,
+    )

@@ -4,8 +4,10 @@ one PNG. ``run_figures`` makes every figure whose numbers exist and returns them
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,10 +19,35 @@ from bows.analysis.compute import Analysis  # noqa: E402
 from bows.analysis.groups import DAYS, MONTHS  # noqa: E402
 from bows.analysis.store import AnalysisFiles, load_analysis  # noqa: E402
 from bows.plots import mechanism as mf  # noqa: E402
-from bows.plots.common import Figure, figure_title, save_figure  # noqa: E402,F401  (figure_title re-exported)
+from bows.plots.common import Figure, figure_title, not_enough_data, num, save_figure  # noqa: E402,F401
+
+log = logging.getLogger(__name__)
 
 _CALENDAR = frozenset(DAYS + MONTHS)
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
+
+
+def draw_figures(
+    specs: dict[str, tuple[Callable[..., bool], str]],
+    data: Any,
+    fig_dir: Path,
+    failed: list[dict[str, str]] | None = None,
+) -> list[Figure]:
+    """Draw every figure of ``specs`` (name -> (function(data, path) -> made?, caption)) on its own:
+    one that raises is logged, closed and appended to ``failed`` as {name, error}; the rest go on."""
+    made = []
+    for name, (fn, caption) in specs.items():
+        path = Path(fig_dir) / AnalysisFiles.figure(name)
+        try:
+            if fn(data, path):
+                made.append(Figure(name, path, caption))
+        except Exception as exc:  # one broken figure never takes the others down
+            plt.close("all")
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("figure %s failed: %s", name, error)
+            if failed is not None:
+                failed.append({"name": f"figure:{name}", "error": error})
+    return made
 
 
 def _missing_note(ax, missing: list[str]) -> None:
@@ -37,6 +64,9 @@ def short_label(word: str) -> str:
 
 
 def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> None:
+    if ring.get("reason") or not ring.get("coords"):
+        not_enough_data(ax, title, ring.get("reason") or "no coordinates")
+        return
     xy = np.array(ring["coords"])[:, :2]
     loop = np.vstack([xy, xy[:1]])
     ax.plot(loop[:, 0], loop[:, 1], "-", color="0.75", lw=1, zorder=1)
@@ -49,12 +79,12 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
         ax.annotate(p["word"], (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, style="italic")
     ev = ring["explained_variance"]
     ax.set_title(
-        f"{title}\nadjacent {ring['adjacent_fraction']:.2f} (chance {ring['chance_adjacent_fraction']:.2f}), "
-        f"circ. rank r {ring['circular_rank_corr']:.2f}",
+        f"{title}\nadjacent {num(ring['adjacent_fraction'])} (chance {num(ring['chance_adjacent_fraction'])}), "
+        f"circ. rank r {num(ring['circular_rank_corr'])}",
         fontsize=8,
     )
-    ax.set_xlabel(f"PC1 ({ev[0]:.0%})", fontsize=8)
-    ax.set_ylabel(f"PC2 ({ev[1]:.0%})" if len(ev) > 1 else "PC2", fontsize=8)
+    ax.set_xlabel(f"PC1 ({num(ev[0], '.0%')})", fontsize=8)
+    ax.set_ylabel(f"PC2 ({num(ev[1], '.0%')})" if len(ev) > 1 else "PC2", fontsize=8)
     ax.axhline(0, color="0.9", lw=0.5, zorder=0)
     ax.axvline(0, color="0.9", lw=0.5, zorder=0)
     ax.margins(0.15)  # room for the labels of the outermost points
@@ -63,11 +93,15 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
 def ring_figure(a: Analysis, group: str, path: Path) -> bool:
     """Raw PCA (PC1-2, seasonal words projected) and PCA of L2-normalised vectors of a cyclic group."""
     section = a.sections.get("groups", {}).get(group, {})
-    if "raw" not in section:
+    if "raw" not in section and "ring_reason" not in section:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.4))
-    ring_panel(axes[0], section["raw"], f"{group}: raw vectors", section.get("seasonal"))
-    ring_panel(axes[1], section["normalized"], f"{group}: L2-normalised vectors")
+    if "raw" not in section:
+        for ax, kind in zip(axes, ("raw", "L2-normalised")):
+            not_enough_data(ax, f"{group}: {kind} vectors", section["ring_reason"])
+    else:
+        ring_panel(axes[0], section["raw"], f"{group}: raw vectors", section.get("seasonal"))
+        ring_panel(axes[1], section["normalized"], f"{group}: L2-normalised vectors")
     _missing_note(axes[0], section["missing"] + section.get("seasonal_missing", []))
     save_figure(fig, path)
     return True
@@ -75,21 +109,31 @@ def ring_figure(a: Analysis, group: str, path: Path) -> bool:
 
 def data_ring_figure(a: Analysis, group: str, path: Path) -> bool:
     """The data side: conditional correlation of the group's indicators, and their own PCA ring."""
-    data = a.sections.get("groups", {}).get(group, {}).get("data", {})
+    section = a.sections.get("groups", {}).get(group, {})
+    data = section.get("data", {})
     if "ring" not in data:
         return False
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     words = data["words"]
-    _heat(
-        axes[0],
-        np.array(data["cond_corr"], dtype=float),
-        words,
-        f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})",
-    )
-    gram = np.array(a.sections["groups"][group]["gram"], dtype=float)
-    r = data["gram_vs_cond_corr"]["pearson"]
-    r_text = "n/a" if r is None else f"{r:.2f}"  # None: too few words present to correlate
-    _heat(axes[1], gram, words, f"model: {group} Gram matrix\n(vs data: r = {r_text})")
+    if words:
+        _heat(
+            axes[0],
+            np.array(data["cond_corr"], dtype=float),
+            words,
+            f"data: {group} correlation\n(windows with >= 1, n={data['windows_with_group']})",
+        )
+    else:
+        not_enough_data(axes[0], f"data: {group} correlation", f"missing: {section.get('missing', [])}")
+    if "gram" in section:
+        agree = data.get("gram_vs_cond_corr", {}).get("pearson")
+        _heat(
+            axes[1],
+            np.array(section["gram"], dtype=float),
+            section["words"],
+            f"model: {group} Gram matrix\n(vs data: r = {num(agree)})",
+        )
+    else:
+        not_enough_data(axes[1], f"model: {group} Gram matrix", f"missing: {section.get('missing', [])}")
     ring = {**data["ring"], "words": words}
     ring_panel(axes[2], ring, f"data: PCA of row-centred {group} indicators")
     save_figure(fig, path)
@@ -135,13 +179,13 @@ def coactivation_figure(a: Analysis, path: Path) -> bool:
         ok = np.isfinite(frame[col]) & np.isfinite(frame["dot"])
         hb = ax.hexbin(frame.loc[ok, col], frame.loc[ok, "dot"], gridsize=60, bins="log", cmap="viridis", mincnt=1)
         plt.colorbar(hb, ax=ax, label="pairs (log)")
-        r = a.metrics.get(f"coactivation/pearson_dot_{col}", float("nan"))
-        rho = a.metrics.get(f"coactivation/spearman_dot_{col}", float("nan"))
+        r = num(a.metrics.get(f"coactivation/pearson_dot_{col}"))
+        rho = num(a.metrics.get(f"coactivation/spearman_dot_{col}"))
         ax.set_xlabel(label)
         ax.set_ylabel("<w_i, w_j>")
         ax.axhline(0, color="w", lw=0.5)
         ax.set_title(
-            f"Pearson r {r:.2f}, Spearman {rho:.2f} ({int(a.metrics.get('coactivation/pairs', 0))} pairs)", fontsize=9
+            f"Pearson r {r}, Spearman {rho} ({num(a.metrics.get('coactivation/pairs'), 'd')} pairs)", fontsize=9
         )
     save_figure(fig, path)
     return True
@@ -163,8 +207,8 @@ def umap_figure(a: Analysis, path: Path) -> bool:
     params = f", {umap['n_neighbors']} nn, min_dist {umap['min_dist']}" if umap else ""
     if knn:
         ax.set_title(
-            f"UMAP (cosine{params}): {knn['k']}-NN category purity {knn['purity']:.2f} "
-            f"vs shuffled {knn['baseline_mean']:.2f} +- {knn['baseline_sd']:.2f}",
+            f"UMAP (cosine{params}): {knn['k']}-NN category purity {num(knn['purity'])} "
+            f"vs shuffled {num(knn['baseline_mean'])} +- {num(knn['baseline_sd'])}",
             fontsize=9,
         )
     ax.set_xticks([])
@@ -185,8 +229,8 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
     axes[0].set_xlabel("D_i = |w_i|^2 / sum_j (w_i_hat . w_j)^2")
     axes[0].set_ylabel("words")
     axes[0].set_title(
-        f"mean D {a.metrics.get('dimensionality/mean', float('nan')):.3f}, "
-        f"sum D {a.metrics.get('dimensionality/sum', float('nan')):.1f}",
+        f"mean D {num(a.metrics.get('dimensionality/mean'), '.3f')}, "
+        f"sum D {num(a.metrics.get('dimensionality/sum'), '.1f')}",
         fontsize=9,
     )
     if alive["freq"].notna().any():
@@ -194,9 +238,7 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
         axes[1].set_xscale("log")
         axes[1].set_xlabel("word frequency (share of windows)")
         axes[1].set_ylabel("D_i")
-        axes[1].set_title(
-            f"Spearman(D, freq) {a.metrics.get('dimensionality/spearman_freq', float('nan')):.2f}", fontsize=9
-        )
+        axes[1].set_title(f"Spearman(D, freq) {num(a.metrics.get('dimensionality/spearman_freq'))}", fontsize=9)
     save_figure(fig, path)
     return True
 
@@ -244,12 +286,7 @@ def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]
     }
 
 
-def run_figures(analysis_dir: Path, fig_dir: Path) -> list[Figure]:
-    """Make every figure whose numbers exist in ``analysis_dir``; returns what was made."""
-    a = load_analysis(analysis_dir)
-    made = []
-    for name, (fn, caption) in run_figure_specs().items():
-        path = Path(fig_dir) / AnalysisFiles.figure(name)
-        if fn(a, path):
-            made.append(Figure(name, path, caption))
-    return made
+def run_figures(analysis_dir: Path, fig_dir: Path, failed: list[dict[str, str]] | None = None) -> list[Figure]:
+    """Make every figure whose numbers exist in ``analysis_dir``, each on its own; returns what
+    was made and appends each figure that raised to ``failed`` ({name, error})."""
+    return draw_figures(run_figure_specs(), load_analysis(analysis_dir), fig_dir, failed)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bows.analysis.compute import Analysis  # noqa: E402
-from bows.plots.common import save_figure  # noqa: E402
+from bows.plots.common import num, save_figure  # noqa: E402
 
 PARTS = (
     ("bias", "0.6"),
@@ -61,8 +61,8 @@ def r2_figure(a: Analysis, path: Path, floor: float = -0.5) -> bool:
     ax.set_ylabel("held-out R^2 (real windows)")
     clipped = int(((ok["onehot_r2"] < floor) | (ok["r2"] < floor)).sum())
     ax.set_title(
-        f"median held-out R^2 {a.metrics.get('mechanism/r2_median', float('nan')):.2f}, "
-        f"one-hot {a.metrics.get('mechanism/onehot_r2_median', float('nan')):.2f}"
+        f"median held-out R^2 {num(a.metrics.get('mechanism/r2_median'))}, "
+        f"one-hot {num(a.metrics.get('mechanism/onehot_r2_median'))}"
         f"\n{clipped} words below {floor} drawn at the edge; labels: largest gap, >= 20 windows",
         fontsize=8,
     )
@@ -87,7 +87,7 @@ def preactivation_figure(a: Analysis, path: Path) -> bool:
         ax.axvline(info["onehot"], color="crimson", ls="--", lw=1.2, label="one-hot b_t + |w_t|^2")
         share = info["share_above_zero"]
         ax.set_title(
-            f"{_target_label(a, t)}\n{info['windows']} windows, {share:.0%} above 0"
+            f"{_target_label(a, t)}\n{info['windows']} windows, {num(share, '.0%')} above 0"
             if share is not None
             else f"{t}: no held-out windows",
             fontsize=8,

@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bows.analysis.store import AnalysisFiles  # noqa: E402
-from bows.plots.common import Figure, figure_title, save_figure  # noqa: E402
-from bows.plots.figures import ring_panel  # noqa: E402
+from bows.plots.common import Figure, figure_title  # noqa: E402
+from bows.plots.figures import draw_figures, ring_panel, save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 AXES = {"weight_decay": "weight decay", "latent_size": "latent size L", "lr": "learning rate"}
@@ -258,17 +258,10 @@ SWEEP_FIGURES = {
 }
 
 
-def sweep_figures(table: pd.DataFrame, fig_dir: Path, title: str | None = None) -> list[Figure]:
-    """Every figure that fits the sweep's varying axes; each PNG carries ``title`` (default: what the
-    sweep is, from the table). A figure that fails is skipped, not fatal."""
-    made = []
+def sweep_figures(
+    table: pd.DataFrame, fig_dir: Path, failed: list[dict[str, str]] | None = None, title: str | None = None
+) -> list[Figure]:
+    """Every figure that fits the sweep's varying axes, each on its own (failures appended to ``failed``);
+    each PNG carries ``title`` (default: what the sweep is, from the table)."""
     with figure_title(title or sweep_title(table)):
-        for name, (fn, caption) in SWEEP_FIGURES.items():
-            path = Path(fig_dir) / AnalysisFiles.figure(name)
-            try:
-                if fn(table, path):
-                    made.append(Figure(name, path, caption))
-            except Exception as exc:  # one broken figure never takes the others down
-                log.warning("sweep figure %s failed: %s", name, exc)
-                plt.close("all")
-    return made
+        return draw_figures(SWEEP_FIGURES, table, fig_dir, failed)

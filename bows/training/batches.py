@@ -57,6 +57,7 @@ class DeviceWindows:
     indices: Tensor  # int32 (nnz,)
     vocab_size: int
     rows: Tensor  # int64 (n_nonempty,)
+    lengths: np.ndarray | None = None  # words per window of ``rows``, on the host: sizes batches without a device sync
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -85,16 +86,21 @@ def to_device(
         indices=torch.from_numpy(ids).to(device),
         vocab_size=int(vocab_size),
         rows=torch.from_numpy(np.ascontiguousarray(keep)).to(device),
+        lengths=lengths[keep],
     )
 
 
-def gather(windows: DeviceWindows, rows: Tensor, dense: bool = False) -> Batch:
-    """The batch of windows ``rows``: CSR word ids (and the dense (batch, vocab) 0/1 targets if ``dense``)."""
+def gather(windows: DeviceWindows, rows: Tensor, dense: bool = False, total: int | None = None) -> Batch:
+    """The batch of windows ``rows``: CSR word ids (and the dense (batch, vocab) 0/1 targets if ``dense``).
+
+    ``total`` (the batch's word count, known on the host) spares the one device -> host sync per batch.
+    """
     starts = windows.offsets[rows]
     lengths = windows.offsets[rows + 1] - starts
     offsets = torch.zeros(rows.shape[0] + 1, dtype=torch.int64, device=rows.device)
     torch.cumsum(lengths, 0, out=offsets[1:])
-    total = int(offsets[-1])  # one host sync per batch (sizes the gather)
+    if total is None:
+        total = int(offsets[-1])  # a host sync (sizes the gather)
     # position of every word of the batch in `indices`: start of its window + rank inside it
     shift = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
     positions = torch.arange(total, device=rows.device) + shift
@@ -112,16 +118,21 @@ def epoch_batches(
     windows: DeviceWindows, batch_size: int, seed: int, epoch: int, skip: int = 0, dense: bool = False
 ) -> Iterator[Batch]:
     """Shuffled batches of one epoch (the last one may be short), skipping the first ``skip``."""
-    order = torch.from_numpy(epoch_order(len(windows), seed, epoch)).to(windows.rows.device)
+    host_order = epoch_order(len(windows), seed, epoch)
+    order = torch.from_numpy(host_order).to(windows.rows.device)
     rows = windows.rows[order]
     for start in range(skip * batch_size, len(windows), batch_size):
-        yield gather(windows, rows[start : start + batch_size], dense)
+        part = slice(start, start + batch_size)
+        total = None if windows.lengths is None else int(windows.lengths[host_order[part]].sum())
+        yield gather(windows, rows[part], dense, total)
 
 
 def sequential_batches(windows: DeviceWindows, batch_size: int) -> Iterator[Batch]:
     """Batches in storage order (evaluation)."""
     for start in range(0, len(windows), batch_size):
-        yield gather(windows, windows.rows[start : start + batch_size])
+        part = slice(start, start + batch_size)
+        total = None if windows.lengths is None else int(windows.lengths[part].sum())
+        yield gather(windows, windows.rows[part], total=total)
 
 
 def tensor_batches(data: Tensor, batch_size: int, seed: int, epoch: int, skip: int = 0) -> Iterator[Batch]:

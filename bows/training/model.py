@@ -16,9 +16,7 @@ is ``F.linear`` with a contiguous (vocab, latent) weight -- the fastest fp32 GEM
 from __future__ import annotations
 
 import math
-import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -54,7 +52,7 @@ class TiedAutoencoder(nn.Module):
             self.b.zero_()
 
     # --- encoder ------------------------------------------------------------------------------
-    def _rows(self) -> Tensor:
+    def rows(self) -> Tensor:
         """W as (vocab, instances * latent): row k holds word k's vector of every instance (a view)."""
         return self.W.permute(2, 0, 1).reshape(self.vocab_size, self.instances * self.latent_size)
 
@@ -64,7 +62,7 @@ class TiedAutoencoder(nn.Module):
         ``offsets`` has length batch + 1 and ends at ``len(indices)``; both int64 (or both int32).
         Returns (instances, batch, latent). Cost: active words x latent, not batch x vocab x latent.
         """
-        h = F.embedding_bag(indices, self._rows(), offsets, mode="sum", include_last_offset=True)
+        h = F.embedding_bag(indices, self.rows(), offsets, mode="sum", include_last_offset=True)
         h = h.view(-1, self.instances, self.latent_size).transpose(0, 1)  # (instances, batch, latent)
         return torch.relu(h) if self.latent_relu else h
 
@@ -99,13 +97,9 @@ class TiedAutoencoder(nn.Module):
     def sparse_loss(self, indices: Tensor, offsets: Tensor) -> Tensor:
         """Per-instance MSE (over batch x vocab) of reconstructing CSR inputs, (instances,).
 
-        For one instance outside autocast this is the fused training kernel ``_SparseTiedLoss``
-        (same value and gradients as the autograd reference below, without any dense input).
-        The word ids of a window must be distinct (binarized windows are).
+        The plain autograd formulation. Training runs the same maths as one fused kernel that never
+        builds the dense input (``bows.training.kernels.sparse_tied_loss``, tested against this).
         """
-        if self.instances == 1 and not torch.is_autocast_enabled(self.W.device.type):
-            rows, bias = self._rows(), self.b.view(self.vocab_size)
-            return _SparseTiedLoss.apply(rows, bias, indices, offsets, self.output == "relu", self.latent_relu).view(1)
         return reconstruction_loss(self.forward_sparse(indices, offsets), densify(indices, offsets, self.vocab_size))
 
     # --- helpers ------------------------------------------------------------------------------
@@ -133,71 +127,6 @@ def densify(indices: Tensor, offsets: Tensor, vocab_size: int) -> Tensor:
     x = torch.zeros(batch, vocab_size, device=indices.device)
     x.index_put_((window_of, indices.long()), torch.ones((), device=indices.device))
     return x
-
-
-class _SparseTiedLoss(torch.autograd.Function):
-    """MSE of one tied autoencoder on a CSR batch, forward and backward written out by hand.
-
-    Works in the (vocab, batch) layout, where the fp32 GEMMs ``rows @ h^T`` and ``g @ h`` run
-    fastest on CPU; the target is never materialised (1 is subtracted at the active entries), the
-    encoder gradient is a sparse (vocab x batch) @ dense (batch x latent) product added in place,
-    and both halves of the tied gradient land in one (vocab, latent) buffer. ``rows`` is W as
-    (vocab, latent). Autograd-equivalent to ``reconstruction_loss(model.forward_sparse(...), x)``.
-    """
-
-    @staticmethod
-    def forward(
-        ctx, rows: Tensor, bias: Tensor, indices: Tensor, offsets: Tensor, relu_out: bool, latent_relu: bool
-    ) -> Tensor:
-        vocab, batch = rows.shape[0], offsets.shape[0] - 1
-        h = F.embedding_bag(indices, rows, offsets, mode="sum", include_last_offset=True)  # (batch, latent)
-        a = torch.relu(h) if latent_relu else h
-        window_of = torch.repeat_interleave(
-            torch.arange(batch, device=rows.device), offsets.diff(), output_size=indices.shape[0]
-        )
-        diff = torch.addmm(bias.unsqueeze(1), rows, a.t())  # z^T: (vocab, batch)
-        mask = diff > 0 if relu_out else None
-        if relu_out:
-            diff.clamp_min_(0)
-        active = (indices, window_of)  # distinct positions, so no accumulate (which would sort)
-        diff.index_put_(active, diff[active] - 1.0)  # x_hat - x
-        flat = diff.view(-1)
-        loss = torch.dot(flat, flat) / flat.numel()
-        ctx.relu_out, ctx.latent_relu, ctx.vocab = relu_out, latent_relu, vocab
-        ctx.save_for_backward(rows, h, indices, window_of, diff, *([mask] if relu_out else []))
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_loss: Tensor):
-        rows, h, indices, window_of, diff, *mask = ctx.saved_tensors
-        g = diff.mul_(grad_loss * (2.0 / diff.numel()))  # dLoss/dz^T (vocab, batch), in place: one backward only
-        if ctx.relu_out:
-            g.mul_(mask[0])
-        a = torch.relu(h) if ctx.latent_relu else h
-        grad_rows = g @ a  # decoder half: (vocab, batch) @ (batch, latent)
-        grad_a = g.t() @ rows  # (batch, latent)
-        if ctx.latent_relu:
-            grad_a.mul_(h > 0)
-        # encoder half: x^T (vocab x batch, sparse CSR) @ grad_a, accumulated into the same buffer
-        order = _order_by_word(indices, ctx.vocab)
-        crow = torch.zeros(ctx.vocab + 1, dtype=torch.int64, device=rows.device)
-        torch.cumsum(torch.bincount(indices, minlength=ctx.vocab), 0, out=crow[1:])
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": this product is long supported
-            warnings.simplefilter("ignore", UserWarning)
-            x_t = torch.sparse_csr_tensor(
-                crow, window_of[order], torch.ones(indices.shape[0], device=rows.device), size=(ctx.vocab, h.shape[0])
-            )
-        grad_rows.addmm_(x_t, grad_a)
-        return grad_rows, g.sum(1), None, None, None, None
-
-
-def _order_by_word(indices: Tensor, vocab: int) -> Tensor:
-    """Stable permutation that sorts word ids. On CPU numpy's radix sort (~1 ms for a batch):
-    torch's multi-threaded CPU sort of the same array took 100x longer when cores were shared."""
-    if indices.device.type == "cpu":
-        ids = indices.numpy().astype(np.uint16 if vocab <= 1 << 16 else np.int32)
-        return torch.from_numpy(np.argsort(ids, kind="stable"))
-    return torch.argsort(indices, stable=True)
 
 
 def reconstruction_loss(x_hat: Tensor, target: Tensor) -> Tensor:

@@ -15,13 +15,14 @@ import torch
 from torch import Tensor, nn
 
 from bows.training.batches import Batch
+from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder, reconstruction_loss
 
 
-def batch_loss(model: TiedAutoencoder, batch: Batch) -> Tensor:
-    """Per-instance MSE of one batch, (instances,); sparse path when the batch carries word ids."""
+def batch_loss(model: TiedAutoencoder, batch: Batch, kernels: Kernels | None = None) -> Tensor:
+    """Per-instance MSE of one batch, (instances,); the fused sparse kernel when the batch carries word ids."""
     if batch.indices is not None:
-        return model.sparse_loss(*batch.csr())
+        return model_sparse_loss(model, *batch.csr(), kernels)
     target = batch.dense()
     return reconstruction_loss(model(target), target)
 
@@ -43,10 +44,14 @@ class Optimisation:
         total_steps: int,
         grad_clip: float | None = None,
         autocast: torch.dtype | None = None,
-        loss_fn: Callable[[Any, Batch], Tensor] = batch_loss,
+        kernels: Kernels | None = None,
+        loss_fn: Callable[[Any, Batch], Tensor] | None = None,
     ):
         self.model, self.total_steps, self.grad_clip, self.autocast = model, int(total_steps), grad_clip, autocast
-        self.loss_fn = loss_fn  # (model, batch) -> per-instance loss (instances,); the autoencoder's MSE by default
+        # (model, batch) -> per-instance loss (instances,); by default the autoencoder's MSE, whose fused
+        # sparse kernel runs its GEMMs on ``kernels`` (backends and dtype; bf16 there is mixed precision
+        # without autocast, which would bypass the fused kernel)
+        self.loss_fn = loss_fn or (lambda m, b: batch_loss(m, b, kernels))
         self.device = device = next(model.parameters()).device
         wd = torch.as_tensor(weight_decay, dtype=torch.float32)
         self.per_instance_decay: Tensor | None = None
@@ -62,6 +67,18 @@ class Optimisation:
         self.optimizer = torch.optim.AdamW([a for a, _ in self.aliases], lr=lr, weight_decay=decay, fused=fused)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, self.total_steps))
         self.step = 0
+        # device-side divergence watch: set by update() without a host sync, read by first_nonfinite()
+        self._steps_t = torch.zeros((), dtype=torch.int64, device=device)
+        self._first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+
+    def first_nonfinite(self) -> int | None:
+        """The first step whose loss was NaN/inf (None if none): one host sync, call it at log
+        intervals and before anything that trusts the weights (epoch-end analysis, checkpoint)."""
+        first = int(self._first_bad)
+        return first if first >= 0 else None
+
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.params)
 
     @property
     def lr(self) -> float:
@@ -93,6 +110,9 @@ class Optimisation:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
+        self._steps_t += 1
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._first_bad = torch.where(bad & (self._first_bad < 0), self._steps_t, self._first_bad)
         return loss.detach()
 
     def _clip(self, max_norm: float) -> None:
@@ -109,6 +129,7 @@ class Optimisation:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
+        self._steps_t.fill_(self.step)
 
 
 def _contiguous_alias(p: Tensor) -> tuple[Tensor, tuple[int, ...] | None]:

@@ -1,17 +1,23 @@
 """Hydra callback that leaves a sweep index in the multirun directory (writes sweep.parquet + sweep.csv).
 
 Works with every launcher (basic, joblib, submitit local or SLURM): each job, in its own process,
-writes ``<sweep dir>/<job num>/bows_job.json`` (its overrides, status and returned run directory);
-at the end of the multirun the index gathers them and adds each run's config fields and final
-metrics from its ``run.json``. ``bows.training.sweep.build_index(sweep_dir)`` rebuilds it by hand (e.g.
+writes ``<sweep dir>/<job num>/bows_job.json`` (its overrides, status -- ``running`` when it
+starts, then ``finished`` or ``failed`` with the error -- and returned run directory) and then
+rebuilds the whole index from every job file under a lock and an atomic rename, so the index
+exists and is complete up to that job whatever happens to the others (Hydra re-raises a failed
+job's error before ``on_multirun_end``). Each row adds the run's config fields and final metrics
+from its ``run.json``. ``bows.training.sweep.build_index(sweep_dir)`` rebuilds it by hand (e.g.
 after a SLURM array whose driver was killed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from bows.artifacts import Files, atomic_write_json
+from bows.artifacts import Files, atomic_path, atomic_write_json
 from bows.training.checkpoint import read_run_json
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,9 @@ JOB_FILE = "bows_job.json"
 SWEEP_FILE = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
 SHORT_NAMES = {"train.weight_decay": "wd", "model.latent_size": "L", "train.seed": "seed", "train.lr": "lr"}
 RESULT_SECTIONS = ("corpus", "vocab", "window", "model", "train")  # the settings that change a trained model
+
+
+LOCK_FILE = ".sweep.lock"
 CONFIG_FIELDS = (
     "model.latent_size",
     "model.output",
@@ -53,18 +62,39 @@ class SweepIndex(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         write_sweep_definition(config)
 
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        record = {
+            "job": config.hydra.job.num,
+            "overrides": list(config.hydra.overrides.task),
+            "status": "running",
+            "run_dir": None,
+            "error": None,
+        }
+        self._record(config, record)
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
         ok = job_return.status == JobStatus.COMPLETED
+        error = None if ok else job_return._return_value
         record = {
             "job": config.hydra.job.num,
             "overrides": list(config.hydra.overrides.task),
             "status": "finished" if ok else "failed",
             "run_dir": str(job_return.return_value) if ok and job_return.return_value is not None else None,
-            "error": None if ok else repr(job_return._return_value),
+            "error": None if ok else f"{type(error).__name__}: {error}",
         }
+        self._record(config, record)
+
+    def _record(self, config: DictConfig, record: dict[str, Any]) -> None:
+        """Write this job's file, then rebuild the index (never lets an index problem fail the job)."""
         atomic_write_json(Path(config.hydra.runtime.output_dir) / JOB_FILE, record)
+        try:
+            build_index(Path(config.hydra.sweep.dir))
+        except Exception as exc:
+            log.error("sweep index: could not rebuild in %s: %s", config.hydra.sweep.dir, exc)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -156,6 +186,17 @@ def log_sync_hint(frame: pd.DataFrame, sweep_dir: Path) -> None:
         )
 
 
+@contextlib.contextmanager
+def _locked(sweep_dir: Path) -> Iterator[None]:
+    """An exclusive lock over the sweep directory's index (parallel joblib/submitit jobs)."""
+    with open(sweep_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _field(tree: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(tree, dict) or part not in tree:
@@ -169,16 +210,29 @@ def index_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     for job_file in sorted(
         Path(sweep_dir).glob(f"*/{JOB_FILE}"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 1 << 30
     ):
-        job = json.loads(job_file.read_text())
+        try:
+            job = json.loads(job_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:  # a job file cannot be half-written (atomic), but be safe
+            name = job_file.parent.name
+            rows.append(
+                {
+                    "job": int(name) if name.isdigit() else -1,
+                    "status": "unknown",
+                    "error": f"unreadable {job_file}: {exc}",
+                }
+            )
+            continue
         row: dict[str, Any] = {
             "job": job["job"],
             "overrides": " ".join(job["overrides"]),
             "status": job["status"],
             "run_dir": job["run_dir"],
+            "error": job.get("error"),
         }
         info = read_run_json(Path(job["run_dir"])) if job["run_dir"] else None
         if info is not None:
             row["status"] = info.get("status", row["status"])
+            row["error"] = info.get("error") if row["status"] != "finished" else None
             row["key"] = info.get("key")
             row["step"] = info.get("step")
             row["windows"] = info.get("data", {}).get("windows")
@@ -186,17 +240,20 @@ def index_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             row.update(
                 {k: v for k, v in info.get("summary", {}).items() if isinstance(v, (int, float, str, type(None)))}
             )
-        else:
-            row["error"] = job.get("error")
         rows.append(row)
     return rows
 
 
 def build_index(sweep_dir: str | Path) -> pd.DataFrame:
-    """Write ``sweep.parquet`` and ``sweep.csv`` (one row per job) in ``sweep_dir``; return the table."""
+    """Write ``sweep.parquet`` and ``sweep.csv`` (one row per job) in ``sweep_dir`` atomically,
+    under a lock; return the table."""
     sweep_dir = Path(sweep_dir)
-    frame = pd.DataFrame(index_rows(sweep_dir))
-    if len(frame):
-        frame.to_parquet(sweep_dir / Files.SWEEP_INDEX, index=False)
-        frame.to_csv(sweep_dir / Path(Files.SWEEP_INDEX).with_suffix(".csv").name, index=False)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(sweep_dir):
+        frame = pd.DataFrame(index_rows(sweep_dir))
+        if len(frame):
+            with atomic_path(sweep_dir / Files.SWEEP_INDEX) as tmp:
+                frame.to_parquet(tmp, index=False)
+            with atomic_path(sweep_dir / Path(Files.SWEEP_INDEX).with_suffix(".csv").name) as tmp:
+                frame.to_csv(tmp, index=False)
     return frame

@@ -9,8 +9,8 @@ shared with the synthetic experiments.
 from __future__ import annotations
 
 import logging
-import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +30,7 @@ from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
+from bows.training.autotune import select_kernels
 from bows.training.batches import DeviceWindows, epoch_batches, sequential_batches, to_device
 from bows.training.checkpoint import (
     RunInfo,
@@ -49,6 +50,7 @@ from bows.training.checkpoint import (
     write_run_json,
 )
 from bows.training.dynamics import GeometryProbe
+from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -57,11 +59,25 @@ log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(BowsError):
-    """The loss became NaN or infinite."""
+    """The loss or the weights became NaN or infinite."""
+
+
+class TrainingInterrupted(BowsError):
+    """SIGINT/SIGTERM: the run was checkpointed at the current step and marked ``interrupted``."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)  # 130 for SIGINT, 143 for SIGTERM (the shell's convention)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def resolve_device(name: str, precision: str = "fp32", num_threads: int = 0) -> tuple[torch.device, torch.dtype | None]:
-    """Decide device and precision once: (device, autocast dtype or None). Sets CPU threads / TF32."""
+    """Decide device and precision once: (device, bf16 or None). Sets CPU threads / TF32.
+
+    The single-model trainer runs bf16 inside its fused loss (``train_kernels``); the returned dtype is
+    for autocast around models without one (several instances, other losses)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -100,13 +116,15 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
 
 
 @torch.no_grad()
-def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) -> list[float]:
-    """Mean reconstruction loss per instance over ``windows`` (weighted by batch size)."""
+def evaluate(
+    model: TiedAutoencoder, windows: DeviceWindows, batch_size: int, kernels: Kernels | None = None
+) -> list[float]:
+    """Mean reconstruction loss per instance over ``windows`` (weighted by batch size), on the device."""
     was_training = model.training
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
     for batch in sequential_batches(windows, batch_size):
-        total += model.sparse_loss(*batch.csr()).double() * batch.size
+        total += model_sparse_loss(model, *batch.csr(), kernels).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -114,7 +132,7 @@ def evaluate(model: TiedAutoencoder, windows: DeviceWindows, batch_size: int) ->
 def run(cfg: BowsConfig) -> Path:
     if cfg.model.latent_size < 1:
         raise BowsError(f"model.latent_size must be >= 1, got {cfg.model.latent_size}")
-    device, autocast = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
+    device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
     path = run_dir(cfg, artifact)
     info = read_run_json(path)
@@ -124,7 +142,16 @@ def run(cfg: BowsConfig) -> Path:
             log.info("train: finished run, skipped (%s)", path)
             return path
         log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
-    return Trainer(cfg, artifact, train_windows, val_windows, path, device, autocast).train()
+    return Trainer(cfg, artifact, train_windows, val_windows, path, device).train()
+
+
+def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
+    """The fused loss's GEMM backends and dtype for this run (measured once per machine and shape)."""
+    t = cfg.train
+    dtype = torch.bfloat16 if t.precision == "bf16" else torch.float32
+    cache = cfg.paths.root_path / "cache" / "kernels.json"
+    backends = None if t.gemm == "auto" else [t.gemm]
+    return select_kernels(device, dtype, vocab_size, cfg.model.latent_size, t.batch_size, cache, backends)[0]
 
 
 class Trainer:
@@ -138,7 +165,6 @@ class Trainer:
         val_windows: Any,
         path: Path,
         device: torch.device,
-        autocast: torch.dtype | None,
     ):
         self.cfg, self.artifact, self.path, self.device = cfg, artifact, path, device
         t = cfg.train
@@ -159,10 +185,14 @@ class Trainer:
         self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(
             device
         )
+        self.kernels = train_kernels(cfg, device, self.vocab_size)  # bf16 runs inside the fused loss, no autocast
         self.opt = Optimisation(
-            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, autocast=autocast
+            self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, kernels=self.kernels
         )
         self.history: list[dict[str, Any]] = []
+        self.checkpoint_step: int | None = None  # step of the last good checkpoint on disk
+        self.stop_signal: int | None = None  # set by the SIGINT/SIGTERM handler, acted on after the current step
+        self.pending = {"loss_sum": 0.0, "steps": 0, "windows": 0}  # partial log interval (kept in checkpoints)
         self.started = time.time()
         self.info: dict[str, Any] = {
             "key": path.name,
@@ -180,6 +210,7 @@ class Trainer:
             },
             "device": str(device),
             "precision": t.precision,
+            "kernels": self.kernels.describe(),
             "threads": torch.get_num_threads(),
             "config": as_dict(cfg),
             "summary": {},
@@ -200,16 +231,37 @@ class Trainer:
         self.opt.load_state_dict(state["optim"])
         set_rng_state(state["rng"])
         self.history = list(state["history"])
+        self.pending = dict(state.get("pending", self.pending))
+        self.checkpoint_step = self.opt.step
         write_metrics(self.path, self.history)  # drop rows logged after the checkpoint
         log.info("train: resuming %s at step %d/%d", self.path, self.opt.step, self.total_steps)
         return True
 
-    def _checkpoint(self) -> None:
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            raise TrainingDiverged(
-                f"weights became non-finite by step {self.opt.step}; the last good checkpoint is kept "
-                f"in {self.path} (lower train.lr or train.weight_decay)"
+    def _diverged(self) -> TrainingDiverged | None:
+        """The divergence error if the loss went non-finite (device flag) or the weights did; one sync."""
+        first = self.opt.first_nonfinite()
+        if first is None and self.opt.weights_finite():
+            return None
+        what = f"the loss became NaN/inf at step {first}" if first is not None else "the weights became NaN/inf"
+        if self.checkpoint_step is not None and (self.path / Files.CHECKPOINT).is_file():
+            kept = (
+                f"the last good checkpoint (step {self.checkpoint_step}) is kept in {self.path}; "
+                "re-running resumes from it and will diverge again"
             )
+        else:
+            kept = "no good checkpoint exists (none was written before the divergence), nothing to resume"
+        return TrainingDiverged(
+            f"{what} (lr {self.opt.lr:.3g}, train.lr={self.cfg.train.lr:g}); {kept}. "
+            "Lower train.lr or train.weight_decay, or check the data"
+        )
+
+    def _check_finite(self) -> None:
+        error = self._diverged()
+        if error is not None:
+            raise error
+
+    def _checkpoint(self) -> None:
+        self._check_finite()  # never overwrite a good checkpoint with non-finite weights
         save_checkpoint(
             self.path,
             {
@@ -217,24 +269,61 @@ class Trainer:
                 "optim": self.opt.state_dict(),
                 "rng": rng_state(),
                 "history": self.history,
+                "pending": dict(self.pending),
                 "vocab_size": self.vocab_size,
                 "latent_size": self.cfg.model.latent_size,
             },
         )
+        self.checkpoint_step = self.opt.step
         self.info["step"] = self.opt.step
         write_run_json(self.path, self.info)
+
+    # --- signals --------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.stop_signal is not None:  # a second Ctrl-C: stop now (the last checkpoint is kept)
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+        log.warning("train: %s received; checkpointing after the current step", signal.Signals(signum).name)
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        previous: dict[int, Any] = {}
+        for sig in STOP_SIGNALS:
+            try:
+                previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread (e.g. a threaded launcher): keep the defaults
+                break
+        return previous
+
+    def _interrupt(self) -> None:
+        """Checkpoint at the current step, mark the run interrupted (run.json, W&B), raise."""
+        signum = int(self.stop_signal or signal.SIGINT)
+        name = signal.Signals(signum).name
+        self._checkpoint()
+        self.info.update(status="interrupted", error=f"{name} at step {self.opt.step}")
+        write_run_json(self.path, self.info)
+        self.tracker.summary({"status": "interrupted", "interrupted_at_step": self.opt.step})
+        raise TrainingInterrupted(
+            f"interrupted by {name} at step {self.opt.step}/{self.total_steps}; checkpoint saved in {self.path}; "
+            "re-run the same command to resume",
+            signum,
+        )
 
     # --- the loop -------------------------------------------------------------------------------
     def train(self) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
+        previous = read_run_json(self.path) or {}
         resumed = self._resume()
         if not resumed:
             write_metrics(self.path, [])
+        w = self.cfg.wandb
+        # a resumed segment stays in the W&B group of the first one
+        group = previous.get("wandb_group", w.group) if resumed else w.group
+        self.info["wandb_group"] = group
         self.label = self.info["label"] = run_label(self.cfg)
         write_config(self.path, self.cfg)
         write_run_json(self.path, self.info)
-        w = self.cfg.wandb
         agent = under_wandb_agent()  # a W&B Sweeps agent owns the run id
+        handlers = self._install_signal_handlers()
         try:
             with tracking_run(
                 w,
@@ -242,19 +331,30 @@ class Trainer:
                 job_type="train",
                 config=self.info["config"],
                 dir=self.path,
-                group=w.group,
+                group=group,
                 run_id=None if agent else f"train-{self.path.name}",
                 resume=resumed and not agent,
-                tags=job_tags("train", self.cfg.corpus.name, w.group),
+                tags=job_tags("train", self.cfg.corpus.name, group),
             ) as tracker:
                 self.tracker = tracker
                 tracker.summary(_flat_numbers(self.artifact.stats, "data"))
                 self._loop()
                 self._finish()
+        except TrainingInterrupted:
+            raise  # run.json already says interrupted
         except BaseException as exc:
-            self.info.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            self.info.update(
+                status="interrupted" if interrupted else "failed",
+                error="KeyboardInterrupt (second signal; the last checkpoint is kept)"
+                if interrupted
+                else f"{type(exc).__name__}: {exc}",
+            )
             write_run_json(self.path, self.info)
             raise
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         self._where()
         return self.path
 
@@ -270,8 +370,9 @@ class Trainer:
             mininterval=1.0,
             disable=not show_bar,
         )
-        loss_sum = torch.zeros((), device=self.device)
-        clock = [time.perf_counter(), 0, self.opt.step]  # start of the log interval, windows and step there
+        pending = self.pending  # the partial log interval (restored from the checkpoint on resume)
+        loss_sum = torch.full((), pending["loss_sum"], dtype=torch.float64, device=self.device)
+        clock = [time.perf_counter(), pending["windows"], self.opt.step]  # interval start: time, windows, step
         probe = GeometryProbe(self.vocab_size, self.device)
         params = list(self.model.parameters())
 
@@ -280,17 +381,13 @@ class Trainer:
             clock[1] += s.windows
             bar.update(1)
             if s.step % t.log_every == 0 or s.step == self.total_steps:
-                n = t.log_every if s.step % t.log_every == 0 else s.step % t.log_every
+                n = s.step - (s.step - 1) // t.log_every * t.log_every  # steps in this log interval
+                self._check_finite()  # the device-side flag
                 W, b = self.model.weights()
-                # one host sync per interval: the loss and the geometry dynamics in one vector
+                # one host copy per interval: the loss and the geometry dynamics in one vector
                 values = torch.cat([loss_sum.double().reshape(1), probe.measure(W, b, params)]).tolist()
                 loss = values[0] / n
                 loss_sum.zero_()
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"loss became {loss} at step {s.step} (lr {self.opt.lr:.3g}); the last good "
-                        f"checkpoint is kept in {self.path} (lower train.lr or check the data)"
-                    )
                 elapsed = time.perf_counter() - clock[0]
                 rate = clock[1] / max(elapsed, 1e-9)
                 eta = (self.total_steps - s.step) * elapsed / max(1, s.step - clock[2])
@@ -300,22 +397,29 @@ class Trainer:
                 self._log(row)
                 bar.set_postfix(loss=f"{loss:.5g}", windows_s=f"{rate:,.0f}")
                 (log.debug if show_bar else log.info)(progress_line(self.label, row, self.total_steps, eta))
-            if (
+            if self.stop_signal is not None or (
                 t.checkpoint_every
                 and s.step % t.checkpoint_every == 0
                 and s.step % self.steps_per_epoch != 0
                 and s.step != self.total_steps
             ):
+                pending.update(loss_sum=float(loss_sum), steps=s.step % t.log_every, windows=clock[1])
+                if self.stop_signal is not None:
+                    self._interrupt()
                 self._checkpoint()
 
         def on_epoch_end(epoch: int) -> None:
+            self._check_finite()  # before any analysis of the weights (an SVD of NaNs) or checkpoint
             row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
             if self.eval_data is not None:
                 row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
             row.update(calendar_rings(self.model.weights()[0], self.vocab))
             self._log(row)
             log.info(epoch_line(self.label, row, self.epochs))
+            pending.update(loss_sum=float(loss_sum), steps=self.opt.step % t.log_every, windows=clock[1])
             self._checkpoint()
+            if self.stop_signal is not None and not self.opt.done:
+                self._interrupt()
 
         def batches(epoch: int, skip: int):
             return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
