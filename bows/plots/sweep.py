@@ -189,18 +189,22 @@ def _spread(values: list, n: int) -> list:
 
 
 def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
-    """Months PCA (first seed) across the swept values: one row per value of the second axis, if any."""
+    """Months PCA (first seed) across the swept values: one row per value of the second axis, if any
+    (a single panel when nothing varies but seeds)."""
     axes_varying = varying_axes(table)
-    if not axes_varying:
-        return False
-    x = axes_varying[0]
+    x = axes_varying[0] if axes_varying else None
     y = axes_varying[1] if len(axes_varying) > 1 else None
-    xs = _spread(sorted(table[x].unique()), MAX_SNAPSHOTS)
+    xs = _spread(sorted(table[x].unique()), MAX_SNAPSHOTS) if x else [None]
     ys = _spread(sorted(table[y].unique()), MAX_SNAPSHOTS) if y else [None]
     panels = {}
     for yi, yv in enumerate(ys):
         for xi, xv in enumerate(xs):
-            sub = table[(table[x] == xv) & ((table[y] == yv) if y else True)]
+            mask = pd.Series(True, index=table.index)
+            if x:
+                mask &= table[x] == xv
+            if y:
+                mask &= table[y] == yv
+            sub = table[mask]
             if sub.empty:
                 continue
             row = sub.sort_values("seed").iloc[0]
