@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed
 DATA_ROOT := $(or $(BOWS_DATA),data)
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
-        synthetic citymap reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics bf16-check lint check clean
+        synthetic citymap structure reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics \
+        bench-scale bf16-check lint check clean data-shards
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +38,16 @@ binarize: $(STAMP) ## stage 3: binary bag-of-words windows (CSR) per split, with
 
 data: binarize ## download + vocab + binarize (each skipped when up to date)
 
+SHARDS ?= 4
+LAUNCHER ?= joblib
+LAUNCH_ARGS ?=
+SHARD_LIST = $(shell seq -s, 0 $$(( $(SHARDS) - 1 )))
+data-shards: $(STAMP) ## data in SHARDS parallel jobs per stage through a Hydra launcher (LAUNCHER=joblib|submitit_slurm), then the merge
+	$(PY) -m bows.data.download $(ARGS)
+	$(PY) -m bows.data.vocab -m hydra/launcher=$(LAUNCHER) data.num_shards=$(SHARDS) data.shard=$(SHARD_LIST) $(LAUNCH_ARGS) $(ARGS)
+	$(PY) -m bows.data.binarize -m hydra/launcher=$(LAUNCHER) data.num_shards=$(SHARDS) data.shard=$(SHARD_LIST) $(LAUNCH_ARGS) $(ARGS)
+	$(PY) -m bows.data.binarize data.num_shards=$(SHARDS) $(ARGS)
+
 stats: $(STAMP) ## co-activation statistics of the windows (counts, correlation, PMI)
 	$(PY) -m bows.data.stats $(ARGS)
 
@@ -57,6 +68,9 @@ smoke: $(STAMP) ## try this first: the whole study on a tiny corpus slice in abo
 
 all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
 	$(PY) -m bows.experiments.study $(ARGS)
+
+structure: $(STAMP) ## structure vs latent size (months / Roman-numeral Gram norms, 3 seeds, wd 1; ~hours on 2 CPUs)
+	$(PY) -m bows.experiments.structure $(ARGS)
 
 synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
 	$(PY) -m bows.experiments.synthetic $(ARGS)
@@ -91,8 +105,12 @@ bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shap
 bench-train: $(STAMP) ## training throughput per GEMM backend and precision vs the measured step bound
 	$(PY) scripts/bench_train.py $(ARGS)
 
+bench-scale: $(STAMP) ## data stages on 0.1/0.3/1 GB synthetic corpora: rows/s and peak RSS per stage; streaming vs resident training
+	$(PY) scripts/bench_scale.py $(ARGS)
+
 bench-dynamics: $(STAMP) ## overhead of the per-interval geometry dynamics (||W||_F, norms, D, grad norm)
 	$(PY) scripts/bench_dynamics.py $(ARGS)
+
 
 bf16-check: $(STAMP) ## bf16 vs the fp32 seed spread of the geometry metrics (ARGS="--latent 1000 --steps 4000 --lr 5e-4": full size)
 	$(PY) scripts/bf16_check.py $(ARGS)

@@ -44,6 +44,7 @@ class Files:
     META = "meta.json"
     DOCS = "docs.parquet"  # download: doc_id, source, split, text (one row per row-of-text)
     VOCAB = "vocab.parquet"  # vocab: index, word, count, forced
+    COUNTS = "counts.parquet"  # vocab_counts (one shard of a sharded vocab build): word, count in its sampled rows
 
     # binarize: per split, CSR windows
     @staticmethod

@@ -120,6 +120,30 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """How the data stages run (never what they produce: outputs and artifact keys do not depend on it)."""
+
+    chunk_rows: int = field(
+        default=100_000, metadata=NOT_IN_KEY
+    )  # rows read, tokenized and windowed at a time: sets the stages' peak memory
+    num_shards: int = field(
+        default=1, metadata=NOT_IN_KEY
+    )  # split each corpus split into this many row ranges, built as independent jobs
+    shard: Optional[int] = field(
+        default=None, metadata=NOT_IN_KEY
+    )  # build only this shard (a job of a multirun); None: all shards, then merge
+
+    def __post_init__(self) -> None:
+        _check(self.chunk_rows >= 1, "data.chunk_rows", f"must be >= 1, got {self.chunk_rows}")
+        _check(self.num_shards >= 1, "data.num_shards", f"must be >= 1, got {self.num_shards}")
+        _check(
+            self.shard is None or 0 <= self.shard < self.num_shards,
+            "data.shard",
+            f"must be in [0, data.num_shards={self.num_shards}), got {self.shard}",
+        )
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     latent_size: int = 1000  # L
     output: str = "relu"  # "relu" (paper) or "linear"
@@ -154,6 +178,15 @@ class TrainConfig:
     gemm: str = field(
         default="auto", metadata=NOT_IN_KEY
     )  # GEMM backend of the fused loss: auto (fastest measured here, cached) | aten | aten_t | onednn
+    stream: str = field(
+        default="auto", metadata=NOT_IN_KEY
+    )  # train windows: auto (resident if they fit device_memory), resident, or stream (run.json records which)
+    device_memory: Optional[float] = field(
+        default=None, metadata=NOT_IN_KEY
+    )  # GiB the resident windows may use (None: half the GPU's memory / the host's RAM)
+    stream_block_windows: int = field(
+        default=4_000_000, metadata=NOT_IN_KEY
+    )  # streaming: non-empty windows per shuffled block copied to the device
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
@@ -177,6 +210,21 @@ class TrainConfig:
         _check(self.num_threads >= 0, "train.num_threads", f"must be >= 0, got {self.num_threads}")
         _check(
             self.gemm in ("auto", "aten", "onednn"), "train.gemm", f"must be auto, aten or onednn, got {self.gemm!r}"
+        )
+        _check(
+            self.stream in ("auto", "resident", "stream"),
+            "train.stream",
+            f"must be auto, resident or stream, got {self.stream!r}",
+        )
+        _check(
+            self.device_memory is None or self.device_memory > 0,
+            "train.device_memory",
+            f"must be > 0 GiB, got {self.device_memory}",
+        )
+        _check(
+            self.stream_block_windows >= 1,
+            "train.stream_block_windows",
+            f"must be >= 1, got {self.stream_block_windows}",
         )
 
 
@@ -202,10 +250,25 @@ class WandbConfig:
 class StatsConfig:
     sample_windows: int = 200_000  # windows (evenly spaced over the train split) used for all-pairs statistics
     min_count: int = 20  # pairs/words seen fewer times are left out of the all-pairs tables
+    scan_window_sizes: list[int] = field(default_factory=lambda: [1, 2, 3, 5, 10, 20])  # data diagnostics: G
+    scan_sentences_per_row: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])  # embedded: segmentations
+    scan_discovered: int = 4  # data diagnostics: also scan this many groups discovered in the co-occurrence
+    scan: bool = True  # run the data diagnostics (window-size scan) with the stats stage
 
     def __post_init__(self) -> None:
         _check(self.sample_windows >= 1, "stats.sample_windows", f"must be >= 1, got {self.sample_windows}")
         _check(self.min_count >= 1, "stats.min_count", f"must be >= 1, got {self.min_count}")
+        _check(
+            len(self.scan_window_sizes) > 0 and all(g >= 1 for g in self.scan_window_sizes),
+            "stats.scan_window_sizes",
+            f"must be a non-empty list of sizes >= 1, got {self.scan_window_sizes}",
+        )
+        _check(
+            all(s >= 1 for s in self.scan_sentences_per_row),
+            "stats.scan_sentences_per_row",
+            f"must be sizes >= 1, got {self.scan_sentences_per_row}",
+        )
+        _check(self.scan_discovered >= 0, "stats.scan_discovered", f"must be >= 0, got {self.scan_discovered}")
 
 
 @dataclass(frozen=True)
@@ -324,6 +387,42 @@ class CitymapConfig:
 
 
 @dataclass(frozen=True)
+class StructureConfig:
+    """``make structure`` (bows.experiments.structure): Gram structure of months / Roman numerals vs L."""
+
+    latent_sizes: list[int] = field(default_factory=lambda: [25, 50, 100, 200, 400, 1000])
+    steps: list[int] = field(default_factory=lambda: [1000, 1000, 1500, 2000, 3000, 4000])  # per latent size
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])  # init seeds: instances of one model per L
+    weight_decay: float = 1.0
+    eval_every: int = 100  # steps between Frobenius-norm evaluations (the settling curve)
+    settle_tolerance: float = 0.05  # settled: within this relative distance of the final value from then on
+
+    def __post_init__(self) -> None:
+        _check(
+            len(self.latent_sizes) > 0 and all(v >= 1 for v in self.latent_sizes),
+            "structure.latent_sizes",
+            f"must be a non-empty list of sizes >= 1, got {self.latent_sizes}",
+        )
+        _check(
+            len(self.steps) == len(self.latent_sizes) and all(v >= 1 for v in self.steps),
+            "structure.steps",
+            f"needs one step count >= 1 per latent size ({len(self.latent_sizes)}), got {self.steps}",
+        )
+        _check(
+            len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
+            "structure.seeds",
+            f"must be distinct seeds, got {self.seeds}",
+        )
+        _check(self.weight_decay >= 0, "structure.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        _check(self.eval_every >= 1, "structure.eval_every", f"must be >= 1, got {self.eval_every}")
+        _check(
+            0 < self.settle_tolerance < 1,
+            "structure.settle_tolerance",
+            f"must be in (0, 1), got {self.settle_tolerance}",
+        )
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     weight_decays: list[float] = field(default_factory=lambda: [4.0, 1.0])  # the paper's two models
 
@@ -338,6 +437,7 @@ class BowsConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
@@ -346,6 +446,7 @@ class BowsConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     citymap: CitymapConfig = field(default_factory=CitymapConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
     run_name: Optional[str] = None  # optional human label for a training run (W&B name)
 
 

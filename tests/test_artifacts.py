@@ -54,6 +54,7 @@ def test_changed_config_builds_a_new_artifact_and_leaves_the_old_one(tmp_path, m
 
 def test_interrupted_build_leaves_nothing(tmp_path, make_config, monkeypatch):
     import bows.data.binarize
+    import bows.data.chunks
 
     cfg, docs = make_config(*DATA), write_docs(tmp_path)
     vocab = build_vocab(cfg, docs)
@@ -61,7 +62,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, make_config, monkeypatch):
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bows.data.binarize, "build_windows", explode)
+    monkeypatch.setattr(bows.data.chunks, "build_windows", explode)  # the streamed build's kernel call
     with pytest.raises(KeyboardInterrupt):
         build_binarized(cfg, docs, vocab)
     stage_dir = tmp_path / "artifacts" / "binarize"

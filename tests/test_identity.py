@@ -45,6 +45,9 @@ DOES_NOT = {
     "train.resume": False,
     "train.eval_windows": 11,
     "train.gemm": "onednn",  # a backend choice: the same maths, like train.device
+    "train.stream": "stream",  # how the windows reach the device (run.json records it)
+    "train.device_memory": 1.0,
+    "train.stream_block_windows": 1024,
 }
 WINDOWS = Artifact(path=Path("w"), meta={"files": {"train.offsets.npy": {"sha256": "0" * 64, "bytes": 1}}})
 

@@ -98,8 +98,9 @@ def test_training_matches_a_plain_dense_autograd_reference(cfg_of):
     while done < steps:
         for bt in epoch_batches(data, batch, cfg.train.seed, epoch):
             x = torch.zeros(bt.size, data.vocab_size, dtype=torch.float64)
+            ids, offs = bt.csr()
             for i in range(bt.size):  # plain loop: the reference shares no code with the sparse path
-                x[i, bt.indices[bt.offsets[i] : bt.offsets[i + 1]].long()] = 1.0
+                x[i, ids[offs[i] : offs[i + 1]].long()] = 1.0
             loss = ((torch.relu(x @ W.T @ W + b) - x) ** 2).mean()
             opt.zero_grad()
             loss.backward()
@@ -144,6 +145,7 @@ def test_nonfinite_weights_detected_within_a_step_before_epoch_end_and_checkpoin
     assert "last good checkpoint (step 4)" in message
     path = next((cfg.paths.root_path / "runs").iterdir())
     state = load_checkpoint(path, torch.device("cpu"))
+    assert state is not None
     assert state["optim"]["step"] == 4 and torch.isfinite(state["model"]["W"]).all()
     assert json.loads((path / Files.RUN).read_text())["status"] == "failed"
     rows = [json.loads(line) for line in (path / Files.METRICS).read_text().splitlines()]
@@ -175,7 +177,8 @@ def test_default_config_sigterm_mid_epoch_checkpoints_and_resumes_bitwise(cfg_of
     path = tmp_path / "cut" / "runs" / full_path.name
     info = json.loads((path / Files.RUN).read_text())
     assert info["status"] == "interrupted" and info["step"] == cut
-    assert load_checkpoint(path, torch.device("cpu"))["optim"]["step"] == cut
+    state = load_checkpoint(path, torch.device("cpu"))
+    assert state is not None and state["optim"]["step"] == cut
     assert signal.getsignal(signal.SIGTERM) is not None  # handlers restored
     monkeypatch.setattr(train_mod.Optimisation, "update", real)
     resumed_path = train_mod.run(cfg_of(*common, "wandb.group=second", root=tmp_path / "cut"))
@@ -228,7 +231,8 @@ def test_sigterm_to_the_train_command_exits_143_with_one_line_and_resumes(shared
     [run] = list(root.glob("runs/*"))
     info = json.loads((run / Files.RUN).read_text())
     assert info["status"] == "interrupted"
-    assert load_checkpoint(run, torch.device("cpu"))["optim"]["step"] == info["step"]
+    state = load_checkpoint(run, torch.device("cpu"))
+    assert state is not None and state["optim"]["step"] == info["step"]
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)  # the same command resumes
     assert again.returncode == 0, again.stderr[-2000:]
     assert [p.name for p in root.glob("runs/*")] == [run.name]

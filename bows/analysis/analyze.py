@@ -144,6 +144,7 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
     result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, cfg=cfg.analyze)
+    _attach_window_scan(result, info.config, cfg, info.windows, costats.artifact, _root_of(run_dir, cfg))
     out = run_dir / ANALYSIS_DIR
     (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
     save_analysis(result, out)
@@ -179,6 +180,33 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     _where_run(run_dir, out)
     _raise_if_failed(failed, out)
     return out
+
+
+def _attach_window_scan(
+    result: Analysis, run_cfg: BowsConfig, cfg: BowsConfig, windows, stats_artifact, root: Path
+) -> None:
+    """The data diagnostics of the run's corpus (built by ``make stats``), when they exist: table,
+    summary and per-group numbers (``data_scan/<group>/...``) join the run's analysis."""
+    import dataclasses
+
+    from bows.data.stats import find_window_scan, load_window_scan
+
+    scan = find_window_scan(dataclasses.replace(run_cfg, stats=cfg.stats), windows, stats_artifact, root)
+    if scan is None:
+        log.info("analyze: no data diagnostics for this corpus setting (run `make stats`)")
+        return
+    table, summary = load_window_scan(scan)
+    result.tables["window_scan"] = table
+    result.sections["window_scan"] = summary
+    for name, entry in summary["groups"].items():
+        key = name.replace(" ", "_")
+        here = entry.get("configured") or {}
+        if here.get("score") is not None:
+            result.metrics[f"data_scan/{key}/configured_{entry['primary']}"] = here["score"]
+        mine = [b for b in entry["best"] if b["sentences_per_row"] == summary["sentences_per_row"]]
+        if mine:
+            result.metrics[f"data_scan/{key}/best_group_size"] = mine[0]["group_size"]
+            result.metrics[f"data_scan/{key}/best_{entry['primary']}"] = mine[0]["score"]
 
 
 def _where_run(run_dir: Path, out: Path) -> None:

@@ -388,15 +388,41 @@ def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: 
 def discovery(
     W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int
 ) -> None:
-    """Automatic structure discovery among the most frequent words (SPEC 8)."""
+    """Structures found without labels among the most frequent words (SPEC 8, ``bows.analysis.discovery``),
+    and how well the found ring-like groups recover the months and days (precision / recall)."""
+    from bows.analysis import discovery as disc
+
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
     ids = np.argsort(-counts, kind="stable")[: min(candidates, len(vocab))]
     ids = ids[(W[:, ids] ** 2).sum(axis=0) > 1e-8]
-    if len(ids) < 10:
+    if len(ids) < 20:
+        a.refuse("discovery/rings", f"only {len(ids)} represented candidate words (< 20)")
         return
-    frame = geo.discover_rings(W, vocab, ids, clusters=max(2, len(ids) // 15), seed=seed)
-    a.tables["discovery"] = frame
-    a.metrics["discovery/rings"] = int((frame["shape"] == "ring").sum())
+    result = disc.discover(W[:, ids].T, [vocab[i] for i in ids], counts[ids].astype(np.float64), seed=seed)
+    found = result.found.copy()
+    found["indices"] = [[int(ids[i]) for i in g] for g in found["indices"]]
+    a.tables["discovery"] = found
+    section: dict[str, Any] = {
+        "z_min": result.z_min,
+        "candidates": int(len(result.candidates)),
+        "candidate_words": int(len(ids)),
+        "matches": {},
+    }
+    for shape in disc.SHAPES:
+        a.metrics[f"discovery/{shape}s"] = int((found["shape"] == shape).sum())
+    for name, words in (("months", MONTHS), ("days", GROUPS["days"])):
+        present = lookup(words, vocab).words
+        for shape in ("ring", None):
+            m = disc.match(found, present, shape)
+            key = f"{name}_{shape or 'any'}"
+            section["matches"][key] = m
+            for stat in ("precision", "recall"):
+                a.metrics[f"discovery/{key}/{stat}"] = m[stat]
+            if m["rank"] is None:
+                a.refuse(f"discovery/{key}/rank", f"no found {shape or 'structure'} group holds any of these words")
+            else:
+                a.metrics[f"discovery/{key}/rank"] = m["rank"]
+    a.sections["discovery"] = section
 
 
 def analyze_arrays(

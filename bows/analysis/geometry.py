@@ -1,6 +1,6 @@
 """Pure feature-geometry analyses of word vectors (columns of W): PCA rings and ring scores,
 seasonal-word projections, the data-side ring, co-activation vs interference, kNN category purity,
-off-diagonal Gram norms, feature dimensionality and automatic ring discovery. No I/O: arrays in,
+off-diagonal Gram norms and feature dimensionality (structure discovery: ``bows.analysis.discovery``). No I/O: arrays in,
 numbers (dicts / DataFrames) out.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -264,85 +263,3 @@ def feature_dimensionality(W: np.ndarray) -> np.ndarray:
     W_hat = W / np.maximum(np.sqrt(norm2), 1e-12)
     interference = (W_hat * ((W @ W.T) @ W_hat)).sum(axis=0)
     return np.where(norm2 > 1e-12, norm2 / np.maximum(interference, 1e-300), 0.0)
-
-
-# ----------------------------------------------------------------------------- structure discovery
-def shape_scores(points: np.ndarray) -> dict[str, Any]:
-    """PCA-2 shape of a point cloud: ``ring`` = (1 - radial CV) x angular coverage (both in [0, 1]),
-    ``line`` = PC1 share of PC1+PC2 variance, ``planarity`` = PC1+PC2 explained variance."""
-    fit = pca(points, 2)
-    xy = fit.transform(points)
-    r = np.linalg.norm(xy, axis=1)
-    theta = np.sort(np.mod(np.arctan2(xy[:, 1], xy[:, 0]), 2 * np.pi))
-    max_gap = np.max(np.diff(np.concatenate([theta, theta[:1] + 2 * np.pi])))
-    coverage = 1 - max(max_gap - 2 * np.pi / len(points), 0) / (2 * np.pi)
-    radial = 1 - min(r.std() / max(r.mean(), 1e-12), 1.0)
-    ev = fit.explained
-    return {
-        "ring": float(radial * coverage),
-        "line": float(ev[0] / max(ev[:2].sum(), 1e-12)),
-        "planarity": float(ev[:2].sum()),
-        "order": np.argsort(np.arctan2(xy[:, 1], xy[:, 0])),
-    }
-
-
-def _null_shapes(size: int, dim: int, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd of (ring, planarity) for ``size`` isotropic Gaussian points in ``dim`` dimensions."""
-    scores = np.array(
-        [[(s := shape_scores(rng.standard_normal((size, dim))))["ring"], s["planarity"]] for _ in range(draws)]
-    )
-    return scores.mean(axis=0), np.maximum(scores.std(axis=0, ddof=1), 1e-6)
-
-
-def discover_rings(
-    W: np.ndarray,
-    vocab: Sequence[str],
-    candidates: np.ndarray,
-    clusters: int = 200,
-    min_size: int = 5,
-    max_size: int = 40,
-    seed: int = 0,
-    draws: int = 30,
-) -> pd.DataFrame:
-    """Cluster candidate word vectors by cosine (k-means on unit vectors), score each cluster's
-    PCA-2 shape (``shape_scores``) against isotropic Gaussian clouds of the same size (z-scores),
-    and rank clusters by ``ring_z`` limited by ``planarity_z`` (a ring must be both round and flat).
-    Words of each cluster are listed in angular order around the PC1-2 plane."""
-    from sklearn.cluster import KMeans
-
-    X = np.asarray(W, dtype=np.float64)[:, candidates].T
-    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    clusters = max(1, min(clusters, len(candidates) // min_size))
-    labels = KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit_predict(X)  # pyright: ignore[reportArgumentType]
-    rng = np.random.default_rng(seed)
-    nulls: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    rows = []
-    for c in range(clusters):
-        members = np.flatnonzero(labels == c)
-        if not (min_size <= len(members) <= max_size):
-            continue
-        s = shape_scores(X[members])
-        if len(members) not in nulls:
-            nulls[len(members)] = _null_shapes(len(members), min(X.shape[1], 64), draws, rng)
-        mean, sd = nulls[len(members)]
-        rows.append(
-            {
-                "cluster": c,
-                "size": len(members),
-                "ring": s["ring"],
-                "line": s["line"],
-                "planarity": s["planarity"],
-                "ring_z": (s["ring"] - mean[0]) / sd[0],
-                "planarity_z": (s["planarity"] - mean[1]) / sd[1],
-                "words": " ".join(vocab[int(candidates[members[i]])] for i in s["order"]),
-            }
-        )
-    frame = pd.DataFrame(
-        rows, columns=["cluster", "size", "ring", "line", "planarity", "ring_z", "planarity_z", "words"]
-    )
-    flat = frame["planarity_z"] >= 2
-    frame["shape"] = np.where(
-        flat & (frame["ring_z"] >= 2), "ring", np.where(flat & (frame["line"] >= 0.8), "line", "blob")
-    )
-    frame["score"] = np.minimum(frame["ring_z"], frame["planarity_z"])
-    return frame.sort_values("score", ascending=False, ignore_index=True)

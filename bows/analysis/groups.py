@@ -47,6 +47,19 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 CYCLIC_GROUPS = ("months", "days")
 
+# Groups of the data diagnostics (``make stats``): words in natural order and the structure that
+# order predicts ("ring": cyclic, "line": linear).
+SEASONS = ("spring", "summer", "autumn", "winter")
+NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+DIAGNOSTIC_GROUPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "months": (MONTHS, "ring"),
+    "days": (DAYS, "ring"),
+    "seasons": (SEASONS, "ring"),
+    "planets": (PLANETS, "line"),
+    "roman": (ROMAN, "line"),
+    "numbers": (NUMBERS, "line"),
+}
+
 # Northern-hemisphere season of each month, and the season each seasonal word belongs to.
 MONTH_SEASON: dict[str, str] = dict(
     zip(

@@ -122,6 +122,21 @@ RUN_FIGURES = (
         "words",
         "Look for most words sharing dimensions (small D) and D rising with word frequency (right).",
     ),
+    Shown(
+        "discovery",
+        "words",
+        "Structures found without labels: look for rings of words that belong together (days, months) among "
+        "the top ring-like groups; each panel is the group's own PCA, z against random word sets of the same "
+        "size and frequency.",
+        wide=True,
+    ),
+    Shown(
+        "window_scan",
+        "data",
+        "Data diagnostics (make stats): look for the window size G where each group's ring / line score "
+        "peaks in the data alone (one line per row segmentation; circled: this corpus's setting).",
+        wide=True,
+    ),
 )
 
 # One line per figure of a sweep or study (<sweep>/analysis/figures/<name>.png); unlisted ones appear under
@@ -506,11 +521,12 @@ def _run_tables(view: RunView) -> list[str]:
         ("r2", "Words most carried by their context (held-out R^2 minus one-hot R^2)", 25),
         ("towers", "Decomposition towers of the target words' pre-activation", 40),
         ("christmas_months", "Christmas vs each month", 12),
-        ("discovery", "Automatic structure discovery: word clusters ranked by ring shape", 15),
+        ("discovery", "Structures found without labels (rings, lines, clusters; z vs random word sets)", 36),
     ]
     for name, title, n in tables:
         if name in a.tables:
-            parts.append(_collapsed(title, _table(a.tables[name].head(n))))
+            frame = a.tables[name].drop(columns=["indices", "pc1", "pc2"], errors="ignore")  # lists: figure only
+            parts.append(_collapsed(title, _table(frame.head(n))))
     return parts
 
 

@@ -422,3 +422,62 @@ def local_table(corpus: CorpusConfig) -> pa.Table:
     if not tables:
         raise BowsError(f"corpus.files: every file of {list(corpus.files)} is empty; point it at files with text")
     return pa.concat_tables(tables)
+
+
+def _text_lines(path: Path, encoding: str = "utf-8", block_chars: int = 1 << 24) -> Iterator[list[str]]:
+    """The lines of a text file, a block at a time, split as the ``datasets`` text loader splits them
+    (universal newlines, ``str.splitlines``)."""
+    with open(path, encoding=encoding) as handle:
+        while block := handle.read(block_chars):
+            block += handle.readline()
+            yield block.splitlines()
+
+
+def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
+    """The rows of ``local_table``, a bounded batch at a time (``chunk_rows // 64`` records, as a
+    record holds many rows, or 16 M characters of a text file), read straight
+    with pyarrow: memory does not grow with the files.
+    (A .jsonl file in another encoding than UTF-8 is read whole, through ``datasets``.)"""
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    found = False
+    with tempfile.TemporaryDirectory(prefix="bows-local-") as cache_dir:
+        for path in local_files(corpus):
+            if path.stat().st_size == 0:
+                log.warning("corpus.files: %s is empty, skipped", path)
+                continue
+            found = True
+            name, suffix = f"local:{path}", path.suffix.lower()
+            try:
+                if suffix == ".txt":
+                    check_text_file(path, corpus.encoding)
+                    for lines in _text_lines(path, corpus.encoding):
+                        texts = pa.array(lines, pa.string())
+                        yield lines_of(texts, pa.repeat(name, len(texts)), name)
+                    continue
+                if suffix == ".parquet":
+                    batches = pq.ParquetFile(path).iter_batches(batch_size=max(1, chunk_rows // 64))
+                elif corpus.encoding.lower().replace("-", "").replace("_", "") == "utf8":
+                    check_text_file(path, "utf-8")
+                    batches = pj.open_json(path)
+                else:
+                    table = _read_local(path, cache_dir, corpus.encoding)
+                    batches = [] if table is None else table.to_batches(max_chunksize=max(1, chunk_rows // 64))
+                start = 0
+                for batch in batches:
+                    if corpus.text_field not in batch.schema.names:
+                        raise BowsError(f"corpus.text_field: {path} has no column {corpus.text_field!r} "
+                                        f"(columns: {', '.join(batch.schema.names)}); set corpus.text_field")
+                    texts = batch.column(corpus.text_field)
+                    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+                        raise BowsError(f"corpus.text_field: column {corpus.text_field!r} of {path} holds "
+                                        f"{texts.type}, not text")
+                    ids = _indexed_ids(f"{name}#", start, len(texts))
+                    start += len(texts)
+                    yield lines_of(pc.cast(texts, pa.string()), ids, name)
+            except (pa.ArrowException, OSError) as exc:
+                raise BowsError(f"corpus.files: cannot read {path} as {LOCAL_FORMATS[suffix]} ({type(exc).__name__}: "
+                                f"{exc}); check the file is complete and in that format") from exc
+    if not found:
+        raise BowsError(f"corpus.files: every file of {list(corpus.files)} is empty; point it at files with text")

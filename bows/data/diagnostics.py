@@ -1,0 +1,169 @@
+"""Pure data diagnostics: how strongly the *data* supports a ring or a line for a word group, as a
+function of the window size G (and, run per corpus build, of the row segmentation). No I/O.
+
+Per-row indicators of only the group's words are built once (rows x k, k = group size); for every G
+the windowed union is two lookups in their per-segment cumulative sums (``union = cs[end] - cs[start]
+> 0``), so a scan over many G never rebuilds the full windows. On the windows that hold at least one
+group word the indicators are row-centred and their Gram matrix M (k x k) is the data's own PCA of
+the group (SPEC 5.2). From M:
+
+- ``adjacent_fraction`` / ``circular_rank_corr``: the ring score of the PC1-2 angles (as for W).
+- ``fourier_share``: share of M's trace in the first Fourier mode of the natural cyclic order
+  (cos, sin of 2 pi i / k): a continuous ring strength; chance (isotropic M) is 2 / (k - 1).
+- ``line_share``: share of M's trace along the centred natural order (i - mean): a line strength;
+  chance 1 / (k - 1). ``line_spearman``: |Spearman| between PC1 and the natural order.
+- ``corr_adjacent_fraction`` / ``corr_circular_rank_corr``: the ring score of the PCA of the
+  indicators' correlation over those windows (standardised: frequent months do not dominate).
+- ``shape_ring`` / ``planarity``: the label-free shape scores of ``bows.analysis.discovery`` on the
+  PC coordinates (usable for discovered groups, which have no natural order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats as sstats
+
+from bows.analysis import geometry as geo
+from bows.data.windows import layout
+
+WINDOW_SIZES = (1, 2, 3, 5, 10, 20)
+MIN_GROUP_WINDOWS = 30  # fewer windows holding a group word: the scores are null (with a reason)
+
+
+def row_indicators(
+    rows: np.ndarray, ids: np.ndarray, n_rows: int, group_ids: ArrayLike, vocab_size: int
+) -> np.ndarray:
+    """(n_rows x k) bool: row r holds group word j (token occurrences ``(rows[i], ids[i])``)."""
+    column = np.full(vocab_size, -1, dtype=np.int64)
+    group = np.asarray(group_ids, dtype=np.int64)
+    column[group] = np.arange(len(group))
+    mapped = column[np.asarray(ids, dtype=np.int64)]
+    hit = mapped >= 0
+    out = np.zeros((n_rows, len(group)), dtype=bool)
+    out[np.asarray(rows, dtype=np.int64)[hit], mapped[hit]] = True
+    return out
+
+
+def windowed_union(indicators: np.ndarray, seg_starts: np.ndarray, group_size: int, stride: int = 1) -> np.ndarray:
+    """(n_windows x k) bool: the union of the row indicators over each window of ``group_size`` rows
+    (same placement as the binarize stage: ``bows.data.windows.layout``), vectorised by cumulative sums."""
+    ind = np.asarray(indicators, dtype=bool)
+    n_rows = ind.shape[0]
+    lay = layout(np.asarray(seg_starts, dtype=np.int64), n_rows, group_size, stride)
+    cs = np.zeros((n_rows + 1, ind.shape[1]), dtype=np.int32)
+    np.cumsum(ind, axis=0, out=cs[1:])
+    return (cs[lay.window_start + lay.window_rows] - cs[lay.window_start]) > 0
+
+
+def centred_gram(windows: np.ndarray) -> tuple[np.ndarray, int]:
+    """M^T M of the row-centred indicators of the windows holding >= 1 group word, and their number."""
+    X = np.asarray(windows, dtype=np.float64)
+    X = X[X.sum(axis=1) > 0]
+    rows = X - X.mean(axis=1, keepdims=True)
+    return rows.T @ rows, int(X.shape[0])
+
+
+def conditional_corr(windows: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the group indicators over the windows holding >= 1 group word
+    (0 where a word never or always occurs there)."""
+    X = np.asarray(windows, dtype=np.float64)
+    X = X[X.sum(axis=1) > 0]
+    if X.shape[0] < 2:
+        return np.zeros((X.shape[1], X.shape[1]))
+    c = X - X.mean(axis=0)
+    cov = c.T @ c
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    return np.nan_to_num(corr)
+
+
+def mode_share(M: np.ndarray, vectors: np.ndarray) -> float:
+    """Share of trace(M) in the span of the (orthonormalised) columns of ``vectors``."""
+    q, _ = np.linalg.qr(np.asarray(vectors, dtype=np.float64))
+    total = float(np.trace(M))
+    return float(np.trace(q.T @ M @ q) / total) if total > 0 else float("nan")
+
+
+def structure_scores(M: np.ndarray, n_windows: int, ordered: str | None) -> dict:
+    """Ring / line scores of a group's centred Gram ``M`` (see the module docstring). ``ordered``:
+    "ring" (natural cyclic order), "line" (natural linear order) or None (label-free scores only).
+    Too few windows (< MIN_GROUP_WINDOWS) or a constant group: scores None with a ``reason``."""
+    from bows.analysis.discovery import shape_scores
+
+    k = M.shape[0]
+    out: dict = {"windows_with_group": int(n_windows), "reason": None}
+    keys = (
+        "adjacent_fraction",
+        "circular_rank_corr",
+        "fourier_share",
+        "line_share",
+        "line_spearman",
+        "shape_ring",
+        "planarity",
+        "explained_pc1",
+        "explained_pc2",
+    )
+    out.update(dict.fromkeys(keys))
+    if n_windows < MIN_GROUP_WINDOWS or k < 3 or np.trace(M) <= 0:
+        out["reason"] = (
+            f"only {n_windows} windows hold a group word (< {MIN_GROUP_WINDOWS})"
+            if n_windows < MIN_GROUP_WINDOWS
+            else "fewer than 3 words"
+            if k < 3
+            else "no variance"
+        )
+        return out
+    coords, ev = geo.pca_from_gram(M, min(3, k))
+    out["explained_pc1"], out["explained_pc2"] = float(ev[0]), float(ev[1])
+    shape = shape_scores(coords)
+    out["shape_ring"], out["planarity"] = shape["ring"], float(ev[:2].sum())
+    i = np.arange(k)
+    if ordered == "ring":
+        out.update(
+            {key: v for key, v in geo.ring_score(geo.angles(coords)).items() if key != "chance_adjacent_fraction"}
+        )
+        out["fourier_share"] = mode_share(M, np.stack([np.cos(2 * np.pi * i / k), np.sin(2 * np.pi * i / k)], axis=1))
+    if ordered in ("ring", "line"):
+        out["line_share"] = mode_share(M, (i - i.mean())[:, None])
+        out["line_spearman"] = float(abs(sstats.spearmanr(coords[:, 0], i).statistic))
+    return out
+
+
+def chance_levels(k: int) -> dict[str, float]:
+    """Scores of an isotropic (structure-free) group of k words."""
+    return {
+        "adjacent_fraction": 2.0 / (k - 1) if k > 2 else 1.0,
+        "fourier_share": 2.0 / (k - 1) if k > 1 else 1.0,
+        "line_share": 1.0 / (k - 1) if k > 1 else 1.0,
+    }
+
+
+def scan_window_sizes(
+    indicators: np.ndarray,
+    seg_starts: np.ndarray,
+    ordered: str | None,
+    window_sizes: Sequence[int] = WINDOW_SIZES,
+    stride: int = 1,
+) -> list[dict]:
+    """``structure_scores`` of one group for every window size G (one dict per G, with ``group_size``)."""
+    rows = []
+    for g in window_sizes:
+        windows = windowed_union(indicators, seg_starts, int(g), stride)
+        M, n = centred_gram(windows)
+        row = {
+            "group_size": int(g),
+            **structure_scores(M, n, ordered),
+            "corr_adjacent_fraction": None,
+            "corr_circular_rank_corr": None,
+        }
+        if ordered == "ring" and row["reason"] is None:
+            coords, _ = geo.pca_from_gram(conditional_corr(windows), 2)
+            score = geo.ring_score(geo.angles(coords))
+            row["corr_adjacent_fraction"] = score["adjacent_fraction"]
+            row["corr_circular_rank_corr"] = score["circular_rank_corr"]
+        rows.append(row)
+    return rows

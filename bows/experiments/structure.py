@@ -1,0 +1,212 @@
+"""``make structure`` (SPEC 5.5, the paper's structure-vs-latent-size figure): reads the corpus's train
+windows (built if missing); for every latent size L trains the seeds as instances of one model in one
+pass (wd ``structure.weight_decay``, the run's lr and batch size, ``structure.steps`` per L), evaluating
+the off-diagonal Frobenius norm of the months and Roman-numeral Gram matrices every
+``structure.eval_every`` steps. Writes ``<root>/structure/<hash>/``: structure.parquet (L, seed, group,
+norm), summary.parquet (mean +- 2 sd per L), curves.parquet (norm vs step: when it settles),
+snapshots.npz (group vectors), summary.json, structure.png and structure_settling.png; logs to W&B.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bows.analysis.groups import MONTHS, ROMAN, lookup
+from bows.analysis.structure import group_norms, settle_step, summarise
+from bows.artifacts import build_artifact, find_output, output_dir
+from bows.cli import stage_main
+from bows.config import BowsConfig, as_dict
+from bows.tracking import tracking_run
+from bows.training.batches import epoch_batches, to_device
+from bows.training.model import TiedAutoencoder
+from bows.training.optim import Optimisation, fit
+
+log = logging.getLogger(__name__)
+
+TABLE = "structure.parquet"  # latent_size, seed, group, frobenius, steps, settled_step
+SUMMARY_TABLE = "summary.parquet"  # group, latent_size, mean, sd, lower, upper, seeds
+CURVES = "curves.parquet"  # latent_size, seed, group, step, frobenius
+SNAPSHOTS = "snapshots.npz"  # "<group>/L<L>/seed<s>" -> the group's vectors (words x L)
+SUMMARY = "summary.json"
+FIGURE = "structure.png"
+SETTLING = "structure_settling.png"
+GROUPS = {"months": MONTHS, "roman": ROMAN}
+
+
+def seeded_weights(latent: int, vocab_size: int, seeds: list[int]) -> torch.Tensor:
+    """Paper init (U(-sqrt(2/V), sqrt(2/V))) per seed: (seeds, latent, vocab), reproducible per (seed, L)."""
+    bound = math.sqrt(2.0 / vocab_size)
+    out = torch.empty(len(seeds), latent, vocab_size)
+    for i, seed in enumerate(seeds):
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + latent)
+        out[i] = torch.empty(latent, vocab_size).uniform_(-bound, bound, generator=gen)
+    return out
+
+
+def train_latent(
+    windows,
+    vocab_size: int,
+    latent: int,
+    steps: int,
+    cfg: BowsConfig,
+    groups: dict[str, np.ndarray],
+    device: torch.device,
+) -> tuple[np.ndarray, list[dict]]:
+    """Train the seeds of one L as instances of one model; returns the groups' vectors (seeds x words x L per
+    group, stacked by ``groups`` order) and the evaluation curve rows."""
+    s = cfg.structure
+    model = TiedAutoencoder(vocab_size, latent, instances=len(s.seeds), output=cfg.model.output).to(device)
+    with torch.no_grad():
+        model.W.copy_(seeded_weights(latent, vocab_size, s.seeds).to(device))
+    opt = Optimisation(model, lr=cfg.train.lr, weight_decay=s.weight_decay, total_steps=steps)
+    per_epoch = windows.steps_per_epoch(cfg.train.batch_size)
+    curve: list[dict] = []
+
+    def evaluate(step: int) -> None:
+        with torch.no_grad():
+            W = model.W.detach().cpu().numpy()
+        for name, ids in groups.items():
+            for i, seed in enumerate(s.seeds):
+                curve.append(
+                    {
+                        "latent_size": latent,
+                        "seed": seed,
+                        "group": name,
+                        "step": step,
+                        "frobenius": group_norms(W[i], ids),
+                    }
+                )
+
+    evaluate(0)
+    fit(
+        model,
+        lambda epoch, skip: epoch_batches(windows, cfg.train.batch_size, cfg.train.seed, epoch, skip),
+        opt,
+        epochs=math.ceil(steps / per_epoch),
+        steps_per_epoch=per_epoch,
+        on_step=lambda info: evaluate(info.step) if info.step % s.eval_every == 0 or info.step == steps else None,
+    )
+    with torch.no_grad():
+        W = model.W.detach().cpu().numpy()
+    return W, curve
+
+
+def run(cfg: BowsConfig) -> Path:
+    from bows.data import binarize
+    from bows.data.binarize import load_windows, vocab_of
+    from bows.plots.structure import settling_figure, structure_figure
+    from bows.training.train import resolve_device
+
+    s = cfg.structure
+    windows_artifact = binarize.run(cfg)
+    vocab = vocab_of(windows_artifact)
+    config = {
+        "structure": as_dict(s),
+        "windows": windows_artifact.key,
+        "model": {"output": cfg.model.output},
+        "train": {"lr": cfg.train.lr, "batch_size": cfg.train.batch_size, "seed": cfg.train.seed},
+    }
+    out = output_dir(cfg.paths.root_path, "structure", "", config)
+    if find_output(out, "structure") is not None:
+        return out
+    found = {name: lookup(words, vocab) for name, words in GROUPS.items()}
+    groups = {name: f.indices for name, f in found.items() if len(f) >= 2}
+    missing = {name: list(f.missing) for name, f in found.items() if f.missing}
+    if not groups:
+        raise ValueError("structure: neither the months nor the Roman numerals are in the vocabulary")
+    device, _ = resolve_device(cfg.train.device, "fp32", cfg.train.num_threads)
+    train = load_windows(windows_artifact, "train")
+    windows = to_device(train.offsets, train.indices, train.vocab_size, device)
+    rows, curves, snapshots, seconds = [], [], {}, {}
+    for latent, steps in zip(s.latent_sizes, s.steps):
+        started = time.perf_counter()
+        W, curve = train_latent(windows, len(vocab), latent, steps, cfg, groups, device)
+        seconds[latent] = round(time.perf_counter() - started, 1)
+        curves += curve
+        frame = pd.DataFrame(curve)
+        for name, ids in groups.items():
+            for i, seed in enumerate(s.seeds):
+                c = frame[(frame["group"] == name) & (frame["seed"] == seed)]
+                rows.append(
+                    {
+                        "latent_size": latent,
+                        "seed": seed,
+                        "group": name,
+                        "frobenius": group_norms(W[i], ids),
+                        "steps": steps,
+                        "settled_step": settle_step(c["step"], c["frobenius"], s.settle_tolerance),
+                    }
+                )
+                snapshots[f"{name}/L{latent}/seed{seed}"] = W[i][:, ids].T.astype(np.float32)
+        log.info("structure: L=%d, %d seeds, %d steps in %.0f s", latent, len(s.seeds), steps, seconds[latent])
+    table, curves_frame = pd.DataFrame(rows), pd.DataFrame(curves)
+    summary = summarise(table)
+    settled = table.groupby("latent_size")["settled_step"].max()
+    info = {
+        "latent_sizes": s.latent_sizes,
+        "steps": dict(zip(map(str, s.latent_sizes), s.steps)),
+        "seeds": s.seeds,
+        "weight_decay": s.weight_decay,
+        "seconds_per_latent_size": seconds,
+        "settled_step_max": {str(k): (None if pd.isna(v) else int(v)) for k, v in settled.items()},
+        "words": {name: list(found[name].words) for name in groups},
+        "missing": missing,
+        "summary": summary.to_dict("records"),
+    }
+    with build_artifact(out.parent, "structure", out.name, config, final=out) as b:
+        table.to_parquet(b.path(TABLE), index=False)
+        summary.to_parquet(b.path(SUMMARY_TABLE), index=False)
+        curves_frame.to_parquet(b.path(CURVES), index=False)
+        np.savez_compressed(b.path(SNAPSHOTS), **snapshots)
+        b.path(SUMMARY).write_text(json.dumps(info, indent=2, default=str) + "\n")
+        made = []
+        drawers = {
+            FIGURE: lambda path: structure_figure(summary, snapshots, info, path),
+            SETTLING: lambda path: settling_figure(curves_frame, table, path),
+        }
+        for name, draw in drawers.items():
+            try:
+                draw(b.path(name))
+                made.append(name)
+            except Exception as exc:  # one failed figure never takes the numbers down
+                log.warning("structure: figure %s failed: %s: %s", name, type(exc).__name__, exc)
+        b.stats = {"models": len(s.latent_sizes) * len(s.seeds), "figures": made}
+    with tracking_run(cfg.wandb, name=f"structure-{out.name}", job_type="structure", config=config, dir=out) as tracker:
+        metrics = {
+            f"structure/{r['group']}/L{r['latent_size']}/frobenius_{stat}": r[stat]
+            for r in summary.to_dict("records")
+            for stat in ("mean", "sd")
+        }
+        tracker.summary(metrics)
+        tracker.table("structure/norms", table)
+        for name in made:
+            tracker.image(f"structure/{Path(name).stem}", out / name)
+    log.info("%s", format_summary(summary, info, out))
+    return out
+
+
+def format_summary(summary: pd.DataFrame, info: dict, out: Path) -> str:
+    lines = [f"structure vs latent size (wd {info['weight_decay']:g}, seeds {info['seeds']}) -> {out}"]
+    for group, part in summary.groupby("group"):
+        cells = []
+        for r in part.to_dict("records"):
+            sd = float(r["sd"])
+            two_sd = f" +- {2 * sd:.2g}" if np.isfinite(sd) else ""
+            cells.append(f"L={int(r['latent_size'])}: {float(r['mean']):.3g}{two_sd}")
+        lines.append(f"  {group}: off-diagonal Frobenius norm {', '.join(cells)}")
+    lines.append(f"  settled by step (max over seeds and groups): {info['settled_step_max']}")
+    return "\n".join(lines)
+
+
+main = stage_main(run)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Figures of the data diagnostics and of structure discovery: window-size scan (ring / line score of
+each word group against G, one line per row segmentation) and the discovery gallery (each found
+group's PCA with its words). Numbers in, PNG out (saved atomically through ``save_figure``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bows.plots.common import save_figure  # noqa: E402
+
+SCORE_LABEL = {
+    "adjacent_fraction": "calendar neighbours on the data ring (share)",
+    "line_spearman": "|Spearman| PC1 vs natural order",
+    "shape_ring": "label-free ring shape",
+    "fourier_share": "share in the cyclic Fourier mode (few words)",
+}
+
+
+def window_scan_figure(table: pd.DataFrame | None, path: Path, summary: dict | None = None) -> bool:
+    """One panel per group: its primary score against G (log x), one line per segmentation; dashed:
+    chance; the configured setting circled."""
+    if table is None or table.empty:
+        return False
+    names = list(dict.fromkeys(table["group"]))
+    cols = min(5, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.8 * rows), squeeze=False)
+    segs = sorted(table["sentences_per_row"].dropna().unique().tolist())
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(segs), 1)))
+    for ax, name in zip(axes.ravel(), names):
+        frame = table[table["group"] == name]
+        for color, seg in zip(colors, segs or [None]):
+            part = frame if seg is None else frame[frame["sentences_per_row"] == seg]
+            ax.plot(
+                part["group_size"],
+                part["score"].astype(float),
+                "o-",
+                color=color,
+                ms=3,
+                label=f"{int(seg)} sent./row" if seg is not None else "as configured",
+            )
+        chance = frame["chance"].iloc[0]
+        if chance is not None and np.isfinite(chance):
+            ax.axhline(chance, color="grey", ls="--", lw=0.8)
+        if summary is not None:
+            g, s = summary.get("group_size"), summary.get("sentences_per_row")
+            here = frame[(frame["group_size"] == g) & ((frame["sentences_per_row"] == s) if s is not None else True)]
+            if len(here):
+                ax.plot(here["group_size"], here["score"].astype(float), "o", ms=10, mfc="none", mec="crimson")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(frame["group_size"].unique()))
+        ax.set_xticklabels([str(g) for g in sorted(frame["group_size"].unique())], fontsize=7)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"{name} ({frame['kind'].iloc[0]})", fontsize=9)
+        ax.set_xlabel("window size G (rows)", fontsize=8)
+        ax.set_ylabel(SCORE_LABEL.get(frame["primary"].iloc[0], frame["primary"].iloc[0]), fontsize=7)
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6, loc="best")
+    fig.suptitle(
+        "Data diagnostics: how strongly the windows' co-occurrence supports each group's ring / line "
+        "(dashed: chance; circled: configured)",
+        fontsize=9,
+    )
+    save_figure(fig, Path(path))
+    return True
+
+
+def gallery_figure(found: pd.DataFrame | None, path: Path, title: str, n: int = 12) -> bool:
+    """The top found groups (rings first, then lines, then clusters): each group's PC1-2 with its words,
+    rings joined in angular order."""
+    if found is None or found.empty:
+        return False
+    order = {"ring": 0, "line": 1, "cluster": 2}
+    frame = found.assign(_o=found["shape"].map(order)).sort_values(["_o", "rank"]).head(n)
+    cols = min(4, len(frame))
+    rows = int(np.ceil(len(frame) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False)
+    for ax, (_, row) in zip(axes.ravel(), frame.iterrows()):
+        x, y, words = np.asarray(row["pc1"]), np.asarray(row["pc2"]), row["words"].split()
+        if row["shape"] == "ring":
+            ax.plot(np.append(x, x[:1]), np.append(y, y[:1]), "-", color="lightgrey", lw=0.8)
+        ax.scatter(x, y, s=12, color={"ring": "tab:red", "line": "tab:blue", "cluster": "tab:green"}[row["shape"]])
+        for xi, yi, w in zip(x, y, words):
+            ax.annotate(w, (xi, yi), fontsize=6, alpha=0.85)
+        ax.set_title(f"{row['shape']} #{row['rank']}: z={row['z']:.1f}, {row['size']} words", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(frame) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, Path(path))
+    return True
+
+
+def data_gallery_figure(found: pd.DataFrame, path: Path, summary: dict | None = None) -> bool:
+    return gallery_figure(
+        found,
+        path,
+        "Structures found without labels in the data's co-occurrence (PPMI-SVD vectors); "
+        "z against random word sets of the same size and frequency",
+    )

@@ -1,0 +1,59 @@
+"""Data diagnostics (bows.data.diagnostics): the windowed union equals the real windows' group columns,
+and the ring score of a synthetic corpus with a planted cyclic co-occurrence peaks at the planted G."""
+
+import numpy as np
+
+from bows.data.diagnostics import centred_gram, row_indicators, scan_window_sizes, structure_scores, windowed_union
+from bows.data.windows import build_windows, layout
+
+
+def test_windowed_union_matches_built_windows():
+    rng = np.random.default_rng(0)
+    n_rows, vocab = 200, 30
+    rows = np.sort(rng.integers(0, n_rows, 600))
+    ids = rng.integers(0, vocab, 600)
+    seg = np.array([0, 37, 90, 150])
+    group = [3, 7, 11, 29]
+    for g in (1, 4, 20):
+        lay = layout(seg, n_rows, g, 1)
+        full = build_windows(rows, ids, lay, vocab)
+        expect = np.zeros((len(lay), len(group)), bool)
+        for k in range(len(lay)):
+            words = set(full.indices[full.offsets[k] : full.offsets[k + 1]].tolist())
+            expect[k] = [w in words for w in group]
+        got = windowed_union(row_indicators(rows, ids, n_rows, group, vocab), seg, g)
+        assert np.array_equal(got, expect)
+
+
+def planted_corpus(k: int, lag: int, n_rows: int, noise: float, seed: int) -> np.ndarray:
+    """Row indicators (rows x k) with a planted cyclic co-occurrence: word j in row t, its calendar
+    neighbour j+1 (mod k) ``lag`` rows later -- visible from windows of G = lag + 1 rows -- and, 3 * lag
+    rows after t, the opposite word j + k/2, a non-cyclic co-occurrence that wider windows also see and
+    that blurs the ring; plus random group words (``noise`` per word and row)."""
+    rng = np.random.default_rng(seed)
+    ind = rng.random((n_rows, k)) < noise
+    t = 0
+    while t + 3 * lag < n_rows:
+        start = rng.integers(k)
+        ind[t, start] = ind[t + lag, (start + 1) % k] = ind[t + 3 * lag, (start + k // 2) % k] = True
+        t += 3 * lag + 1 + rng.integers(20, 30)
+    return ind
+
+
+def test_ring_score_peaks_at_the_planted_window_size():
+    k, lag = 12, 4  # neighbours 4 rows apart: the first window holding both has G = 5
+    ind = planted_corpus(k, lag, n_rows=100_000, noise=0.002, seed=1)
+    scan = scan_window_sizes(ind, np.array([0]), "ring", (1, 2, 3, 5, 10, 20))
+    for key in ("adjacent_fraction", "corr_adjacent_fraction"):
+        score = {row["group_size"]: row[key] for row in scan}
+        best = max(score, key=lambda g: score[g])
+        assert best == 5, (key, score)
+        assert score[5] >= 0.75 and all(score[g] <= score[5] - 0.25 for g in score if g != 5), (key, score)
+
+
+def test_too_few_windows_give_null_with_reason():
+    ind = np.zeros((50, 5), bool)
+    ind[3, 1] = True
+    M, n = centred_gram(windowed_union(ind, np.array([0]), 2))
+    out = structure_scores(M, n, "ring")
+    assert out["adjacent_fraction"] is None and "windows" in out["reason"]

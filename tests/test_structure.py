@@ -1,0 +1,67 @@
+"""Structure vs latent size: the metrics on hand-made Gram matrices and curves, and (slow) a tiny
+`make structure` run end to end."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bows.analysis.structure import group_norms, offdiag_frobenius_gram, settle_step, summarise
+
+
+def test_offdiag_frobenius_of_a_hand_made_gram():
+    G = np.array([[4.0, 1.0, -2.0], [1.0, 9.0, 0.0], [-2.0, 0.0, 1.0]])
+    assert offdiag_frobenius_gram(G) == pytest.approx(np.sqrt(2 * (1 + 4)))
+    assert offdiag_frobenius_gram(np.diag([1.0, 2.0, 3.0])) == 0.0  # orthogonal words: no structure
+    W = np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 1.0]])  # columns = word vectors
+    assert group_norms(W, [0, 1, 2]) == pytest.approx(np.sqrt(2 * (1**2 + 2**2)))
+
+
+def test_summary_is_mean_plus_minus_two_sd_over_seeds():
+    frame = pd.DataFrame(
+        {"group": "months", "latent_size": [10, 10, 10, 20], "seed": [1, 2, 3, 1], "frobenius": [1.0, 2.0, 3.0, 5.0]}
+    )
+    s = summarise(frame).set_index("latent_size")
+    assert s.loc[10, "mean"] == 2.0 and s.loc[10, "sd"] == 1.0
+    assert (s.loc[10, "lower"], s.loc[10, "upper"]) == (0.0, 4.0)
+    assert s.loc[20, "seeds"] == 1 and bool(
+        np.isnan(s["sd"].to_numpy()[list(s.index).index(20)])
+    )  # one seed: no sd, not 0
+
+
+def test_settle_step():
+    steps = [100, 200, 300, 400, 500]
+    assert settle_step(steps, [1.0, 5.0, 9.8, 10.1, 10.0], 0.05) == 300
+    assert settle_step(steps, [10.0] * 5, 0.05) == 100
+    assert settle_step(steps, [0.0] * 5, 0.05) is None
+
+
+@pytest.mark.slow
+def test_make_structure_tiny_run(tmp_path):
+    from bows.config import compose
+    from bows.experiments import structure
+    from tests.test_study import write_corpus
+
+    write_corpus(tmp_path / "corpus")
+    cfg = compose(
+        [
+            f"paths.root={tmp_path / 'data'}",
+            "wandb=disabled",
+            "corpus=local",
+            f"corpus.files=[{tmp_path / 'corpus'}/*.txt]",
+            "vocab.size=80",
+            "vocab.sample_fraction=1.0",
+            "train.batch_size=64",
+            "train.num_threads=1",
+            "structure.latent_sizes=[2,8]",
+            "structure.steps=[20,30]",
+            "structure.seeds=[1,2,3]",
+            "structure.eval_every=10",
+        ]
+    )
+    out = structure.run(cfg)
+    table = pd.read_parquet(out / structure.TABLE)
+    assert set(table["latent_size"]) == {2, 8} and set(table["seed"]) == {1, 2, 3}
+    assert set(table["group"]) >= {"months"}
+    assert (out / structure.FIGURE).is_file()
+    again = structure.run(cfg)  # up to date: reused, not retrained
+    assert again == out
