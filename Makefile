@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 DATA_ROOT := $(or $(BOWS_DATA),data)
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
-        synthetic citymap structure reproduce-paper test test-slow test-all browser bench bench-data bench-train \
+        synthetic citymap structure reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics \
         bench-scale bf16-check lint check clean data-shards
 
 help: ## list the targets
@@ -97,7 +97,7 @@ test-slow: $(STAMP) browser ## end-to-end tests (real sweeps, real embedded corp
 
 test-all: test test-slow ## every test
 
-bench: bench-data bench-train ## all benchmarks (tables printed, JSON under data/bench/)
+bench: bench-data bench-train bench-dynamics ## all benchmarks (tables printed, JSON under data/bench/)
 
 bench-data: $(STAMP) ## tokenize + vocab + windows throughput on a WikiText-shaped corpus
 	$(PY) scripts/bench_data.py $(ARGS)
@@ -107,6 +107,9 @@ bench-train: $(STAMP) ## training throughput per GEMM backend and precision vs t
 
 bench-scale: $(STAMP) ## data stages on 0.1/0.3/1 GB synthetic corpora: rows/s and peak RSS per stage; streaming vs resident training
 	$(PY) scripts/bench_scale.py $(ARGS)
+
+bench-dynamics: $(STAMP) ## overhead of the per-interval geometry dynamics (||W||_F, norms, D, grad norm)
+	$(PY) scripts/bench_dynamics.py $(ARGS)
 
 
 bf16-check: $(STAMP) ## bf16 vs the fp32 seed spread of the geometry metrics (ARGS="--latent 1000 --steps 4000 --lr 5e-4": full size)

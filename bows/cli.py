@@ -21,7 +21,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from bows.config import CONF_DIR, BowsConfig, to_config
 from bows.errors import USER_ERRORS, BowsError, StopRequested  # noqa: F401  (BowsError re-exported for callers)
@@ -37,6 +37,32 @@ def _multirun() -> bool:
         return HydraConfig.get().mode == RunMode.MULTIRUN
     except ValueError:  # not inside a Hydra app
         return False
+
+
+def parallel_jobs() -> bool:
+    """True inside a multirun whose launcher runs several jobs at once (joblib, submitit, ...): their
+    console output interleaves, so progress goes to one log line per interval instead of bars."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return False
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return False
+    launcher = str(hydra_cfg.launcher.get("_target_", ""))
+    return not launcher.endswith("BasicLauncher") and hydra_cfg.launcher.get("n_jobs", 2) != 1
+
+
+def _with_sweep_group(dcfg: DictConfig) -> DictConfig:
+    """Inside a multirun without an explicit ``wandb.group``, the group derived from what the sweep is."""
+    if not _multirun() or dcfg.get("wandb", {}).get("group"):
+        return dcfg
+    from bows.training.sweep import job_group
+
+    group = job_group(HydraConfig.get())
+    if group:
+        with open_dict(dcfg):
+            dcfg.wandb.group = group
+    return dcfg
 
 
 def unwritable(root: Path) -> str | None:
@@ -96,7 +122,7 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
         previous = _stop_on_sigterm()
         cfg = None
         try:
-            cfg = to_config(dcfg)
+            cfg = to_config(_with_sweep_group(dcfg))
             return run(cfg)
         except USER_ERRORS as exc:
             log.error("%s: %s", type(exc).__name__, exc)

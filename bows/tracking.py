@@ -40,8 +40,8 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 class Tracker:
     """Logs to one W&B run; every method is a no-op when the run is disabled (``run is None``)."""
 
-    def __init__(self, run: Any = None):
-        self.run = run
+    def __init__(self, run: Any = None, mode: str = "disabled"):
+        self.run, self.mode = run, mode
 
     @property
     def enabled(self) -> bool:
@@ -81,6 +81,24 @@ class Tracker:
         frame.insert(0, "label", list(labels))
         self.table(f"{key}_table", frame)
 
+    def model_artifact(self, name: str, files: list[Path], metadata: dict[str, Any]) -> None:
+        """Log the trained model (weights + its config file) with ``metadata``, aliased latest and final."""
+        if self.run is not None:
+            self.run.log_artifact(_artifact(name, "model", files, metadata), aliases=list(MODEL_ALIASES))
+
+    def use_model(self, name: str, alias: str = "final") -> bool:
+        """Declare the trained model ``name:alias`` as this run's input (W&B lineage). Online only:
+        wandb refuses ``use_artifact`` offline, so offline runs carry the reference in their config
+        (see ``bows.analysis.analyze``); returns whether the lineage was recorded."""
+        if self.run is None or self.mode != "online":
+            return False
+        try:
+            self.run.use_artifact(f"{artifact_name(name)}:{alias}", type="model")
+        except Exception as exc:  # e.g. the training run was never uploaded: keep the analysis
+            log.warning("wandb: could not declare %s:%s as input (%s)", name, alias, exc)
+            return False
+        return True
+
     def artifact(self, path: Path, name: str, type: str) -> None:
         """Log a file or directory as a W&B artifact (names are sanitised to W&B's alphabet)."""
         if self.run is None:
@@ -94,6 +112,67 @@ class Tracker:
         else:
             art.add_file(str(path))
         self.run.log_artifact(art)
+
+
+MODEL_ALIASES = ("latest", "final")
+
+
+def artifact_name(name: str) -> str:
+    """``name`` in W&B's artifact-name alphabet."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def _artifact(name: str, type: str, files: list[Path], metadata: dict[str, Any]) -> Any:
+    import wandb
+
+    art = wandb.Artifact(artifact_name(name), type=type, metadata=_json_safe(metadata) or None)
+    for file in files:
+        art.add_file(str(file), name=Path(file).name)
+    return art
+
+
+def _json_safe(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {str(k): _json_safe(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_json_safe(v) for v in tree]
+    if isinstance(tree, float) and not np.isfinite(tree):
+        return None
+    return tree if isinstance(tree, (str, int, float, bool, type(None))) else str(tree)
+
+
+def under_wandb_agent() -> bool:
+    """True inside a W&B Sweeps agent job: the agent owns the run id and the swept config keys."""
+    return bool(os.environ.get("WANDB_SWEEP_ID"))
+
+
+def job_tags(job_type: str, corpus: str, group: str | None) -> list[str]:
+    """Tags of every run: corpus, job type and, for sweep members, the sweep (W&B caps tags at 64 chars)."""
+    tags = [f"corpus:{corpus}", f"job:{job_type}"]
+    if group:
+        tags.append(f"sweep:{group}"[:64])
+    return tags
+
+
+def offline_runs(dir: Path) -> list[Path]:
+    """The offline run directories ``tracking_run(dir=dir)`` wrote (one per segment), oldest first."""
+    return sorted(Path(dir).glob("wandb/offline-run-*"))
+
+
+def sync_command(paths: list[Path] | list[str]) -> str:
+    """The ``wandb sync`` command that uploads the given offline run directories (or glob patterns)."""
+    return "wandb sync " + " ".join(str(p) for p in paths)
+
+
+def sync_patterns(root: Path) -> list[str]:
+    """Glob patterns covering every offline run under a data root: training runs, their analyses and
+    sweep summaries (resumed runs have one directory per segment; ``wandb sync`` appends them in order)."""
+    root = Path(root)
+    return [
+        f"{root}/runs/*/wandb/offline-run-*",
+        f"{root}/runs/*/analysis/wandb/offline-run-*",
+        f"{root}/multirun/*/*/analysis/wandb/offline-run-*",
+    ]
 
 
 def _heatmap_pixels(matrix: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -170,11 +249,12 @@ def tracking_run(
     group: str | None = None,
     run_id: str | None = None,
     resume: bool = False,
+    tags: list[str] | None = None,
 ) -> Iterator[Tracker]:
     """Open a W&B run (files under ``dir/wandb``), yield a ``Tracker``, and always finish it.
 
     ``run_id`` + ``resume=True`` continue the same W&B run (online) or write a new offline segment
-    with the same id, which ``wandb sync`` appends to that run.
+    with the same id, which ``wandb sync`` appends to that run. ``tags`` add to ``cfg.tags``.
     """
     mode = resolve_mode(cfg)
     if mode == "disabled":
@@ -193,7 +273,7 @@ def tracking_run(
             group=group or cfg.group,
             name=name,
             job_type=job_type,
-            tags=list(cfg.tags) or None,
+            tags=list(dict.fromkeys([*cfg.tags, *(tags or [])])) or None,
             config=config,
             dir=str(dir),
             mode=cast(Literal["online", "offline", "disabled"], mode),
@@ -210,7 +290,7 @@ def tracking_run(
         ) from exc
     exit_code = 1
     try:
-        yield Tracker(run)
+        yield Tracker(run, mode)
         exit_code = 0
     except BaseException as exc:  # an interrupt finishes the run with its own code (130/143)
         exit_code = int(getattr(exc, "exit_code", 130 if isinstance(exc, KeyboardInterrupt) else 1))

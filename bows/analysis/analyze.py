@@ -29,11 +29,12 @@ from bows.artifacts import (
     atomic_path,
     file_record,
     read_checked_json,
+    stable_hash,
     verify_files,
     write_checked_json,
 )
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict, key_dict
+from bows.config import BowsConfig, as_dict, key_dict, to_config
 from bows.data import HELDOUT_SPLITS
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats
@@ -41,6 +42,7 @@ from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.plots import figures
 from bows.plots import sweep as sweep_figures
+from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +166,18 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
         "seconds": round(time.time() - started, 1),
         "files": numbers_files(out),
     }
+    meta["label"] = run_label(info.config)
+    meta["title"] = run_title(info.config, info.meta.get("step"))
     meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     failed: list[dict[str, str]] = []
-    made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
-    _attempt(failed, "wandb", _track_run, cfg, run_dir, result, made, meta, group or info.config.wandb.group, failed)
+    with figures.figure_title(meta["title"]):
+        made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info("analyze: %d metrics, %d figures, %d failed -> %s", len(result.metrics), len(made), len(failed), out)
+    _where_run(run_dir, out)
     _raise_if_failed(failed, out)
     return out
 
@@ -203,22 +209,54 @@ def _attach_window_scan(
             result.metrics[f"data_scan/{key}/best_{entry['primary']}"] = mine[0]["score"]
 
 
-def _track_run(
-    cfg: BowsConfig, run_dir: Path, result: Analysis, made: list, meta: dict, group: str | None, failed: list
-) -> None:
-    """Log the analysis to W&B; each upload is independent (a failure is appended to ``failed``)."""
-    from bows.tracking import tracking_run
+def _where_run(run_dir: Path, out: Path) -> None:
+    """The analysis directory, the model's W&B offline directories and the command to upload them."""
+    from bows.tracking import offline_runs, sync_command
 
+    dirs = offline_runs(run_dir) + offline_runs(out)
+    if dirs:
+        log.info("analyze: W&B offline files %s and %s", run_dir / "wandb", out / "wandb")
+        log.info("analyze: upload training and analysis of this model with:  %s", sync_command(dirs))
+
+
+def comparable_record(info, metrics: dict) -> dict:
+    """The analysis run's summary: every analysis number plus the training run's final losses under the
+    training run's own keys, so one W&B row per model holds config, losses and geometry side by side."""
+    final = info.meta.get("summary", {})
+    record = {f"final/{k}": v for k, v in final.items() if isinstance(v, (int, float)) and v is not None}
+    if final.get("eval_loss") is not None:
+        record["eval/loss"] = final["eval_loss"]
+    if final.get("train_loss") is not None:
+        record["train/loss"] = final["train_loss"]
+    return {**record, **metrics}
+
+
+def _track_run(
+    cfg: BowsConfig, info, result: Analysis, made: list, meta: dict, group: str | None, failed: list
+) -> None:
+    """Log the analysis as the model's comparable record: a W&B run with a deterministic id (re-analysis
+    updates it), the training run's config keys (``train.weight_decay``, ``model.latent_size``, ...)
+    and the model artifact as its input."""
+    from bows.tracking import job_tags, tracking_run
+    from bows.training.train import model_artifact_name
+
+    run_dir = info.path
+    lineage = {"model_artifact": f"{model_artifact_name(run_dir)}:final", "training_run": f"train-{run_dir.name}"}
     with tracking_run(
         cfg.wandb,
-        name=f"analyze-{run_dir.name}",
+        name=f"{meta['label']}-analysis",
         job_type="analyze",
-        config=meta,
+        config={**as_dict(info.config), "analysis": {**meta, **lineage}},
         dir=run_dir / ANALYSIS_DIR,
         group=group,
+        run_id=f"analyze-{run_dir.name}",
+        resume=True,
+        tags=job_tags("analyze", info.config.corpus.name, group),
     ) as tracker:
-        _attempt(failed, "wandb:summary", tracker.summary, result.metrics)
-        _attempt(failed, "wandb:metrics", tracker.log, result.metrics)
+        _attempt(failed, "wandb:lineage", tracker.use_model, model_artifact_name(run_dir))
+        record = comparable_record(info, result.metrics)
+        _attempt(failed, "wandb:summary", tracker.summary, record)
+        _attempt(failed, "wandb:metrics", tracker.log, record)
         for fig in made:
             _attempt(failed, f"wandb:figures/{fig.name}", tracker.image, f"figures/{fig.name}", fig.path, fig.caption)
         groups = result.sections.get("groups", {})
@@ -287,6 +325,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
                 "run_dir": str(run_dir),
                 "analysis_dir": str(analysis_dir),
                 **_config_columns(analysis_dir),
+                **_run_columns(run_dir),
                 **meta.metrics,
             }
         )
@@ -310,12 +349,13 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     }
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
-    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed)
+    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_figures.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
         "analyze: sweep of %d runs (%d skipped, %d failed parts) -> %s", len(table), len(skipped), len(failed), out
     )
+    _where_sweep(table, out)
     _raise_if_failed(failed, out)
     return out
 
@@ -324,22 +364,43 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def summary_run_id(group: str) -> str:
+    """The sweep-summary run's W&B id: a function of the sweep's group, so re-analysis updates it."""
+    return f"sweep-summary-{stable_hash(group)[:16]}"
+
+
 def _track_sweep(
     cfg: BowsConfig, index_path: Path, table: pd.DataFrame, made: list, out: Path, group: str, failed: list
 ) -> None:
-    from bows.tracking import tracking_run
+    from bows.tracking import job_tags, tracking_run
 
+    axes = sweep_figures.varying_axes(table)
+    corpus = str(table["corpus"].iloc[0]) if "corpus" in table else "unknown"
     with tracking_run(
         cfg.wandb,
-        name=f"sweep-summary-{index_path.parent.name}",
+        name=f"{group}-summary",
         job_type="sweep-summary",
-        config={"sweep_index": str(index_path), "runs": len(table)},
-        dir=out,
+        config={"sweep_index": str(index_path), "runs": len(table), "group": group, "axes": axes},
+        dir=index_path.parent / ANALYSIS_DIR,
         group=group,
+        run_id=summary_run_id(group),
+        resume=True,
+        tags=job_tags("sweep-summary", corpus, group),
     ) as tracker:
         _attempt(failed, "wandb:sweep/metrics", tracker.table, "sweep/metrics", table)
         for fig in made:
             _attempt(failed, f"wandb:sweep/{fig.name}", tracker.image, f"sweep/{fig.name}", fig.path, fig.caption)
+
+
+def _where_sweep(table: pd.DataFrame, out: Path) -> None:
+    """The offline W&B directories of the sweep (training, analysis, summary) and one command to upload them."""
+    from bows.tracking import offline_runs, sync_command
+
+    dirs = [p for run in table["run_dir"] for d in (Path(run), Path(run) / ANALYSIS_DIR) for p in offline_runs(d)]
+    dirs += offline_runs(out)
+    if dirs:
+        log.info("analyze: W&B offline files of this sweep: %d run segments", len(dirs))
+        log.info("analyze: upload them with:  %s", sync_command(dirs))
 
 
 def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
@@ -381,6 +442,27 @@ def _recorded_group(index: pd.DataFrame) -> str | None:
         if run_json.is_file():
             return json.loads(run_json.read_text()).get("config", {}).get("wandb", {}).get("group")
     return None
+
+
+def _run_columns(run_dir: Path) -> dict:
+    """Training-side columns of a sweep member: label, lr, steps, corpus and final losses (run.json)."""
+    info = json.loads((run_dir / Files.RUN).read_text())
+    config, summary = info.get("config", {}), info.get("summary", {})
+    return {
+        "label": info.get("label") or _label_of(config),
+        "lr": config.get("train", {}).get("lr"),
+        "steps": info.get("step"),
+        "corpus": config.get("corpus", {}).get("name"),
+        "eval_loss": summary.get("eval_loss"),
+        "train_loss": summary.get("train_loss"),
+    }
+
+
+def _label_of(config: dict) -> str | None:
+    try:
+        return run_label(to_config(config))
+    except Exception:  # an old or hand-made run.json: the label is cosmetic
+        return None
 
 
 def _config_columns(analysis_dir: Path) -> dict:

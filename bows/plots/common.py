@@ -1,10 +1,15 @@
 """What every figure module shares: the Agg backend, ``Figure`` (a PNG that was made, with its
-caption), ``save_figure`` (tight layout, written to a temporary name and renamed), ``num`` (a
-number or "n/a" for a refused metric) and ``not_enough_data`` (the explicit empty panel)."""
+caption), ``save_figure`` (the ``figure_title`` in force on top, tight layout, written to a temporary
+name and renamed), ``num`` (a number or "n/a" for a refused metric) and ``not_enough_data`` (the
+explicit empty panel)."""
 
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +27,26 @@ class Figure:
     caption: str
 
 
+_TITLE: ContextVar[str | None] = ContextVar("figure_title", default=None)
+
+
+@contextmanager
+def figure_title(title: str | None) -> Iterator[None]:
+    """Every figure saved inside this block carries ``title`` (the run or sweep it shows) on top, so a
+    PNG is readable without its file name."""
+    token = _TITLE.set(title)
+    try:
+        yield
+    finally:
+        _TITLE.reset(token)
+
+
 def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    title = _TITLE.get()
+    if title and fig._suptitle is None:  # wrapped to the figure's width, so it is never clipped
+        width = max(30, int(fig.get_figwidth() * 13))
+        fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize=9, fontweight="bold")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=130)

@@ -16,12 +16,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bows.analysis.compute import Analysis  # noqa: E402
+from bows.analysis.groups import DAYS, MONTHS  # noqa: E402
 from bows.analysis.store import AnalysisFiles, load_analysis  # noqa: E402
 from bows.plots import mechanism as mf  # noqa: E402
-from bows.plots.common import Figure, not_enough_data, num, save_figure  # noqa: E402
+from bows.plots.common import Figure, figure_title, not_enough_data, num, save_figure  # noqa: E402,F401
 
 log = logging.getLogger(__name__)
 
+_CALENDAR = frozenset(DAYS + MONTHS)
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
 
 
@@ -53,6 +55,14 @@ def _missing_note(ax, missing: list[str]) -> None:
         ax.text(0.01, 0.01, "missing: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="crimson")
 
 
+def short_label(word: str) -> str:
+    """One label per word in every figure: month and day names as their 3-letter abbreviation (Jan,
+    Mon), other words in full up to 10 characters."""
+    if word in _CALENDAR:
+        return word[:3]
+    return word if len(word) <= 10 else word[:9] + "."
+
+
 def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> None:
     if ring.get("reason") or not ring.get("coords"):
         not_enough_data(ax, title, ring.get("reason") or "no coordinates")
@@ -62,7 +72,7 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
     ax.plot(loop[:, 0], loop[:, 1], "-", color="0.75", lw=1, zorder=1)
     ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(len(xy)), cmap="twilight", s=40, zorder=2)
     for (x, y), w in zip(xy, ring["words"]):
-        ax.annotate(w[:3], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.annotate(short_label(w), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     for p in extra or []:
         x, y = p["coords"][:2]
         ax.scatter([x], [y], marker="*", s=90, color=SEASON_COLOURS.get(p.get("expected_season") or "", "k"), zorder=3)
@@ -77,6 +87,7 @@ def ring_panel(ax, ring: dict, title: str, extra: list[dict] | None = None) -> N
     ax.set_ylabel(f"PC2 ({num(ev[1], '.0%')})" if len(ev) > 1 else "PC2", fontsize=8)
     ax.axhline(0, color="0.9", lw=0.5, zorder=0)
     ax.axvline(0, color="0.9", lw=0.5, zorder=0)
+    ax.margins(0.15)  # room for the labels of the outermost points
 
 
 def ring_figure(a: Analysis, group: str, path: Path) -> bool:
@@ -133,7 +144,7 @@ def _heat(ax, m: np.ndarray, words: list[str], title: str) -> None:
     off = m[~np.eye(len(m), dtype=bool)]
     bound = float(np.nanmax(np.abs(off))) if off.size and np.isfinite(off).any() else 1.0
     im = ax.imshow(m, cmap="RdBu_r", vmin=-bound, vmax=bound)
-    short = [w if len(w) <= 5 else w[:3] for w in words]
+    short = [short_label(w) for w in words]
     ax.set_xticks(range(len(words)), short, rotation=90, fontsize=7)
     ax.set_yticks(range(len(words)), short, fontsize=7)
     ax.set_title(title, fontsize=8)

@@ -49,6 +49,23 @@ def run_key(cfg: BowsConfig, windows: Artifact) -> str:
     return stable_hash({**payload, "windows": windows.digest})[:16]
 
 
+def run_label(cfg: BowsConfig) -> str:
+    """The readable name of a training run, used everywhere a run is named (W&B, bars, logs, figures):
+    ``run_name`` when set, else ``L<latent>-wd<weight decay>-s<seed>`` (e.g. ``L50-wd0.5-s1``)."""
+    return cfg.run_name or f"L{cfg.model.latent_size}-wd{cfg.train.weight_decay:g}-s{cfg.train.seed}"
+
+
+def run_title(cfg: BowsConfig, steps: int | None = None) -> str:
+    """A figure title naming the run: latent size, weight decay, seed, steps and corpus."""
+    parts = [f"L={cfg.model.latent_size}", f"wd={cfg.train.weight_decay:g}", f"seed {cfg.train.seed}"]
+    if steps is not None:
+        parts.append(f"{steps:,} steps")
+    parts.append(f"corpus {cfg.corpus.name}")
+    if cfg.model.output != "relu":
+        parts.append(f"{cfg.model.output} output")
+    return f"{run_label(cfg)}: " + ", ".join(parts)
+
+
 def run_dir(cfg: BowsConfig, windows: Artifact) -> Path:
     return cfg.paths.root_path / "runs" / run_key(cfg, windows)
 

@@ -13,6 +13,7 @@ after a SLURM array whose driver was killed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -32,6 +33,11 @@ from bows.training.checkpoint import read_run_json
 log = logging.getLogger(__name__)
 
 JOB_FILE = "bows_job.json"
+SWEEP_FILE = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
+SHORT_NAMES = {"train.weight_decay": "wd", "model.latent_size": "L", "train.seed": "seed", "train.lr": "lr"}
+RESULT_SECTIONS = ("corpus", "vocab", "window", "model", "train")  # the settings that change a trained model
+
+
 LOCK_FILE = ".sweep.lock"
 CONFIG_FIELDS = (
     "model.latent_size",
@@ -52,6 +58,9 @@ CONFIG_FIELDS = (
 
 class SweepIndex(Callback):
     """Registered in ``conf/config.yaml`` under ``hydra.callbacks``."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        write_sweep_definition(config)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -93,6 +102,90 @@ class SweepIndex(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         frame = build_index(sweep_dir)
         log.info("sweep index: %d runs -> %s", len(frame), sweep_dir / Files.SWEEP_INDEX)
+        log_sync_hint(frame, sweep_dir)
+
+
+# --- what a sweep is: its W&B group ---------------------------------------------------------------
+def swept_axes(config: DictConfig) -> dict[str, list[str]]:
+    """The swept keys and their values: ``hydra.sweeper.params`` (sweep configs) overridden by sweep
+    overrides on the command line (``train.weight_decay=0,1,4``), as Hydra's basic sweeper reads them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    params = config.hydra.get("sweeper", {}).get("params") or {}
+    raw = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    axes: dict[str, list[str]] = {}
+    for override in parser.parse_overrides(raw):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            axes[key] = list(override.sweep_string_iterator())
+        else:
+            axes.pop(key, None)  # a later plain value fixes it
+    return dict(sorted(axes.items()))
+
+
+def sweep_definition(config: DictConfig) -> dict[str, Any]:
+    """The sweep's swept axes, its fixed settings (the result-changing sections of the composed config,
+    without the axes and without bookkeeping such as resume, threads or device) and the W&B group
+    derived from both: the same sweep gets the same group on relaunch and resume, on any launcher."""
+    from omegaconf import OmegaConf
+
+    from bows.artifacts import stable_hash
+    from bows.config import BowsConfig
+
+    axes = swept_axes(config)
+    tree = OmegaConf.to_container(config, resolve=False)
+    assert isinstance(tree, dict)
+    fixed = {name: tree.get(name, {}) for name in RESULT_SECTIONS}
+    sections = {f.name: f.default_factory for f in dataclasses.fields(BowsConfig)}
+    for name in RESULT_SECTIONS:  # drop bookkeeping (resume, threads, device, ...): fields kept out of keys
+        for f in dataclasses.fields(sections[name]):  # type: ignore[arg-type]
+            if f.metadata.get("key", True) is False and isinstance(fixed[name], dict):
+                fixed[name].pop(f.name, None)
+    for key in axes:
+        section, _, field = key.partition(".")
+        if isinstance(fixed.get(section), dict):
+            fixed[section].pop(field, None)
+    digest = stable_hash({"axes": axes, "fixed": fixed})[:8]
+    names = [SHORT_NAMES.get(k, k.split(".")[-1]) for k in axes if k != "train.seed"] or ["seed"]
+    fixed_latent = "model.latent_size" not in axes and fixed.get("model", {}).get("latent_size")
+    parts = ["-x-".join(names), "sweep", str(fixed.get("corpus", {}).get("name", "corpus"))]
+    if fixed_latent:
+        parts.append(f"L{fixed_latent}")
+    return {"group": "-".join([*parts, digest])[:120], "axes": axes, "fixed": fixed}
+
+
+def write_sweep_definition(config: DictConfig) -> dict[str, Any]:
+    """Write ``<sweep dir>/bows_sweep.json`` (read by every job of the multirun) and return it."""
+    definition = sweep_definition(config)
+    sweep_dir = Path(config.hydra.sweep.dir)
+    atomic_write_json(sweep_dir / SWEEP_FILE, definition)
+    log.info("sweep: W&B group %s (axes: %s)", definition["group"], ", ".join(definition["axes"]) or "none")
+    return definition
+
+
+def job_group(hydra_cfg: Any) -> str | None:
+    """The W&B group of a multirun job: the one its sweep derived at start (``bows_sweep.json``)."""
+    file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
+    if file.is_file():
+        return json.loads(file.read_text()).get("group")
+    log.warning("sweep: %s is missing (is the SweepIndex callback configured?); no W&B group derived", file)
+    return None
+
+
+def log_sync_hint(frame: pd.DataFrame, sweep_dir: Path) -> None:
+    """At the end of a multirun: its W&B offline run directories and one command uploading them (the
+    sweep analysis, ``make analyze ARGS=analyze.sweep=...``, prints the command including analyses)."""
+    from bows.tracking import offline_runs, sync_command
+
+    if frame.empty or "run_dir" not in frame:
+        return
+    dirs = [p for d in frame["run_dir"].dropna() for p in offline_runs(Path(d))]
+    if dirs:
+        log.info("sweep: %d W&B offline run directories; upload them with:  %s", len(dirs), sync_command(dirs))
+        log.info(
+            "sweep: analyse it with  python -m bows.analysis.analyze analyze.sweep=%s", sweep_dir / Files.SWEEP_INDEX
+        )
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from bows.config import BowsConfig, as_dict
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
-from bows.tracking import flatten, tracking_run
+from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
 from bows.training.autotune import select_kernels
 from bows.training.batches import (
     DeviceWindows,
@@ -49,6 +50,7 @@ from bows.training.checkpoint import (
     read_run_json,
     rng_state,
     run_dir,
+    run_label,
     save_checkpoint,
     save_weights,
     set_rng_state,
@@ -57,6 +59,7 @@ from bows.training.checkpoint import (
     write_metrics,
     write_run_json,
 )
+from bows.training.dynamics import GeometryProbe
 from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
@@ -348,24 +351,26 @@ class Trainer:
         resumed = self._resume()
         if not resumed:
             write_metrics(self.path, [])
-        t, w = self.cfg.train, self.cfg.wandb
-        # a resumed segment stays in the W&B group of the first one (a sweep's group holds its start time)
+        w = self.cfg.wandb
+        # a resumed segment stays in the W&B group of the first one
         group = previous.get("wandb_group", w.group) if resumed else w.group
         self.info["wandb_group"] = group
+        self.label = self.info["label"] = run_label(self.cfg)
         write_config(self.path, self.cfg)
         write_run_json(self.path, self.info)
-        name = self.cfg.run_name or f"L{self.cfg.model.latent_size}-wd{t.weight_decay:g}-s{t.seed}"
+        agent = under_wandb_agent()  # a W&B Sweeps agent owns the run id
         handlers = self._install_signal_handlers()
         try:
             with tracking_run(
                 w,
-                name=name,
+                name=self.label,
                 job_type="train",
                 config=self.info["config"],
                 dir=self.path,
                 group=group,
-                run_id=f"train-{self.path.name}",
-                resume=resumed,
+                run_id=None if agent else f"train-{self.path.name}",
+                resume=resumed and not agent,
+                tags=job_tags("train", self.cfg.corpus.name, group),
             ) as tracker:
                 self.tracker = tracker
                 tracker.summary(_flat_numbers(self.artifact.stats, "data"))
@@ -386,21 +391,26 @@ class Trainer:
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
+        self._where()
         return self.path
 
     def _loop(self) -> None:
         t = self.cfg.train
+        show_bar = progress_bar_wanted()
         bar = tqdm(
             total=self.total_steps,
             initial=self.opt.step,
-            desc=f"train {self.path.name}",
+            desc=self.label,
             unit="step",
             dynamic_ncols=True,
             mininterval=1.0,
+            disable=not show_bar,
         )
         pending = self.pending  # the partial log interval (restored from the checkpoint on resume)
         loss_sum = torch.full((), pending["loss_sum"], dtype=torch.float64, device=self.device)
-        clock = [time.perf_counter(), pending["windows"]]  # start of the log interval, windows in it
+        clock = [time.perf_counter(), pending["windows"], self.opt.step]  # interval start: time, windows, step
+        probe = GeometryProbe(self.vocab_size, self.device)
+        params = list(self.model.parameters())
 
         def on_step(s: StepInfo) -> None:
             loss_sum.add_(s.loss[0].detach())
@@ -408,15 +418,21 @@ class Trainer:
             bar.update(1)
             if s.step % t.log_every == 0 or s.step == self.total_steps:
                 n = s.step - (s.step - 1) // t.log_every * t.log_every  # steps in this log interval
-                self._check_finite()  # the device-side flag, read with the loss (one sync)
-                loss = loss_sum.item() / n
+                self._check_finite()  # the device-side flag
+                W, b = self.model.weights()
+                # one host copy per interval: the loss and the geometry dynamics in one vector
+                values = torch.cat([loss_sum.double().reshape(1), probe.measure(W, b, params)]).tolist()
+                loss = values[0] / n
                 loss_sum.zero_()
                 elapsed = time.perf_counter() - clock[0]
                 rate = clock[1] / max(elapsed, 1e-9)
-                clock[0], clock[1] = time.perf_counter(), 0
+                eta = (self.total_steps - s.step) * elapsed / max(1, s.step - clock[2])
+                clock[0], clock[1], clock[2] = time.perf_counter(), 0, s.step
                 row = {"step": s.step, "epoch": s.epoch, "loss": loss, "lr": self.opt.lr, "windows_per_s": rate}
+                row.update(probe.as_dict(values[1:]))
                 self._log(row)
-                bar.set_postfix(loss=f"{loss:.5f}", windows_s=f"{rate:,.0f}")
+                bar.set_postfix(loss=f"{loss:.5g}", windows_s=f"{rate:,.0f}")
+                (log.debug if show_bar else log.info)(progress_line(self.label, row, self.total_steps, eta))
             if self.stop_signal is not None or (
                 t.checkpoint_every
                 and s.step % t.checkpoint_every == 0
@@ -435,6 +451,7 @@ class Trainer:
                 row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
             row.update(calendar_rings(self.model.weights()[0], self.vocab))
             self._log(row)
+            log.info(epoch_line(self.label, row, self.epochs))
             pending.update(loss_sum=float(loss_sum), steps=self.opt.step % t.log_every, windows=clock[1])
             self._checkpoint()
             if self.stop_signal is not None and not self.opt.done:
@@ -467,7 +484,6 @@ class Trainer:
     def _finish(self) -> None:
         W, b = self.model.weights()
         record = save_weights(self.path, W, b)
-        weights = self.path / Files.WEIGHTS
         train_rows = [r for r in self.history if "loss" in r]
         eval_rows = [r for r in self.history if "eval_loss" in r]
         rates = [r["windows_per_s"] for r in train_rows[1:]] or [r["windows_per_s"] for r in train_rows]
@@ -482,13 +498,30 @@ class Trainer:
         self.info.update(status="finished", step=self.opt.step, summary=summary, weights=record)
         write_run_json(self.path, self.info)
         self.tracker.summary({f"final/{k}": v for k, v in summary.items() if v is not None})
-        self.tracker.artifact(weights, f"model-{self.path.name}", "model")
+        self.tracker.model_artifact(model_artifact_name(self.path), model_files(self.path), model_metadata(self.info))
         log.info(
-            "train: finished %s: train loss %s, eval loss %s", self.path, summary["train_loss"], summary["eval_loss"]
+            "train: finished %s: train loss %s, eval loss %s",
+            self.label,
+            _fmt(summary["train_loss"]),
+            _fmt(summary["eval_loss"]),
         )
+
+    def _where(self) -> None:
+        """Say where the run and its W&B files are, and how to upload them."""
+        log.info("train: run directory %s", self.path)
+        segments = offline_runs(self.path)
+        if segments:
+            log.info("train: W&B offline files %s", self.path / "wandb")
+            log.info("train: upload this run with:  %s", sync_command([self.path / "wandb" / "offline-run-*"]))
+            log.info(
+                "train: upload every run, analysis and sweep summary under this root with:  %s",
+                sync_command(sync_patterns(self.cfg.paths.root_path)),
+            )
 
 
 def _wandb_key(name: str) -> str:
+    if "/" in name:  # already namespaced (weights/..., bias/..., grad/...)
+        return name
     if name == "eval_loss":
         return "eval/loss"
     if name.endswith("_ring"):
@@ -517,6 +550,68 @@ def _vocabulary(artifact: Artifact) -> list[str]:
         return vocab_of(artifact)
     except ArtifactError:
         return []
+
+
+# --- console, W&B model artifact -----------------------------------------------------------------
+def progress_bar_wanted() -> bool:
+    """A progress bar only on a terminal with one job at a time; otherwise (SLURM, joblib, files)
+    one log line per log interval."""
+    from bows.cli import parallel_jobs
+
+    return sys.stderr.isatty() and not parallel_jobs()
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.5g}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def progress_line(label: str, row: dict[str, Any], total_steps: int, eta_s: float) -> str:
+    """One log line per interval: step, loss, throughput, ETA and the headline geometry numbers."""
+    step = row["step"]
+    return (
+        f"{label} step {step:,}/{total_steps:,} ({100 * step / max(1, total_steps):.0f}%) "
+        f"loss {_fmt(row['loss'])} lr {row['lr']:.3g} | {row['windows_per_s']:,.0f} windows/s | "
+        f"ETA {_duration(eta_s)} | |W|_F {_fmt(row.get('weights/frobenius'))} "
+        f"represented {row.get('weights/represented', 'n/a')}"
+    )
+
+
+def epoch_line(label: str, row: dict[str, Any], epochs: int) -> str:
+    """The per-epoch line: eval loss and the calendar ring scores."""
+    return (
+        f"{label} epoch {row['epoch']}/{epochs} (step {row['step']:,}): eval loss {_fmt(row.get('eval_loss'))}, "
+        f"months ring {_fmt(row.get('months_ring'))}, days ring {_fmt(row.get('days_ring'))}"
+    )
+
+
+def model_artifact_name(path: Path) -> str:
+    """The W&B model artifact of the run in ``path`` (training logs it, analyses use it)."""
+    return f"model-{Path(path).name}"
+
+
+def model_files(path: Path) -> list[Path]:
+    """The files inside the model artifact: the weights and the resolved config."""
+    return [Path(path) / Files.WEIGHTS, Path(path) / Files.CONFIG]
+
+
+def model_metadata(info: dict[str, Any]) -> dict[str, Any]:
+    """Artifact metadata: the resolved config, the data it was trained on (digest) and the final metrics."""
+    return {
+        "run_key": info["key"],
+        "config": info["config"],
+        "data": info["data"],
+        "metrics": info.get("summary", {}),
+        "steps": info.get("step"),
+        "device": info.get("device"),
+        "precision": info.get("precision"),
+    }
 
 
 def _flat_numbers(tree: Any, prefix: str) -> dict[str, float]:
