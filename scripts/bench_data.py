@@ -17,10 +17,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
 from bows.artifacts import Files, artifact_key, build_artifact, library_versions
@@ -29,6 +30,8 @@ from bows.data.binarize import build_binarized
 from bows.data.tokenize import stopwords, tokenize, word_ids
 from bows.data.vocab import build_vocab, choose_vocab, count_words, sample_rows
 from bows.data.windows import build_windows, layout, naive_windows, segment_starts
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 WINDOW = ["corpus=wikitext103", "window.group_size=20", "window.stride=1", "window.cross_documents=true"]
 
@@ -39,7 +42,7 @@ def synthetic_corpus(n_rows: int, seed: int = 0, lexicon_size: int = 60_000) -> 
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     lengths = rng.integers(3, 11, lexicon_size)
     chars = letters[rng.integers(0, 26, int(lengths.sum()))]
-    words = pc.binary_join(  # pyright: ignore[reportAttributeAccessIssue]
+    words = pc.binary_join(
         pa.ListArray.from_arrays(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32), pa.array(chars)), ""
     ).to_numpy(zero_copy_only=False)
     capital = rng.random(lexicon_size) < 0.3
@@ -55,7 +58,7 @@ def synthetic_corpus(n_rows: int, seed: int = 0, lexicon_size: int = 60_000) -> 
     tokens = np.where(rng.random(total) < 0.55, content, filler)
     offsets = np.concatenate([[0], np.cumsum(row_words)]).astype(np.int64)
     values = pa.chunked_array([pa.array(tokens, pa.large_string())]).combine_chunks()
-    text = pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), pa.scalar(" ", pa.large_string()))  # pyright: ignore[reportAttributeAccessIssue]
+    text = pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), pa.scalar(" ", pa.large_string()))
     split = np.where(
         np.arange(n_rows) < int(0.98 * n_rows),
         "train",
@@ -82,7 +85,7 @@ def timed(fn, *args, **kwargs):
 
 def bench(cfg: BowsConfig, n_rows: int, naive_windows_count: int) -> dict:
     docs, seconds_corpus = timed(synthetic_corpus, n_rows)
-    train = docs.filter(pc.equal(docs["split"], "train"))  # pyright: ignore[reportAttributeAccessIssue]
+    train = docs.filter(pc.equal(docs["split"], "train"))
     text = train["text"].combine_chunks()
     results: dict = {
         "rows": n_rows,
@@ -104,7 +107,7 @@ def bench(cfg: BowsConfig, n_rows: int, naive_windows_count: int) -> dict:
     vocab_table, t_choose = timed(choose_vocab, counts, cfg.vocab.size)
     vocab = vocab_table["word"].combine_chunks()
     (rows, ids), t_ids = timed(word_ids, tokens, vocab)
-    codes = pc.dictionary_encode(train["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    codes = pc.dictionary_encode(train["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
 
     def make_windows():
         lay = layout(

@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
 from tqdm import tqdm
 
 from bows.artifacts import Artifact, ArtifactError, Files, build_artifact, reuse_or_key, verify_files
@@ -32,6 +33,8 @@ from bows.data.chunks import CsrAppender, size_stats, split_windows_chunked
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Wi
         ids.append(batch_ids)
     seconds["tokenize"] = time.perf_counter() - start
     start = time.perf_counter()
-    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
     seg = segment_starts(doc_codes, n_rows, cfg.window.cross_documents)
     lay = layout(seg, n_rows, cfg.window.group_size, cfg.window.stride)
     windows = build_windows(np.concatenate(rows), np.concatenate(ids), lay, len(vocab))

@@ -21,17 +21,19 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
 from tqdm.auto import tqdm
 
 from bows.config import CorpusConfig
 from bows.data import SPLITS, TEST, TRAIN, VALIDATION
 from bows.errors import BowsError
 from bows.net import unreachable
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +52,19 @@ def rows_table(doc_ids: pa.Array, sources: pa.Array, texts: pa.Array) -> pa.Tabl
 
 def lines_of(texts: pa.Array, doc_ids: pa.Array, source: str | pa.Array) -> pa.Table:
     """One row per non-blank line of each text, keeping each line's document id (vectorised)."""
-    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")  # pyright: ignore[reportAttributeAccessIssue]
-    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))  # pyright: ignore[reportAttributeAccessIssue]
-    parent = pc.list_parent_indices(parts)  # pyright: ignore[reportAttributeAccessIssue]
-    keep = pc.greater(pc.utf8_length(lines), 0)  # pyright: ignore[reportAttributeAccessIssue]
-    parent = pc.filter(parent, keep)  # pyright: ignore[reportAttributeAccessIssue]
+    parts = pc.split_pattern(pc.fill_null(texts, ""), "\n")
+    lines = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    parent = pc.list_parent_indices(parts)
+    keep = pc.greater(pc.utf8_length(lines), 0)
+    parent = pc.filter(parent, keep)
     src = pc.take(source, parent) if isinstance(source, (pa.Array, pa.ChunkedArray)) else pa.repeat(source, len(parent))
-    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_table(pc.take(doc_ids, parent), src, pc.filter(lines, keep))
 
 
 def _indexed_ids(prefix: str, start: int, n: int) -> pa.Array:
     """``prefix + str(i)`` for i in [start, start + n), without a Python loop."""
     numbers = pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string())
-    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")  # pyright: ignore[reportAttributeAccessIssue]
+    return pc.binary_join_element_wise(pa.repeat(prefix, n), numbers, "")
 
 
 # ------------------------------------------------------------------------------------- embedded
@@ -360,7 +362,7 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
         table = cast(pa.Table, records.select(index).with_format("arrow")[:])
         ids = pc.binary_join_element_wise(
             pa.repeat("openwebtext/", len(index)), pc.cast(pa.array(index), pa.string()), ""
-        )  # pyright: ignore[reportAttributeAccessIssue]
+        )
         yield split, lines_of(table.column("text"), ids, "openwebtext")
 
 

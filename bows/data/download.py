@@ -18,10 +18,11 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -31,6 +32,8 @@ from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data import SPLITS, corpora
 from bows.data.chunks import DOCS_ROW_GROUP, doc_changes
 from bows.errors import BowsError
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +124,8 @@ def split_documents(
 ) -> Iterator[tuple[str, pa.Table]]:
     """Assign whole documents to splits (a seeded permutation per source, or over all documents),
     then yield each split's rows in their original order."""
-    docs = pc.unique(table.column("doc_id"))  # in order of first appearance  # pyright: ignore[reportAttributeAccessIssue]
-    row_doc = pc.index_in(table.column("doc_id"), value_set=docs).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+    docs = pc.unique(table.column("doc_id"))  # in order of first appearance
+    row_doc = pc.index_in(table.column("doc_id"), value_set=docs).to_numpy()
     _, first_row = np.unique(row_doc, return_index=True)
     groups = (
         table.column("source").take(pa.array(first_row)).to_numpy(zero_copy_only=False)
@@ -240,7 +243,7 @@ def write_docs(chunks: Iterable[tuple[str, pa.Table]], path: Path, max_rows: int
             written[split] += rows.num_rows
             new_doc = pa.concat_arrays(
                 [pa.array([ids[0].as_py() != last_doc]), pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1))]
-            )  # pyright: ignore[reportAttributeAccessIssue]
+            )
             last_doc = ids[-1].as_py()
             counted = (
                 pa.table(
@@ -248,8 +251,8 @@ def write_docs(chunks: Iterable[tuple[str, pa.Table]], path: Path, max_rows: int
                         "split": rows.column("split"),
                         "source": rows.column("source"),
                         "doc": pc.cast(new_doc, pa.int64()),
-                        "chars": pc.utf8_length(rows.column("text")),  # pyright: ignore[reportAttributeAccessIssue]
-                        "words": pc.count_substring_regex(rows.column("text"), r"\S+"),  # pyright: ignore[reportAttributeAccessIssue]
+                        "chars": pc.utf8_length(rows.column("text")),
+                        "words": pc.count_substring_regex(rows.column("text"), r"\S+"),
                     }
                 )
                 .group_by(["split", "source"])

@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.compute as _pc
+
+pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 TOKENIZER_VERSION = 2  # bump when the rules below change: every vocab and windows key changes with it
 NUMBERS: tuple[str, ...] = tuple(str(n) for n in range(101))
@@ -104,20 +106,20 @@ def tokenize(texts: pa.Array | pa.ChunkedArray | Iterable[str], *, min_len: int 
     elif not isinstance(column, pa.Array):
         column = pa.array(list(column), pa.string())
     n_rows = len(column)
-    long_enough = pc.fill_null(pc.greater_equal(pc.utf8_length(column), min_len), False)  # pyright: ignore[reportAttributeAccessIssue]
-    text = pc.if_else(long_enough, column, pa.scalar("", column.type))  # pyright: ignore[reportAttributeAccessIssue]
-    text = pc.replace_substring_regex(pc.utf8_normalize(text, form="NFC"), _CLITIC, " ")  # pyright: ignore[reportAttributeAccessIssue]
+    long_enough = pc.fill_null(pc.greater_equal(pc.utf8_length(column), min_len), False)
+    text = pc.if_else(long_enough, column, pa.scalar("", column.type))
+    text = pc.replace_substring_regex(pc.utf8_normalize(text, form="NFC"), _CLITIC, " ")
     for dash in _DASHES:
-        text = pc.replace_substring(text, dash, " ")  # pyright: ignore[reportAttributeAccessIssue]
-    pieces = pc.utf8_split_whitespace(text)  # pyright: ignore[reportAttributeAccessIssue]
-    parents = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
-    encoded = pc.dictionary_encode(pc.list_flatten(pieces))  # pyright: ignore[reportAttributeAccessIssue]
+        text = pc.replace_substring(text, dash, " ")
+    pieces = pc.utf8_split_whitespace(text)
+    parents = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(pc.list_flatten(pieces))
     # every rule below runs once per distinct raw token, not once per token
-    words = pc.utf8_trim(encoded.dictionary, _TRIM)  # pyright: ignore[reportAttributeAccessIssue]
+    words = pc.utf8_trim(encoded.dictionary, _TRIM)
     keep_word = pc.or_(
-        pc.and_(pc.utf8_is_alpha(words), pc.invert(pc.is_in(words, value_set=pa.array(stopwords())))),  # pyright: ignore[reportAttributeAccessIssue]
+        pc.and_(pc.utf8_is_alpha(words), pc.invert(pc.is_in(words, value_set=pa.array(stopwords())))),
         pc.is_in(words, value_set=pa.array(NUMBERS)),
-    ).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    ).to_numpy(zero_copy_only=False)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     keep = keep_word[codes]
     return Tokens(
@@ -137,7 +139,7 @@ def word_ids(tokens: Tokens, vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, ids)`` of the tokens that are in ``vocab`` (ids = positions in ``vocab``).
 
     ids are uint16 when the vocabulary has at most 65,536 words, else int32."""
-    position = pc.fill_null(pc.index_in(tokens.dictionary, value_set=vocab), -1).to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
+    position = pc.fill_null(pc.index_in(tokens.dictionary, value_set=vocab), -1).to_numpy(zero_copy_only=False)
     ids = position[tokens.codes]
     known = ids >= 0
     return tokens.rows[known], ids[known].astype(np.uint16 if len(vocab) <= 2**16 else np.int32)

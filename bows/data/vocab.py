@@ -48,12 +48,12 @@ def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
 def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     """``word``, ``count`` of every kept token, sorted by count (descending) then word."""
     table = tokenize(texts, min_len=min_len).counts()
-    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))  # pyright: ignore[reportAttributeAccessIssue]
+    return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
 
 
 def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
     """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
-    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()
     return short_rows_message(int((lengths < min_len).sum()), len(lengths), int(lengths.max(initial=0)), min_len)
 
 
@@ -70,8 +70,8 @@ def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
 def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
     """Forced tokens first (with their sample counts, 0 if absent), then the top other words."""
     forced = pa.array(FORCED_TOKENS, pa.string())
-    is_forced = pc.is_in(counts["word"], value_set=forced)  # pyright: ignore[reportAttributeAccessIssue]
-    others = counts.filter(pc.invert(is_forced))  # pyright: ignore[reportAttributeAccessIssue]
+    is_forced = pc.is_in(counts["word"], value_set=forced)
+    others = counts.filter(pc.invert(is_forced))
     room = size - len(FORCED_TOKENS)
     if len(others) < room:
         raise BowsError(
@@ -82,7 +82,7 @@ def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
                 or f"lower vocab.size to at most {len(others) + len(FORCED_TOKENS)} (or raise vocab.sample_fraction)"
             )
         )
-    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())  # pyright: ignore[reportAttributeAccessIssue]
+    position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
     counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
@@ -132,7 +132,7 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
             if len(pick):
                 texts = table["text"].take(pa.array(pick))
                 parts.append(tokenize(texts, min_len=v.min_len).counts())
-                lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()  # pyright: ignore[reportAttributeAccessIssue]
+                lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()
                 short, longest = short + int((lengths < v.min_len).sum()), max(longest, int(lengths.max(initial=0)))
             if len(parts) >= 8:
                 parts = [sum_counts(parts)]
@@ -194,8 +194,8 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
             raise BowsError(f"the train sample of {docs.path} has no words: " + (hint or "check the corpus"))
         table = choose_vocab(counts, cfg.vocab.size, hint)
         pq.write_table(table, builder.path(Files.VOCAB))
-        total = int(pc.sum(counts["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
-        covered = int(pc.sum(table["count"]).as_py() or 0)  # pyright: ignore[reportAttributeAccessIssue]
+        total = int(pc.sum(counts["count"]).as_py() or 0)
+        covered = int(pc.sum(table["count"]).as_py() or 0)
         absent = [word for word, count in zip(FORCED_TOKENS, table["count"].to_pylist()) if count == 0]
         builder.stats = {
             "train_rows": info["train_rows"],
