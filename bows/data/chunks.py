@@ -24,7 +24,7 @@ import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
 from bows.data.tokenize import tokenize, word_ids
-from bows.data.windows import build_windows, layout
+from bows.data.windows import NO_WINDOWS, build_windows, layout
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
@@ -187,14 +187,7 @@ def size_stats(sizes: np.ndarray) -> dict[str, float]:
     sizes = np.asarray(sizes, np.int64)
     n = int(sizes.sum())
     if n == 0:
-        return {
-            "windows": 0,
-            "empty_fraction": 0.0,
-            "mean_words": 0.0,
-            "p10_words": 0.0,
-            "p50_words": 0.0,
-            "p90_words": 0.0,
-        }
+        return dict(NO_WINDOWS)
     ends = np.cumsum(sizes)  # value k occupies sorted positions [ends[k-1], ends[k])
 
     def value(position: np.ndarray) -> np.ndarray:

@@ -259,18 +259,22 @@ def naive_windows(row_sets: list[set[int]], lay: Layout, vocab_size: int) -> Win
     return Windows(offsets=np.array(offsets, np.int64), indices=np.array(indices, dtype), vocab_size=vocab_size)
 
 
+# statistics of a split without windows
+NO_WINDOWS: dict[str, float] = {
+    "windows": 0,
+    "empty_fraction": 0.0,
+    "mean_words": 0.0,
+    "p10_words": 0.0,
+    "p50_words": 0.0,
+    "p90_words": 0.0,
+}
+
+
 def window_stats(windows: Windows) -> dict[str, float]:
     """Number of windows, empty fraction and mean/p10/p50/p90 words per window."""
     lengths = windows.lengths
     if len(lengths) == 0:
-        return {
-            "windows": 0,
-            "empty_fraction": 0.0,
-            "mean_words": 0.0,
-            "p10_words": 0.0,
-            "p50_words": 0.0,
-            "p90_words": 0.0,
-        }
+        return dict(NO_WINDOWS)
     p10, p50, p90 = np.percentile(lengths, [10, 50, 90])
     return {
         "windows": int(len(lengths)),
