@@ -319,3 +319,61 @@ def test_stats_sample_of_nonempty_windows_in_chunks():
     for sample in (1, 37, 5000):
         expected = nonempty[spread_rows(len(nonempty), sample)]
         assert np.array_equal(sample_nonempty(offsets, sample, chunk=61), expected)
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_window_scan_streams_equal_one_shot(tmp_path, cross):
+    """The data-diagnostics scan streams the split in chunks: the moments of every group and G equal
+    those of the whole split's windowed indicators (diagnostics.windowed_union), for any chunk size."""
+    from bows.data import diagnostics as diag
+    from bows.data.stats import group_window_moments
+    from bows.data.tokenize import tokenize, word_ids
+    from bows.data.windows import segment_starts
+
+    docs = random_docs(tmp_path, seed=3)
+    words = list(FORCED_TOKENS[:19]) + LEXICON[19:40]
+    groups = {"a": np.array([0, 5, 21, 30]), "b": np.array([22, 19, 3])}
+    sizes, stride = (1, 2, 5, 40), 2
+    table = vocab.read_texts(docs, "train")
+    rows, ids = word_ids(tokenize(table["text"], min_len=3), pa.array(words, pa.string()))
+    codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    seg = segment_starts(codes, table.num_rows, cross)
+    for chunk_rows in (1, 4, 100_000):
+        streamed = group_window_moments(
+            docs.file(Files.DOCS),
+            words,
+            groups,
+            sizes,
+            stride=stride,
+            cross_documents=cross,
+            min_len=3,
+            chunk_rows=chunk_rows,
+        )
+        for name, group in groups.items():
+            ind = diag.row_indicators(rows, ids, table.num_rows, group, len(words))
+            for g in sizes:
+                whole = diag.moments_of(diag.windowed_union(ind, seg, g, stride))
+                got = streamed[name][g]
+                assert got.active == whole.active > 0, (name, g, chunk_rows)
+                assert np.array_equal(got.gram, whole.gram) and np.array_equal(got.weighted, whole.weighted)
+                assert got.squares == whole.squares
+                assert diag.window_scores(got, "ring") == diag.window_scores(whole, "ring")
+
+
+def test_local_parquet_batches_hold_one_row_group(tmp_path, make_config):
+    """Reading a local Parquet corpus holds about one row group of Arrow memory, however long the
+    file (pre-buffering the whole file made the download stage grow ~0.45 GB per GB of text)."""
+    from bows.data import corpora
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz "))
+    texts = ["".join(rng.choice(letters, 2000)) for _ in range(50)]  # incompressible: ~100 KB a row group
+    with pq.ParquetWriter(tmp_path / "c.parquet", pa.schema([("text", pa.string())])) as writer:
+        for _ in range(60):
+            writer.write_table(pa.table({"text": texts}))
+    cfg = make_config("corpus=local", f"corpus.files=['{tmp_path / 'c.parquet'}']", "data.chunk_rows=640")
+    base, peak, rows = pa.total_allocated_bytes(), 0, 0
+    for batch in corpora.local_batches(cfg.corpus, cfg.data.chunk_rows):
+        peak, rows = max(peak, pa.total_allocated_bytes() - base), rows + batch.num_rows
+    assert rows == 3000
+    assert peak < 1_500_000, f"{peak:,} bytes of Arrow memory while reading a {60 * 100_000:,}-byte file"

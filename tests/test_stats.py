@@ -20,7 +20,12 @@ def _random_windows(n=300, V=25, seed=0):
 
 def test_cooccurrence_counts_equal_brute_force():
     X, csr = _random_windows()
-    C = coactivation.cooccurrence(csr, chunk=37).toarray()
+    reference = sp.triu(csr.T.astype(np.int64) @ csr.astype(np.int64)).toarray()
+    for block_bytes in (1 << 26, 3 * 4 * X.shape[1]):  # one block; blocks of 3 rows of C
+        cooc = coactivation.cooccurrence(csr, block_bytes=block_bytes)
+        assert cooc.has_canonical_format and cooc.data.dtype == np.int64
+        C = cooc.toarray()
+        np.testing.assert_array_equal(C, reference)
     for i, j in itertools.combinations_with_replacement(range(X.shape[1]), 2):
         assert C[i, j] == int(np.sum(X[:, i] & X[:, j]))
     assert np.all(np.tril(C, -1) == 0)
@@ -46,18 +51,72 @@ def test_pair_table_matches_numpy():
     np.testing.assert_allclose(row["corr"].to_numpy()[[0, 7, 20]], full[3, [0, 7, 20]], atol=1e-9)
 
 
-def test_group_columns_and_group_statistics():
-    X, csr = _random_windows(seed=2)
-    ids = np.array([4, 0, 9])
-    cols = coactivation.group_columns(
-        csr.indptr.astype(np.int64), csr.indices.astype(np.uint16), ids, X.shape[1], chunk=50
-    )
-    np.testing.assert_array_equal(cols.toarray(), X[:, ids])
-    g = coactivation.group_statistics(cols)
-    active = X[:, ids].sum(axis=1) > 0
-    np.testing.assert_allclose(g["cond_corr"], np.corrcoef(X[active][:, ids], rowvar=False), atol=1e-9)
-    np.testing.assert_array_equal(g["count"], X[:, ids].T.astype(int) @ X[:, ids].astype(int))
-    assert g["windows"].tolist() == [X.shape[0], int(active.sum())]
+def _dense_group_statistics(X: np.ndarray) -> dict[str, np.ndarray]:
+    """The group statistics as computed before they streamed (all windows' indicators in memory)."""
+    X = X.astype(np.float64)
+    count = X.T @ X
+    active = X[X.sum(axis=1) > 0]
+    centred = active - active.mean(axis=0)
+    cov = centred.T @ centred
+    rows = active - active.mean(axis=1, keepdims=True)
+    return {
+        "count": count,
+        "cond_corr": cov / np.outer(np.sqrt(np.diag(cov)), np.sqrt(np.diag(cov))),
+        "centred_gram": rows.T @ rows,
+    }
+
+
+def test_group_statistics_stream_equal_one_shot(tmp_path):
+    from bows.data.stats import scan_windows
+    from bows.data.windows import Windows
+
+    X, csr = _random_windows(n=500, seed=2)
+    X[::7] = 0  # some empty windows: the statistics count the non-empty ones
+    csr = sp.csr_matrix(X)
+    groups = {"a": np.array([4, 0, 9]), "b": np.array([9, 11, 3, 20]), "none": np.array([], np.int64)}
+    np.save(tmp_path / "o.npy", csr.indptr.astype(np.int64))
+    np.save(tmp_path / "i.npy", csr.indices.astype(np.uint16))
+    mapped = Windows(np.load(tmp_path / "o.npy", mmap_mode="r"), np.load(tmp_path / "i.npy", mmap_mode="r"), 25)
+    sample = np.array([0, 1, 5, 6, 123, 499])
+    nonempty = X.sum(axis=1) > 0
+    for chunk_words in (1, 17, 10**6):  # a window a chunk ... everything in one chunk
+        sampled, moments, n = scan_windows(mapped, sample, groups, chunk_words=chunk_words)
+        assert n == int(nonempty.sum())
+        np.testing.assert_array_equal(sampled.to_csr().toarray(), X[sample])
+        for name, ids in groups.items():
+            got = moments[name].statistics()
+            one_shot = coactivation.group_statistics(sp.csr_matrix(X[nonempty][:, ids]))
+            for key in ("count", "corr", "pmi", "cond_corr", "centred_gram", "windows"):
+                np.testing.assert_array_equal(got[key], one_shot[key])  # streamed == in memory, bit for bit
+            assert got["windows"].tolist() == [n, int((X[:, ids].sum(axis=1) > 0).sum())]
+            if len(ids):
+                old = _dense_group_statistics(X[nonempty][:, ids])
+                np.testing.assert_array_equal(got["count"], old["count"])
+                np.testing.assert_allclose(got["cond_corr"], old["cond_corr"], rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(got["centred_gram"], old["centred_gram"], rtol=1e-12, atol=1e-9)
+                active = X[:, ids].sum(axis=1) > 0
+                np.testing.assert_allclose(got["cond_corr"], np.corrcoef(X[active][:, ids], rowvar=False), atol=1e-9)
+
+
+def test_group_statistics_hold_no_array_over_all_windows(tmp_path):
+    """Streaming the statistics over 1 M windows allocates about a chunk, never a per-window array."""
+    import tracemalloc
+
+    from bows.data.stats import scan_windows
+    from bows.data.windows import Windows
+
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 2, n)
+    np.save(tmp_path / "o.npy", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    np.save(tmp_path / "i.npy", rng.integers(0, 30, int(lengths.sum())).astype(np.uint16))
+    windows = Windows(np.load(tmp_path / "o.npy", mmap_mode="r"), np.load(tmp_path / "i.npy", mmap_mode="r"), 30)
+    tracemalloc.start()
+    _, moments, nonempty = scan_windows(windows, np.arange(0, n, n // 50), {"g": np.array([1, 2, 3])}, chunk_words=4096)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert nonempty == int(lengths.sum()) and moments["g"].active > 0
+    assert peak < 400_000, f"peak {peak:,} bytes: an array over all {n:,} windows (>= 1 MB) came back"
 
 
 def test_sample_rows_are_evenly_spaced():

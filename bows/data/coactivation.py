@@ -3,22 +3,55 @@ per-word rows and dense word-group statistics. Pure: arrays in, arrays/DataFrame
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.sparse as sp
+from numba import njit
 from tqdm import tqdm
 
 
-def cooccurrence(X: sp.csr_matrix, chunk: int = 50_000) -> sp.csr_matrix:
-    """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i)."""
-    X = sp.csr_matrix(X, dtype=np.int32)
-    total = sp.csr_matrix((X.shape[1], X.shape[1]), dtype=np.int64)  # pyright: ignore[reportCallIssue, reportArgumentType]  (scipy-stubs: float-only empty constructor)
-    for start in tqdm(range(0, X.shape[0], chunk), desc="stats: X^T X", unit="chunk", leave=False):
-        block = X[start : start + chunk]
-        total = total + sp.triu(block.T @ block, format="csr").astype(np.int64)
+def cooccurrence(X: sp.csr_matrix, block_bytes: int = 1 << 26) -> sp.csr_matrix:
+    """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i).
+
+    Counted straight from the windows' sorted word lists by a compiled kernel, a block of rows of C
+    at a time in a dense counter of about ``block_bytes`` (one pass over X per block): memory is X,
+    C and one block, never the products and partial sums of ``X.T @ X``."""
+    X = sp.csr_matrix(X)
+    X.sum_duplicates()  # canonical: sorted word ids, no duplicates
+    X.eliminate_zeros()
+    n, V = X.shape
+    offsets, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
+    dtype = np.int32 if n < 2**31 else np.int64
+    rows = max(1, min(V, block_bytes // max(1, V * np.dtype(dtype).itemsize)))
+    blocks = []
+    for i0 in tqdm(range(0, V, rows), desc="stats: pair counts", unit="block", leave=False):
+        counter = np.zeros((min(rows, V - i0), V), dtype=dtype)
+        _count_pairs(offsets, indices, i0, i0 + len(counter), counter)
+        blocks.append(sp.csr_matrix(counter))
+        del counter
+    total = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.int64)
     total.sum_duplicates()
     return total
+
+
+@njit(cache=True)
+def _count_pairs(offsets, indices, i0, i1, counter):
+    """counter[i - i0, j] += 1 for every window and every pair of its words i <= j with i0 <= i < i1."""
+    for w in range(len(offsets) - 1):
+        a, b = offsets[w], offsets[w + 1]
+        p = a + np.searchsorted(indices[a:b], i0)
+        while p < b and indices[p] < i1:
+            r = indices[p] - i0
+            for q in range(p, b):
+                counter[r, indices[q]] += 1
+            p += 1
 
 
 def phi(count_ij: npt.ArrayLike, count_i: npt.ArrayLike, count_j: npt.ArrayLike, n: int) -> np.ndarray:
@@ -36,23 +69,52 @@ def pmi(count_ij: npt.ArrayLike, count_i: npt.ArrayLike, count_j: npt.ArrayLike,
         return np.log(n * c_ij) - np.log(c_i) - np.log(c_j)
 
 
+PAIR_SCHEMA = pa.schema(
+    [("i", pa.int32()), ("j", pa.int32()), ("count", pa.int64()), ("corr", pa.float32()), ("pmi", pa.float32())]
+)
+
+
+def pair_blocks(cooc: sp.csr_matrix, n: int, min_count: int, block_nnz: int = 1 << 22) -> Iterator[pd.DataFrame]:
+    """The frequent pairs (i < j, count >= min_count) with their count, phi correlation and PMI, in
+    order of (i, j), a block of rows of ``cooc`` (about ``block_nnz`` stored counts) at a time."""
+    cooc = sp.csr_matrix(cooc)
+    cooc.sum_duplicates()  # canonical: every row's columns sorted, so blocks come out in (i, j) order
+    counts = cooc.diagonal().astype(np.int64)
+    indptr = cooc.indptr.astype(np.int64)
+    r0 = 0
+    while r0 < cooc.shape[0]:
+        r1 = max(r0 + 1, int(np.searchsorted(indptr, indptr[r0] + block_nnz, side="right")) - 1)
+        r1 = min(r1, cooc.shape[0])
+        a, b = indptr[r0], indptr[r1]
+        i = np.repeat(np.arange(r0, r1, dtype=np.int32), np.diff(indptr[r0 : r1 + 1]))
+        j, c = cooc.indices[a:b].astype(np.int32), cooc.data[a:b].astype(np.int64)
+        keep = (j > i) & (c >= min_count)
+        i, j, c = i[keep], j[keep], c[keep]
+        yield pd.DataFrame(
+            {
+                "i": i,
+                "j": j,
+                "count": c,
+                "corr": phi(c, counts[i], counts[j], n).astype(np.float32),
+                "pmi": pmi(c, counts[i], counts[j], n).astype(np.float32),
+            }
+        )
+        r0 = r1
+
+
 def pair_table(cooc: sp.csr_matrix, n: int, min_count: int) -> pd.DataFrame:
     """Frequent pairs (i < j, count >= min_count) with their count, phi correlation and PMI."""
-    counts = cooc.diagonal().astype(np.int64)
-    upper = sp.triu(cooc, k=1, format="coo")
-    keep = upper.data >= min_count
-    i, j, c = upper.row[keep].astype(np.int32), upper.col[keep].astype(np.int32), upper.data[keep].astype(np.int64)
-    order = np.lexsort((j, i))
-    i, j, c = i[order], j[order], c[order]
-    return pd.DataFrame(
-        {
-            "i": i,
-            "j": j,
-            "count": c,
-            "corr": phi(c, counts[i], counts[j], n).astype(np.float32),
-            "pmi": pmi(c, counts[i], counts[j], n).astype(np.float32),
-        }
-    )
+    return pd.concat(list(pair_blocks(cooc, n, min_count)), ignore_index=True)
+
+
+def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
+    """``pair_table`` written to Parquet block by block (never whole in memory); the number of pairs."""
+    rows = 0
+    with pq.ParquetWriter(path, PAIR_SCHEMA) as writer:
+        for block in pair_blocks(cooc, n, min_count):
+            writer.write_table(pa.Table.from_pandas(block, schema=PAIR_SCHEMA, preserve_index=False))
+            rows += len(block)
+    return rows
 
 
 def row_statistics(cooc: sp.csr_matrix, n: int, t: int) -> pd.DataFrame:
@@ -66,53 +128,92 @@ def row_statistics(cooc: sp.csr_matrix, n: int, t: int) -> pd.DataFrame:
     )
 
 
+@dataclass
+class GroupMoments:
+    """Integer sufficient statistics of a word group's binary indicators x (k words) over windows,
+    added chunk by chunk: ``gram`` = sum x x^T, ``weighted`` = sum |x| x, ``squares`` = sum |x|^2,
+    ``active`` = windows with >= 1 group word, ``windows`` = windows counted (the non-empty ones).
+    Every group matrix follows from them exactly, so memory is k x k, whatever the number of windows."""
+
+    k: int
+    windows: int = 0
+    active: int = 0
+    squares: int = 0
+    gram: np.ndarray = field(init=False)
+    weighted: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gram = np.zeros((self.k, self.k), np.int64)
+        self.weighted = np.zeros(self.k, np.int64)
+
+    def add(self, window: np.ndarray, column: np.ndarray) -> None:
+        """Occurrences (window, group column), each pair at most once (window ids local to the call)."""
+        if len(window) == 0:
+            return
+        ids, row = np.unique(np.asarray(window, np.int64), return_inverse=True)
+        X = np.zeros((len(ids), self.k))
+        X[row, np.asarray(column, np.int64)] = 1.0
+        size = X.sum(axis=1)
+        # float64 sums of 0/1 products below 2**53 are exact integers
+        self.gram += np.rint(X.T @ X).astype(np.int64)
+        self.weighted += np.rint(size @ X).astype(np.int64)
+        self.squares += int(np.rint(size @ size))
+        self.active += len(ids)
+
+    def append(self, offsets: np.ndarray, indices: np.ndarray) -> None:
+        """Windows as local CSR over the group's columns (the sink ``chunks.ChunkedWindows`` writes to)."""
+        offsets = np.asarray(offsets, np.int64)
+        window = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        self.windows += int(np.count_nonzero(np.diff(offsets)))
+        self.add(window, indices)
+
+    def centred_gram(self) -> np.ndarray:
+        """M^T M of the row-centred indicators (x - |x|/k) of the windows (exact, then one rounding)."""
+        k = self.k
+        gram, weighted = self.gram.astype(object), self.weighted.astype(object)
+        exact = k * k * gram - k * (weighted[:, None] + weighted[None, :]) + self.squares
+        return (exact / (k * k)).astype(np.float64)
+
+    def covariance(self) -> np.ndarray:
+        """Covariance (sum of centred products) of the indicators over the active windows."""
+        m, gram = self.active, self.gram.astype(object)
+        counts = np.diag(gram)
+        return ((m * gram - counts[:, None] * counts[None, :]) / m).astype(np.float64)
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """The dense group statistics (``group_statistics``)."""
+        n, k = self.windows, self.k
+        count = self.gram.copy()
+        c = np.diag(count)
+        stats = {
+            "count": count,
+            "corr": phi(count, c[:, None], c[None, :], n),
+            "pmi": pmi(count, c[:, None], c[None, :], n),
+        }
+        if self.active > 1:
+            cov = self.covariance()
+            sd = np.sqrt(np.diag(cov))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stats["cond_corr"] = cov / np.outer(sd, sd)
+            stats["centred_gram"] = self.centred_gram()
+        else:
+            stats["cond_corr"] = np.full((k, k), np.nan)
+            stats["centred_gram"] = np.zeros((k, k))
+        stats["windows"] = np.array([n, self.active], dtype=np.int64)  # all windows, windows with >= 1 group word
+        return stats
+
+
 def group_statistics(X_group: sp.csr_matrix | np.ndarray) -> dict[str, np.ndarray]:
-    """Dense statistics of a word group's indicator columns (windows x k).
+    """Dense statistics of a word group's indicator columns (windows x k), all held in memory
+    (``GroupMoments`` gives the same numbers chunk by chunk).
 
     count: co-occurrence counts; corr: phi over all windows; pmi: PMI over all windows;
     cond_corr: Pearson correlation over windows containing at least one group word;
     centred_gram: M^T M of the row-centred indicators of those windows (its eigenvectors give
     the data's own PCA of the group words -- the months ring in the data).
     """
-    X = sp.csr_matrix(X_group, dtype=np.float64)
-    n, k = X.shape
-    count = (X.T @ X).toarray()
-    c = np.diag(count)
-    stats = {
-        "count": count.astype(np.int64),
-        "corr": phi(count, c[:, None], c[None, :], n),
-        "pmi": pmi(count, c[:, None], c[None, :], n),
-    }
-    active = np.asarray(X.sum(axis=1)).ravel() > 0
-    Xa = X[active].toarray()
-    m = Xa.shape[0]
-    if m > 1:
-        centred = Xa - Xa.mean(axis=0)
-        cov = centred.T @ centred
-        sd = np.sqrt(np.diag(cov))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            stats["cond_corr"] = cov / np.outer(sd, sd)
-        rows = Xa - Xa.mean(axis=1, keepdims=True)
-        stats["centred_gram"] = rows.T @ rows
-    else:
-        stats["cond_corr"] = np.full((k, k), np.nan)
-        stats["centred_gram"] = np.zeros((k, k))
-    stats["windows"] = np.array([n, m], dtype=np.int64)  # all windows, windows with >= 1 group word
-    return stats
-
-
-def group_columns(
-    offsets: np.ndarray, indices: np.ndarray, ids: np.ndarray, vocab_size: int, chunk: int = 1 << 26
-) -> sp.csr_matrix:
-    """Indicator matrix (windows x len(ids)) of the word ids ``ids`` from CSR windows, without
-    materialising the full windows x V matrix (reads ``indices`` in chunks; works on memmaps)."""
-    column = np.full(vocab_size, -1, dtype=np.int64)
-    column[ids] = np.arange(len(ids))
-    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for start in range(0, len(indices), chunk):
-        mapped = column[np.asarray(indices[start : start + chunk], dtype=np.int64)]
-        hit = np.flatnonzero(mapped >= 0)
-        rows.append(np.searchsorted(offsets, start + hit, side="right") - 1)
-        cols.append(mapped[hit])
-    row, col = np.concatenate(rows), np.concatenate(cols)
-    return sp.csr_matrix((np.ones(len(row), dtype=np.int8), (row, col)), shape=(len(offsets) - 1, len(ids)))
+    X = sp.coo_matrix(sp.csr_matrix(X_group, dtype=np.int8))
+    moments = GroupMoments(X.shape[1], windows=X.shape[0])
+    keep = X.data != 0
+    moments.add(X.row[keep], X.col[keep])
+    return moments.statistics()

@@ -509,7 +509,8 @@ def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
     with pyarrow: memory does not grow with the files.
     (A .jsonl file in another encoding than UTF-8 is read whole, through ``datasets``.)"""
     import pyarrow.json as pj
-    import pyarrow.parquet as pq
+
+    from bows.data.chunks import parquet_batches
 
     found = False
     with tempfile.TemporaryDirectory(prefix="bows-local-") as cache_dir:
@@ -527,7 +528,7 @@ def local_batches(corpus: CorpusConfig, chunk_rows: int) -> Iterator[pa.Table]:
                         yield lines_of(texts, pa.repeat(name, len(texts)), name)
                     continue
                 if suffix == ".parquet":
-                    batches = pq.ParquetFile(path).iter_batches(batch_size=max(1, chunk_rows // 64))
+                    batches = parquet_batches(path, max(1, chunk_rows // 64))
                 elif corpus.encoding.lower().replace("-", "").replace("_", "") == "utf8":
                     check_text_file(path, "utf-8")
                     batches = pj.open_json(path)

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 from scipy import stats as sstats
 
 from bows.analysis import geometry as geo
+from bows.data.coactivation import GroupMoments
 from bows.data.windows import layout
 
 WINDOW_SIZES = (1, 2, 3, 5, 10, 20)
@@ -56,27 +57,35 @@ def windowed_union(indicators: np.ndarray, seg_starts: np.ndarray, group_size: i
     return (cs[lay.window_start + lay.window_rows] - cs[lay.window_start]) > 0
 
 
+def moments_of(windows: np.ndarray) -> GroupMoments:
+    """The integer moments of (n_windows x k) group indicators held in memory."""
+    X = np.asarray(windows, dtype=bool)
+    moments = GroupMoments(X.shape[1], windows=X.shape[0])
+    moments.add(*np.nonzero(X))
+    return moments
+
+
 def centred_gram(windows: np.ndarray) -> tuple[np.ndarray, int]:
     """M^T M of the row-centred indicators of the windows holding >= 1 group word, and their number."""
-    X = np.asarray(windows, dtype=np.float64)
-    X = X[X.sum(axis=1) > 0]
-    rows = X - X.mean(axis=1, keepdims=True)
-    return rows.T @ rows, int(X.shape[0])
+    moments = moments_of(windows)
+    return moments.centred_gram(), moments.active
 
 
-def conditional_corr(windows: np.ndarray) -> np.ndarray:
+def moments_corr(moments: GroupMoments) -> np.ndarray:
     """Pearson correlation of the group indicators over the windows holding >= 1 group word
     (0 where a word never or always occurs there)."""
-    X = np.asarray(windows, dtype=np.float64)
-    X = X[X.sum(axis=1) > 0]
-    if X.shape[0] < 2:
-        return np.zeros((X.shape[1], X.shape[1]))
-    c = X - X.mean(axis=0)
-    cov = c.T @ c
+    if moments.active < 2:
+        return np.zeros((moments.k, moments.k))
+    cov = moments.covariance()
     sd = np.sqrt(np.diag(cov))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(sd, sd)
     return np.nan_to_num(corr)
+
+
+def conditional_corr(windows: np.ndarray) -> np.ndarray:
+    """``moments_corr`` of (n_windows x k) indicators held in memory."""
+    return moments_corr(moments_of(windows))
 
 
 def mode_share(M: np.ndarray, vectors: np.ndarray) -> float:
@@ -140,6 +149,22 @@ def chance_levels(k: int) -> dict[str, float]:
     }
 
 
+def window_scores(moments: GroupMoments, ordered: str | None) -> dict:
+    """``structure_scores`` of a group's windows (from their moments), with the ring score of the
+    PCA of their conditional correlation."""
+    row = {
+        **structure_scores(moments.centred_gram(), moments.active, ordered),
+        "corr_adjacent_fraction": None,
+        "corr_circular_rank_corr": None,
+    }
+    if ordered == "ring" and row["reason"] is None:
+        coords, _ = geo.pca_from_gram(moments_corr(moments), 2)
+        score = geo.ring_score(geo.angles(coords))
+        row["corr_adjacent_fraction"] = score["adjacent_fraction"]
+        row["corr_circular_rank_corr"] = score["circular_rank_corr"]
+    return row
+
+
 def scan_window_sizes(
     indicators: np.ndarray,
     seg_starts: np.ndarray,
@@ -147,21 +172,12 @@ def scan_window_sizes(
     window_sizes: Sequence[int] = WINDOW_SIZES,
     stride: int = 1,
 ) -> list[dict]:
-    """``structure_scores`` of one group for every window size G (one dict per G, with ``group_size``)."""
-    rows = []
-    for g in window_sizes:
-        windows = windowed_union(indicators, seg_starts, int(g), stride)
-        M, n = centred_gram(windows)
-        row = {
+    """``window_scores`` of one group for every window size G (one dict per G, with ``group_size``),
+    from row indicators held in memory (``bows.data.stats.window_scan`` streams the corpus instead)."""
+    return [
+        {
             "group_size": int(g),
-            **structure_scores(M, n, ordered),
-            "corr_adjacent_fraction": None,
-            "corr_circular_rank_corr": None,
+            **window_scores(moments_of(windowed_union(indicators, seg_starts, int(g), stride)), ordered),
         }
-        if ordered == "ring" and row["reason"] is None:
-            coords, _ = geo.pca_from_gram(conditional_corr(windows), 2)
-            score = geo.ring_score(geo.angles(coords))
-            row["corr_adjacent_fraction"] = score["adjacent_fraction"]
-            row["corr_circular_rank_corr"] = score["circular_rank_corr"]
-        rows.append(row)
-    return rows
+        for g in window_sizes
+    ]

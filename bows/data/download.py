@@ -30,7 +30,7 @@ from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_ar
 from bows.cli import stage_main
 from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data import SPLITS, corpora
-from bows.data.chunks import DOCS_ROW_GROUP, doc_changes
+from bows.data.chunks import DOCS_ROW_GROUP, doc_changes, parquet_batches
 from bows.errors import BowsError
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
@@ -192,7 +192,7 @@ def local_chunks(corpus: CorpusConfig, chunk_rows: int, workdir: Path) -> Iterat
         for writer in writers.values():
             writer.close()
         for split, path in parts.items():
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            for batch in parquet_batches(path, chunk_rows):
                 yield split, pa.Table.from_batches([batch])
     finally:
         for path in parts.values():

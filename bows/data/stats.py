@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, key_dict
 from bows.data import TRAIN
-from bows.data.coactivation import cooccurrence, group_columns, group_statistics, pair_table
-from bows.data.windows import spread_rows
+from bows.data.coactivation import GroupMoments, cooccurrence, write_pairs
+from bows.data.windows import Windows, expand_ranges, spread_rows
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +39,82 @@ class StatsFiles:
     GROUP_WORDS = "groups.json"  # per group: present words (matrix order), missing words, windows counted
 
 
+def read_range(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``array[start:stop]`` in memory; from a memory-mapped ``.npy`` by reading the file, so the pages
+    read never stay mapped into the process (its resident memory does not grow with the file)."""
+    if isinstance(array, np.memmap) and array.filename is not None:
+        start, stop = min(start, len(array)), min(stop, len(array))
+        count = max(0, stop - start)
+        return np.fromfile(array.filename, array.dtype, count, offset=array.offset + start * array.itemsize)
+    return np.asarray(array[start:stop])
+
+
+def window_chunks(windows: Windows, chunk_words: int = 1 << 22) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(first window, offsets, indices)`` of consecutive runs of windows holding about
+    ``chunk_words`` words each on average (offsets as stored: they start at the run's first word)."""
+    n = len(windows)
+    total = int(read_range(windows.offsets, n, n + 1)[0]) if n else 0
+    step = int(np.clip(chunk_words * n // max(total, 1), 1, max(n, 1)))
+    for w0 in range(0, n, step):
+        offsets = read_range(windows.offsets, w0, min(w0 + step, n) + 1).astype(np.int64, copy=False)
+        yield w0, offsets, read_range(windows.indices, int(offsets[0]), int(offsets[-1]))
+
+
 def sample_nonempty(offsets: np.ndarray, sample: int, chunk: int = 1 << 24) -> np.ndarray:
     """Ids of ``sample`` evenly spaced non-empty windows (``spread_rows`` over the non-empty ones), read
     from (memory-mapped) CSR offsets in chunks: memory is set by ``sample`` and ``chunk``."""
     n_windows = len(offsets) - 1
     counts = []
     for start in range(0, n_windows, chunk):
-        part = np.asarray(offsets[start : min(start + chunk, n_windows) + 1], dtype=np.int64)
+        part = read_range(offsets, start, min(start + chunk, n_windows) + 1).astype(np.int64, copy=False)
         counts.append(int(np.count_nonzero(np.diff(part))))
     ranks = spread_rows(int(sum(counts)), sample)
     picked, seen = [np.zeros(0, np.int64)], 0
     for index, start in enumerate(range(0, n_windows, chunk)):
         lo, hi = np.searchsorted(ranks, [seen, seen + counts[index]])
         if hi > lo:
-            part = np.asarray(offsets[start : min(start + chunk, n_windows) + 1], dtype=np.int64)
+            part = read_range(offsets, start, min(start + chunk, n_windows) + 1).astype(np.int64, copy=False)
             picked.append(np.flatnonzero(np.diff(part) > 0)[ranks[lo:hi] - seen] + start)
         seen += counts[index]
     return np.concatenate(picked)
+
+
+def scan_windows(
+    windows: Windows, sample: np.ndarray, groups: dict[str, np.ndarray], chunk_words: int = 1 << 22
+) -> tuple[Windows, dict[str, GroupMoments], int]:
+    """One pass over the windows, a chunk at a time: the ``sample`` windows (sorted ids) copied into
+    memory, the moments of every group (word ids) over the non-empty windows, and their number.
+    Memory: the sample, a chunk, and k x k per group -- never an array over all windows."""
+    union = np.unique(np.concatenate([np.zeros(0, np.int64), *(np.asarray(g, np.int64) for g in groups.values())]))
+    column = np.full(windows.vocab_size, -1, np.int32)
+    column[union] = np.arange(len(union), dtype=np.int32)
+    local = {}  # per group: position in ``union`` -> group column (-1: not in the group)
+    for name, ids in groups.items():
+        local[name] = np.full(len(union), -1, np.int64)
+        local[name][np.searchsorted(union, ids)] = np.arange(len(ids))
+    moments = {name: GroupMoments(len(ids)) for name, ids in groups.items()}
+    lengths, pieces, nonempty = [np.zeros(0, np.int64)], [np.zeros(0, windows.indices.dtype)], 0
+    for w0, offsets, indices in window_chunks(windows, chunk_words):
+        sizes = np.diff(offsets)
+        nonempty += int(np.count_nonzero(sizes))
+        mine = sample[np.searchsorted(sample, w0) : np.searchsorted(sample, w0 + len(sizes))] - w0
+        if len(mine):
+            pieces.append(indices[expand_ranges(offsets[mine] - offsets[0], sizes[mine])])
+            lengths.append(sizes[mine])
+        mapped = column[indices]
+        hit = np.flatnonzero(mapped >= 0)
+        if len(hit):
+            window = np.searchsorted(offsets, offsets[0] + hit, side="right") - 1
+            for name, group in local.items():
+                cols = group[mapped[hit]]
+                keep = cols >= 0
+                moments[name].add(window[keep], cols[keep])
+    for m in moments.values():
+        m.windows = nonempty
+    sizes = np.concatenate(lengths)
+    offsets = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return Windows(offsets, np.concatenate(pieces), windows.vocab_size), moments, nonempty
 
 
 # ----------------------------------------------------------------------------- artifact
@@ -104,25 +163,23 @@ def build(
     groups = dict(GROUPS if groups is None else groups)
     vocab = vocab_of(windows_artifact)
     windows = load_windows(windows_artifact, SPLIT)
-    nonempty = np.flatnonzero(windows.lengths > 0)  # as in training, empty windows are skipped
     rows = sample_nonempty(windows.offsets, cfg.sample_windows)
-    log.info("stats: %d of %d non-empty train windows (evenly spaced), V=%d", len(rows), len(nonempty), len(vocab))
-    X = windows.subset(rows).to_csr()
-    cooc = cooccurrence(X)
-    n = X.shape[0]
+    found = {name: lookup(words, vocab) for name, words in groups.items()}
+    sampled, moments, nonempty = scan_windows(windows, rows, {k: np.asarray(v.indices) for k, v in found.items()})
+    log.info("stats: %d of %d non-empty train windows (evenly spaced), V=%d", len(rows), nonempty, len(vocab))
+    n = len(sampled)
+    cooc = cooccurrence(sampled.to_csr())
+    del sampled
     counts = cooc.diagonal().astype(np.int64)
-    pairs = pair_table(cooc, n, cfg.min_count)
     with build_artifact(root, STAGE, key, config, {"windows": windows_artifact}) as b:
         pd.DataFrame(
             {"index": np.arange(len(vocab), dtype=np.int32), "word": vocab, "count": counts, "freq": counts / max(n, 1)}
         ).to_parquet(b.path(StatsFiles.WORDS), index=False)
         sp.save_npz(b.path(StatsFiles.COOC), cooc, compressed=True)
-        pairs.to_parquet(b.path(StatsFiles.PAIRS), index=False)
+        pairs = write_pairs(cooc, n, cfg.min_count, b.path(StatsFiles.PAIRS))
         arrays, info = {}, {}
-        for name, words in groups.items():
-            found_words = lookup(words, vocab)
-            columns = group_columns(windows.offsets, windows.indices, found_words.indices, len(vocab))
-            mats = group_statistics(columns[nonempty])
+        for name, found_words in found.items():
+            mats = moments[name].statistics()
             arrays.update({f"{name}/{k}": v for k, v in mats.items()})
             info[name] = {
                 "words": list(found_words.words),
@@ -135,16 +192,16 @@ def build(
         b.stats = {
             "sample_windows": int(n),
             "train_windows": int(len(windows)),
-            "nonempty_windows": int(len(nonempty)),
-            "sample": f"{n} evenly spaced of the {len(nonempty)} non-empty train windows",
-            "group_windows": f"all {len(nonempty)} non-empty train windows",
-            "pairs": int(len(pairs)),
+            "nonempty_windows": int(nonempty),
+            "sample": f"{n} evenly spaced of the {nonempty} non-empty train windows",
+            "group_windows": f"all {nonempty} non-empty train windows",
+            "pairs": int(pairs),
             "nonzero_pairs": int(cooc.nnz - np.count_nonzero(counts)),
             "min_count": cfg.min_count,
             "vocab_size": len(vocab),
             "missing": {k: v["missing"] for k, v in info.items() if v["missing"]},
         }
-    log.info("stats: %d pairs with count >= %d -> %s", len(pairs), cfg.min_count, b.artifact.path)
+    log.info("stats: %d pairs with count >= %d -> %s", pairs, cfg.min_count, b.artifact.path)
     return b.artifact
 
 
@@ -180,25 +237,72 @@ def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, see
     return discover(vectors, [costats.vocab[i] for i in top], counts[top], seed=seed), top
 
 
-def _segmentation_rows(cfg: BowsConfig, sentences_per_row: int, vocab: list[str]):
-    """Token occurrences (rows, ids), row count and segment starts of the train split of the corpus cut
-    into rows of ``sentences_per_row`` sentences (the embedded corpus; others: as configured)."""
+def group_window_moments(
+    path: Path,
+    vocab: list[str],
+    groups: dict[str, np.ndarray],
+    window_sizes: Sequence[int],
+    *,
+    stride: int,
+    cross_documents: bool,
+    min_len: int,
+    chunk_rows: int,
+) -> dict[str, dict[int, GroupMoments]]:
+    """Per group (word ids) and window size G: the moments of the group's windows over the train
+    rows of a docs Parquet file. The split streams in chunks of ``chunk_rows`` rows through the
+    tokenizer and the window kernels restricted to the group's words (``chunks.ChunkedWindows``:
+    the windows of the binarize stage), so memory is set by the chunk, not by the corpus."""
+    import pyarrow as pa
+
+    from bows.data.chunks import ChunkedWindows, doc_changes, read_split
+    from bows.data.tokenize import tokenize, word_ids
+
+    words = pa.array(vocab, pa.string())
+    sizes = list(dict.fromkeys(int(g) for g in window_sizes))
+    moments = {name: {g: GroupMoments(len(ids)) for g in sizes} for name, ids in groups.items()}
+    builders, columns = {}, {}
+    for name, ids in groups.items():
+        columns[name] = np.full(len(vocab), -1, np.int64)
+        columns[name][ids] = np.arange(len(ids))
+        builders[name] = [ChunkedWindows(moments[name][g], len(ids), g, stride, cross_documents) for g in sizes]
+    previous: str | None = None
+    for _, table in read_split(path, SPLIT, ["doc_id", "text"], chunk_rows):
+        changes = doc_changes(table["doc_id"], previous)
+        previous = table["doc_id"][-1].as_py()
+        rows, ids = word_ids(tokenize(table["text"], min_len=min_len), words)
+        for name, column in columns.items():
+            mapped = column[np.asarray(ids, np.int64)]
+            hit = mapped >= 0
+            for builder in builders[name]:
+                builder.feed(rows[hit], mapped[hit], table.num_rows, changes)
+    for chain in builders.values():
+        for builder in chain:
+            builder.finish()
+    return moments
+
+
+def _segmentation_moments(
+    cfg: BowsConfig, sentences_per_row: int, vocab: list[str], groups: dict[str, np.ndarray]
+) -> dict[str, dict[int, GroupMoments]]:
+    """``group_window_moments`` of the corpus cut into rows of ``sentences_per_row`` sentences (the
+    embedded corpus; others: as configured)."""
     import dataclasses
 
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    from bows.artifacts import Files
     from bows.data import download
-    from bows.data.tokenize import tokenize, word_ids
-    from bows.data.vocab import read_texts
-    from bows.data.windows import segment_starts
 
     corpus = dataclasses.replace(cfg.corpus, sentences_per_row=sentences_per_row)
     docs = download.run(dataclasses.replace(cfg, corpus=corpus))
-    table = read_texts(docs, SPLIT)
-    rows, ids = word_ids(tokenize(table["text"], min_len=cfg.vocab.min_len), pa.array(vocab, pa.string()))
-    codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)  # pyright: ignore[reportAttributeAccessIssue]
-    return rows, ids, table.num_rows, segment_starts(codes, table.num_rows, cfg.window.cross_documents)
+    return group_window_moments(
+        docs.file(Files.DOCS),
+        vocab,
+        groups,
+        cfg.stats.scan_window_sizes,
+        stride=cfg.window.stride,
+        cross_documents=cfg.window.cross_documents,
+        min_len=cfg.vocab.min_len,
+        chunk_rows=cfg.data.chunk_rows,
+    )
 
 
 def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Sequence[str], str | None]]) -> pd.DataFrame:
@@ -210,27 +314,28 @@ def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Seque
         if cfg.corpus.name == "embedded"
         else [cfg.corpus.sentences_per_row]
     )
+    found = {}
+    for name, (words, _) in groups.items():
+        found[name] = lookup(words, vocab)
+        if len(found[name]) < 3:
+            log.info("stats: scan: %s has %d words in the vocabulary, skipped", name, len(found[name]))
+            del found[name]
     frames = []
     for spr in segmentations:
-        rows, ids, n_rows, seg = _segmentation_rows(cfg, spr, vocab)
-        for name, (words, kind) in groups.items():
-            found = lookup(words, vocab)
-            if len(found) < 3:
-                log.info("stats: scan: %s has %d words in the vocabulary, skipped", name, len(found))
-                continue
-            ind = diag.row_indicators(rows, ids, n_rows, found.indices, len(vocab))
-            scan = diag.scan_window_sizes(ind, seg, kind, cfg.stats.scan_window_sizes, cfg.window.stride)
-            frame = pd.DataFrame(scan)
+        moments = _segmentation_moments(cfg, spr, vocab, {k: np.asarray(v.indices, np.int64) for k, v in found.items()})
+        for name, hit in found.items():
+            kind = groups[name][1]
+            frame = pd.DataFrame([{"group_size": g, **diag.window_scores(m, kind)} for g, m in moments[name].items()])
             frame.insert(0, "group", name)
             frame.insert(1, "kind", kind or "discovered")
             frame.insert(2, "sentences_per_row", spr if cfg.corpus.name == "embedded" else None)
-            frame["words"] = " ".join(found.words)
-            frame["missing"] = " ".join(found.missing)
+            frame["words"] = " ".join(hit.words)
+            frame["missing"] = " ".join(hit.missing)
             # 4 points (seasons) always look half-adjacent on a ring: their share of the Fourier mode is the score
-            primary = "fourier_share" if kind == "ring" and len(found) < 5 else PRIMARY_SCORE[kind]
+            primary = "fourier_share" if kind == "ring" and len(hit) < 5 else PRIMARY_SCORE[kind]
             frame["primary"] = primary
             frame["score"] = frame[primary]
-            frame["chance"] = diag.chance_levels(len(found)).get(primary)
+            frame["chance"] = diag.chance_levels(len(hit)).get(primary)
             frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
