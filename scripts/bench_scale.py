@@ -197,9 +197,11 @@ def main() -> None:
     out_path = root / "bench" / "bench_scale.json"
     results: dict[str, Any] = json.loads(out_path.read_text()) if out_path.is_file() else {"sizes": []}
     if "data" in args.parts:
-        results["sizes"] = []
-        for gb in args.sizes:
-            results["sizes"].append(bench_size(gb, root, overrides))
+        for gb in args.sizes:  # a size measured again replaces its row; other sizes' rows are kept
+            row = bench_size(gb, root, overrides)
+            results["sizes"] = sorted(
+                [r for r in results["sizes"] if r["size_gb"] != gb] + [row], key=lambda r: r["size_gb"]
+            )
             out_path.write_text(json.dumps(results, indent=2) + "\n")
     if "train" in args.parts and args.train_steps > 0:
         gb = args.train_size if args.train_size is not None else min(args.sizes)
@@ -210,6 +212,8 @@ def main() -> None:
             "block": args.block,
             **bench_train(gb, root, args.train_steps, train_overrides),
         }
+    peaks = {s: [r["stages"][s]["peak_rss_gb"] for r in results["sizes"]] for s in STAGES}
+    results["peak_rss_max_over_min"] = {s: max(v) / min(v) for s, v in peaks.items() if v}
     results["chunk_rows"] = next((o.split("=", 1)[1] for o in overrides if o.startswith("data.chunk_rows=")), "default")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(results, indent=2) + "\n")

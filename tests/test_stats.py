@@ -124,3 +124,13 @@ def test_sample_rows_are_evenly_spaced():
     assert rows[0] == 0 and rows[-1] == 999 and len(rows) == 10
     assert np.ptp(np.diff(rows)) <= 1
     assert len(spread_rows(5, 10)) == 5
+
+
+def test_symmetric_block_equals_the_dense_submatrix():
+    X, csr = _random_windows(seed=5)
+    cooc = coactivation.cooccurrence(csr)
+    full = cooc.toarray()
+    full = full + full.T - np.diag(np.diag(full))
+    words = np.array([7, 0, 24, 3, 11])
+    for block_nnz in (1, 5, 1 << 22):
+        np.testing.assert_array_equal(coactivation.symmetric_block(cooc, words, block_nnz), full[np.ix_(words, words)])

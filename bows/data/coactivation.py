@@ -18,16 +18,21 @@ from tqdm import tqdm
 
 
 def cooccurrence(X: sp.csr_matrix, block_bytes: int = 1 << 26) -> sp.csr_matrix:
-    """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i).
-
-    Counted straight from the windows' sorted word lists by a compiled kernel, a block of rows of C
-    at a time in a dense counter of about ``block_bytes`` (one pass over X per block): memory is X,
-    C and one block, never the products and partial sums of ``X.T @ X``."""
+    """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i)."""
     X = sp.csr_matrix(X)
     X.sum_duplicates()  # canonical: sorted word ids, no duplicates
     X.eliminate_zeros()
-    n, V = X.shape
-    offsets, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
+    return pair_counts(X.indptr, X.indices, X.shape[1], block_bytes)
+
+
+def pair_counts(offsets: np.ndarray, indices: np.ndarray, vocab_size: int, block_bytes: int = 1 << 26) -> sp.csr_matrix:
+    """``cooccurrence`` of CSR windows (sorted word ids per window, as binarize writes them).
+
+    Counted straight from the windows' word lists by a compiled kernel, a block of rows of C at a
+    time in a dense counter of about ``block_bytes`` (one pass over the windows per block): memory
+    is the windows, C and one block, never the products and partial sums of ``X.T @ X``."""
+    offsets = np.asarray(offsets, np.int64)
+    n, V = len(offsets) - 1, vocab_size
     dtype = np.int32 if n < 2**31 else np.int64
     rows = max(1, min(V, block_bytes // max(1, V * np.dtype(dtype).itemsize)))
     blocks = []
@@ -115,6 +120,29 @@ def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
             writer.write_table(pa.Table.from_pandas(block, schema=PAIR_SCHEMA, preserve_index=False))
             rows += len(block)
     return rows
+
+
+def symmetric_block(cooc: sp.csr_matrix, words: np.ndarray, block_nnz: int = 1 << 22) -> np.ndarray:
+    """The dense symmetric counts among ``words`` (distinct ids) of an upper-triangular count matrix:
+    ``B[a, b] = C[words[a], words[b]]`` for either order of the pair, read a block of rows of C at a
+    time (never a copy of C)."""
+    cooc = sp.csr_matrix(cooc)
+    words = np.asarray(words, np.int64)
+    position = np.full(cooc.shape[0], -1, np.int64)
+    position[words] = np.arange(len(words))
+    out = np.zeros((len(words), len(words)))
+    indptr = cooc.indptr.astype(np.int64)
+    r0 = 0
+    while r0 < cooc.shape[0]:
+        r1 = min(cooc.shape[0], max(r0 + 1, int(np.searchsorted(indptr, indptr[r0] + block_nnz, side="right")) - 1))
+        a, b = indptr[r0], indptr[r1]
+        row = position[np.repeat(np.arange(r0, r1), np.diff(indptr[r0 : r1 + 1]))]
+        col = position[cooc.indices[a:b]]
+        keep = (row >= 0) & (col >= 0)
+        out[row[keep], col[keep]] = cooc.data[a:b][keep]
+        out[col[keep], row[keep]] = cooc.data[a:b][keep]
+        r0 = r1
+    return out
 
 
 def row_statistics(cooc: sp.csr_matrix, n: int, t: int) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, key_dict
 from bows.data import TRAIN
-from bows.data.coactivation import GroupMoments, cooccurrence, write_pairs
+from bows.data.coactivation import GroupMoments, pair_counts, symmetric_block, write_pairs
 from bows.data.windows import Windows, expand_ranges, spread_rows
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def window_chunks(windows: Windows, chunk_words: int = 1 << 22) -> Iterator[tupl
         yield w0, offsets, read_range(windows.indices, int(offsets[0]), int(offsets[-1]))
 
 
-def sample_nonempty(offsets: np.ndarray, sample: int, chunk: int = 1 << 24) -> np.ndarray:
+def sample_nonempty(offsets: np.ndarray, sample: int, chunk: int = 1 << 22) -> np.ndarray:
     """Ids of ``sample`` evenly spaced non-empty windows (``spread_rows`` over the non-empty ones), read
     from (memory-mapped) CSR offsets in chunks: memory is set by ``sample`` and ``chunk``."""
     n_windows = len(offsets) - 1
@@ -168,7 +168,7 @@ def build(
     sampled, moments, nonempty = scan_windows(windows, rows, {k: np.asarray(v.indices) for k, v in found.items()})
     log.info("stats: %d of %d non-empty train windows (evenly spaced), V=%d", len(rows), nonempty, len(vocab))
     n = len(sampled)
-    cooc = cooccurrence(sampled.to_csr())
+    cooc = pair_counts(sampled.offsets, sampled.indices, sampled.vocab_size)
     del sampled
     counts = cooc.diagonal().astype(np.int64)
     with build_artifact(root, STAGE, key, config, {"windows": windows_artifact}) as b:
@@ -231,8 +231,7 @@ def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, see
     counts = cooc.diagonal().astype(np.float64)
     top = np.argsort(-counts, kind="stable")[: min(candidates, len(counts))]
     top = top[counts[top] > 0]
-    block = cooc[top][:, top].toarray().astype(np.float64)
-    block = block + block.T - np.diag(np.diag(block))
+    block = symmetric_block(cooc, top)
     vectors = ppmi_vectors(block, counts[top], costats.n_windows, dim)
     return discover(vectors, [costats.vocab[i] for i in top], counts[top], seed=seed), top
 
