@@ -134,3 +134,13 @@ def test_symmetric_block_equals_the_dense_submatrix():
     words = np.array([7, 0, 24, 3, 11])
     for block_nnz in (1, 5, 1 << 22):
         np.testing.assert_array_equal(coactivation.symmetric_block(cooc, words, block_nnz), full[np.ix_(words, words)])
+
+
+def test_read_range_of_mapped_files_and_their_slices(tmp_path):
+    from bows.data.stats import read_range
+
+    np.save(tmp_path / "a.npy", np.arange(100, dtype=np.int64))
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    for array, expected in ((mapped, np.arange(100)), (mapped[10:], np.arange(10, 100)), (np.arange(5), np.arange(5))):
+        assert np.array_equal(read_range(array, 3, 40), expected[3:40])
+        assert np.array_equal(read_range(array, len(expected) - 2, len(expected) + 5), expected[-2:])

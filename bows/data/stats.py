@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,8 @@ class StatsFiles:
 def read_range(array: np.ndarray, start: int, stop: int) -> np.ndarray:
     """``array[start:stop]`` in memory; from a memory-mapped ``.npy`` by reading the file, so the pages
     read never stay mapped into the process (its resident memory does not grow with the file)."""
-    if isinstance(array, np.memmap) and array.filename is not None:
+    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and array.filename is not None:
+        # a whole mapped file (a slice of one keeps its parent's ``offset``: read through the mapping)
         start, stop = min(start, len(array)), min(stop, len(array))
         count = max(0, stop - start)
         return np.fromfile(array.filename, array.dtype, count, offset=array.offset + start * array.itemsize)
