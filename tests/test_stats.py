@@ -144,3 +144,17 @@ def test_read_range_of_mapped_files_and_their_slices(tmp_path):
     for array, expected in ((mapped, np.arange(100)), (mapped[10:], np.arange(10, 100)), (np.arange(5), np.arange(5))):
         assert np.array_equal(read_range(array, 3, 40), expected[3:40])
         assert np.array_equal(read_range(array, len(expected) - 2, len(expected) + 5), expected[-2:])
+
+
+def test_pairs_written_block_by_block_equal_the_table(tmp_path):
+    import pandas as pd
+
+    X, csr = _random_windows(seed=1)
+    cooc = coactivation.cooccurrence(csr)
+    table = coactivation.pair_table(cooc, X.shape[0], min_count=5)
+    i, j = np.nonzero(np.triu(cooc.toarray(), 1) >= 5)  # row-major: the (i, j) order
+    assert table["i"].tolist() == i.tolist() and table["j"].tolist() == j.tolist()
+    small = pd.concat(list(coactivation.pair_blocks(cooc, X.shape[0], 5, block_nnz=7)), ignore_index=True)
+    pd.testing.assert_frame_equal(small, table)
+    assert coactivation.write_pairs(cooc, X.shape[0], 5, tmp_path / "p.parquet") == len(table)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), table)

@@ -79,7 +79,7 @@ PAIR_SCHEMA = pa.schema(
 )
 
 
-def pair_blocks(cooc: sp.csr_matrix, n: int, min_count: int, block_nnz: int = 1 << 22) -> Iterator[pd.DataFrame]:
+def pair_blocks(cooc: sp.csr_matrix, n: int, min_count: int, block_nnz: int = 1 << 20) -> Iterator[pd.DataFrame]:
     """The frequent pairs (i < j, count >= min_count) with their count, phi correlation and PMI, in
     order of (i, j), a block of rows of ``cooc`` (about ``block_nnz`` stored counts) at a time."""
     cooc = sp.csr_matrix(cooc)
