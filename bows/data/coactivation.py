@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 from numba import njit
 from tqdm import tqdm
@@ -110,16 +108,6 @@ def pair_blocks(cooc: sp.csr_matrix, n: int, min_count: int, block_nnz: int = 1 
 def pair_table(cooc: sp.csr_matrix, n: int, min_count: int) -> pd.DataFrame:
     """Frequent pairs (i < j, count >= min_count) with their count, phi correlation and PMI."""
     return pd.concat(list(pair_blocks(cooc, n, min_count)), ignore_index=True)
-
-
-def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
-    """``pair_table`` written to Parquet block by block (never whole in memory); the number of pairs."""
-    rows = 0
-    with pq.ParquetWriter(path, PAIR_SCHEMA) as writer:
-        for block in pair_blocks(cooc, n, min_count):
-            writer.write_table(pa.Table.from_pandas(block, schema=PAIR_SCHEMA, preserve_index=False))
-            rows += len(block)
-    return rows
 
 
 def symmetric_block(cooc: sp.csr_matrix, words: np.ndarray, block_nnz: int = 1 << 22) -> np.ndarray:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from bows.analysis.groups import GROUPS, lookup
@@ -21,7 +23,7 @@ from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, key_dict
 from bows.data import TRAIN
-from bows.data.coactivation import GroupMoments, pair_counts, symmetric_block, write_pairs
+from bows.data.coactivation import PAIR_SCHEMA, GroupMoments, pair_blocks, pair_counts, symmetric_block
 from bows.data.windows import Windows, expand_ranges, spread_rows
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,16 @@ def scan_windows(
     offsets = np.zeros(len(sizes) + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
     return Windows(offsets, np.concatenate(pieces), windows.vocab_size), moments, nonempty
+
+
+def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
+    """``pair_table`` written to Parquet block by block (never whole in memory); the number of pairs."""
+    rows = 0
+    with pq.ParquetWriter(path, PAIR_SCHEMA) as writer:
+        for block in pair_blocks(cooc, n, min_count):
+            writer.write_table(pa.Table.from_pandas(block, schema=PAIR_SCHEMA, preserve_index=False))
+            rows += len(block)
+    return rows
 
 
 # ----------------------------------------------------------------------------- artifact
