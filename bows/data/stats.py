@@ -1,6 +1,9 @@
 """Stage "stats": reads the binarized train windows (stage binarize) and writes their co-activation
 statistics -- word counts, the sparse co-occurrence matrix X^T X of an evenly spaced sample of
 windows, the frequent pairs with phi correlation and PMI, and dense matrices for the named word groups.
+One streaming pass over the windows files (``scan_windows``) copies out the sample and adds up the
+groups' integer moments; memory is set by ``stats.sample_windows``, the vocabulary and a chunk, not
+by the corpus (the data diagnostics stream the corpus in chunks of ``data.chunk_rows`` rows too).
 """
 
 from __future__ import annotations
