@@ -148,13 +148,14 @@ def bench_train(gb: float, root: Path, steps: int, overrides: list[str]) -> dict
     for mode in ("resident", "stream"):
         measured = run_child(f"train-{mode}", [*common, f"train.stream={mode}"], corpus_dir)
         out[mode] = {
+            "data": measured["data_path"],
             "windows_per_s": measured["windows_per_s"],
             "peak_rss_gb": measured["peak_rss"] / 2**30,
             "wall_s": measured["wall_s"],
         }
         print(
             f"  {gb:g} GB train {mode:<9} {measured['windows_per_s']:>11,.0f} windows/s  "
-            f"peak RSS {measured['peak_rss'] / 2**30:.2f} GB",
+            f"peak RSS {measured['peak_rss'] / 2**30:.2f} GB  ({measured['data_path']})",
             flush=True,
         )
     out["stream_over_resident"] = out["stream"]["windows_per_s"] / out["resident"]["windows_per_s"]
@@ -187,7 +188,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--train-size", type=float, default=None, help="corpus (GB) to train on; default the smallest")
-    parser.add_argument("--block", type=int, default=131_072, help="windows per streamed block (several per epoch)")
+    parser.add_argument("--block", type=int, default=32_768, help="windows per streamed block (several per epoch)")
     parser.add_argument("--parts", nargs="+", default=["data", "train"], choices=["data", "train"])
     args, overrides = parser.parse_known_args()
     overrides = [o for o in overrides if o != "--"]
