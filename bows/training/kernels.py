@@ -14,6 +14,9 @@ Its three dense products are most of the cost of a step:
 master W is cast once per step; the GEMMs take bf16 operands and accumulate in fp32; the sparse
 encoder sums the bf16 copy's rows (its output is a bf16 GEMM operand anyway); everything else is
 fp32 -- bias, loss and its elementwise maths, both halves of the weight gradient, the optimizer state.
+
+Training calls the forward and backward directly (``DirectStep``: no autograd graph, gradient buffers
+kept across steps); ``sparse_tied_loss`` wraps the same two functions in autograd for everything else.
 """
 
 from __future__ import annotations

@@ -154,8 +154,9 @@ def evaluate(
     was_training = model.training
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
-    for batch in sequential_batches(windows, batch_size):
-        total += model_sparse_loss(model, *batch.csr(), kernels).double() * batch.size
+    with torch.no_grad():  # no graph: the forward alone, accumulated on the device
+        for batch in sequential_batches(windows, batch_size):
+            total += model_sparse_loss(model, *batch.csr(), kernels).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
