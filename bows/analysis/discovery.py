@@ -501,6 +501,10 @@ def own_shape(
         out[f"{shape}_z"] = float(_z(mine[shape][0], null[shape], shape))
         out[f"{shape}_p"] = float((1 + np.sum(null[shape] >= mine[shape][0])) / (1 + draws))
     out["adjacency"] = float(mine["adjacency"][0])
+    coords = mine["coords"][0]
+    order = np.argsort(np.arctan2(coords[:, 1], coords[:, 0]))
+    out["order"] = g[order].tolist()  # pool indices in angular order around PC1-2
+    out["pc1"], out["pc2"] = coords[order, 0].tolist(), coords[order, 1].tolist()
     return out
 
 
@@ -529,7 +533,8 @@ def evaluate(
             "own": None,
         }
         if len(present) >= 3:
-            entry["own"] = own_shape(vectors, [index[w] for w in present], freq, gram=gram, seed=seed)
+            entry["own"] = own = own_shape(vectors, [index[w] for w in present], freq, gram=gram, seed=seed)
+            own["words"] = " ".join(words[i] for i in own["order"])
         else:
             entry["reason"] = f"only {len(present)} of its words among the candidate words"
         out[name] = entry
