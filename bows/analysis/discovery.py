@@ -212,7 +212,12 @@ def _z(value: np.ndarray, null: np.ndarray, shape: str = "cluster") -> np.ndarra
     if shape in STABILISED:
         value, null = np.sqrt(np.maximum(value, 0.0)), np.sqrt(np.maximum(null, 0.0))
     sd = null.std(axis=-1, ddof=1)
-    return (value - null.mean(axis=-1)) / np.maximum(sd, 1e-12)
+    # the scores are fractions of order 0.01-1: a near-constant null (e.g. every random set scoring 0)
+    # must not turn a tiny difference into an enormous z
+    return (value - null.mean(axis=-1)) / np.maximum(sd, NULL_SD_FLOOR)
+
+
+NULL_SD_FLOOR = 1e-3
 
 
 STABILISED = ("ring", "line")  # shapes whose z is taken on the square root of the score
