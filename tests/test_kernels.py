@@ -120,6 +120,56 @@ def test_bf16_training_keeps_fp32_master_and_tracks_fp32():
     np.testing.assert_allclose(bf16, fp32, rtol=2e-2)  # the same optimisation, to bf16 precision
 
 
+@pytest.mark.parametrize("output,latent_relu", [("relu", False), ("linear", False), ("relu", True)])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("backend", list(kernels.BACKENDS))
+def test_direct_step_gradients_equal_autograd_reference(output, latent_relu, precision, backend):
+    """The training step's autograd-free path, twice in a row with different batch sizes (its buffers are
+    reused, so a stale value or a wrong in-GEMM scale would show), against the autograd reference."""
+    dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+    if backend not in available_backends(CPU, dtype):
+        pytest.skip(f"{backend} not available for {precision} here")
+    model = _model(output, latent_relu)
+    step = kernels.DirectStep(model, _uniform(backend, dtype))
+    for batch, seed in ((33, 0), (20, 1), (33, 2)):
+        indices, offsets = _batch(300, batch, seed)
+        ref, ref_grads = _loss_and_grads(model, model.sparse_loss(indices, offsets))
+        loss = step(indices, offsets)
+        assert model.W.grad is not None and model.b.grad is not None
+        got = (model.W.grad, model.b.grad)
+        if dtype == torch.float32:
+            torch.testing.assert_close(loss, ref)
+            for a, b in zip(got, ref_grads):
+                torch.testing.assert_close(a, b)
+        else:
+            torch.testing.assert_close(loss, ref, rtol=2e-3, atol=0)
+            for a, b in zip(got, ref_grads):
+                assert float((a - b).norm() / b.norm()) < 1e-2
+
+
+def test_optimisation_direct_path_trains_like_autograd():
+    """Optimisation's default single-instance path (DirectStep) and the autograd path (any ``loss_fn``)
+    take the same AdamW steps."""
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 20, 200)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate([rng.choice(64, n, replace=False) for n in lengths]).astype(np.uint16)
+    data = to_device(offsets, indices, 64, CPU)
+    weights = []
+    for loss_fn in (None, lambda m, b: model_sparse_loss(m, *b.csr())):
+        torch.manual_seed(0)
+        model = TiedAutoencoder(64, 8)
+        opt = Optimisation(model, lr=3e-2, weight_decay=0.5, total_steps=20, loss_fn=loss_fn)
+        assert (opt.direct is not None) == (loss_fn is None)
+        losses = [float(opt.update(b)[0]) for e in range(3) for b in epoch_batches(data, 64, 0, e)]
+        weights.append((model.W.detach().clone(), model.b.detach().clone(), losses))
+    (w1, b1, l1), (w2, b2, l2) = weights
+    np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    torch.testing.assert_close(w1, w2)
+    torch.testing.assert_close(b1, b2)
+    assert l1[-1] < l1[0]
+
+
 # --------------------------------------------------------------------------- kernel choice
 def test_choose_takes_fastest_backend_per_product():
     rates = {"forward": {"aten": 10.0, "onednn": 20.0}, "grad_rows": {"aten": 30.0, "onednn": 5.0}, "grad_a": {}}

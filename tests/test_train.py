@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from bows.analysis.geometry import ring_analysis
+from bows.analysis.groups import DAYS, MONTHS
 from bows.artifacts import Files, build_artifact
 from bows.data.windows import Windows, heldout_rows
 from bows.errors import BowsError
@@ -236,3 +238,21 @@ def test_damaged_final_weights_are_rebuilt_from_the_checkpoint(make_config, data
     assert train_mod.run(cfg) == path
     assert (path / Files.WEIGHTS).read_bytes() == before  # rebuilt, bitwise identical
     assert train_mod.load_run(path).W.shape == (6, VOCAB)
+
+
+def test_calendar_rings_gathers_the_group_columns_it_scores():
+    """Epoch-end ring scores: the group columns gathered on the device give the ring scores of the full matrix."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(40)]
+    vocab[5:12], vocab[20:32] = list(DAYS), list(MONTHS)
+    W = rng.normal(size=(16, 40))
+    angle = 2 * np.pi * np.arange(12) / 12
+    W[:2, 20:32] = 5 * np.stack([np.cos(angle), np.sin(angle)])  # a perfect month ring
+    W[:, [20, 21]] = W[:, [21, 20]]  # ... with January and February swapped
+    got = train_mod.calendar_rings(torch.from_numpy(W).float(), vocab)
+    Wf = torch.from_numpy(W).float().numpy()
+    assert got["months_ring"] == ring_analysis(Wf[:, 20:32].T, MONTHS)["adjacent_fraction"] == 10 / 12
+    assert got["days_ring"] == ring_analysis(Wf[:, 5:12].T, DAYS)["adjacent_fraction"]
+    assert "months_ring" not in train_mod.calendar_rings(
+        torch.from_numpy(W).float(), vocab[:25]
+    )  # a missing month: no score

@@ -91,6 +91,16 @@ def to_device(
     )
 
 
+def window_ids(offsets: Tensor, total: int) -> Tensor:
+    """The window of every word of a CSR batch, (total,) int64: ``repeat_interleave`` on a GPU (no
+    host sync with ``output_size``); numpy's repeat on CPU, 10-20x faster than torch's there."""
+    batch = offsets.shape[0] - 1
+    if offsets.device.type == "cpu":
+        lengths = np.diff(offsets.numpy())
+        return torch.from_numpy(np.repeat(np.arange(batch, dtype=np.int64), lengths))
+    return torch.repeat_interleave(torch.arange(batch, device=offsets.device), offsets.diff(), output_size=total)
+
+
 def gather(windows: DeviceWindows, rows: Tensor, dense: bool = False, total: int | None = None) -> Batch:
     """The batch of windows ``rows``: CSR word ids (and the dense (batch, vocab) 0/1 targets if ``dense``).
 
@@ -103,8 +113,7 @@ def gather(windows: DeviceWindows, rows: Tensor, dense: bool = False, total: int
     if total is None:
         total = int(offsets[-1])  # a host sync (sizes the gather)
     # position of every word of the batch in `indices`: start of its window + rank inside it
-    shift = torch.repeat_interleave(starts - offsets[:-1], lengths, output_size=total)
-    positions = torch.arange(total, device=rows.device) + shift
+    positions = torch.arange(total, device=rows.device) + (starts - offsets[:-1])[window_ids(offsets, total)]
     indices = windows.indices[positions].long()
     target = densify(indices, offsets, windows.vocab_size) if dense else None
     return Batch(target=target, indices=indices, offsets=offsets)

@@ -14,6 +14,9 @@ Its three dense products are most of the cost of a step:
 master W is cast once per step; the GEMMs take bf16 operands and accumulate in fp32; the sparse
 encoder sums the bf16 copy's rows (its output is a bf16 GEMM operand anyway); everything else is
 fp32 -- bias, loss and its elementwise maths, both halves of the weight gradient, the optimizer state.
+
+Training calls the forward and backward directly (``DirectStep``: no autograd graph, gradient buffers
+kept across steps); ``sparse_tied_loss`` wraps the same two functions in autograd for everything else.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bows.training.batches import window_ids
 from bows.training.model import TiedAutoencoder
 
 PRODUCTS = ("forward", "grad_rows", "grad_a")
@@ -144,10 +148,8 @@ def sparse_tied_loss(
 
 
 class _SparseTiedLoss(torch.autograd.Function):
-    """Forward and backward written out in the (vocab, batch) layout, where ``rows @ a^T`` and
-    ``g @ a`` run fastest on CPU; the target is never materialised (1 is subtracted at the active
-    entries), the encoder gradient is a sparse (vocab x batch) @ dense (batch x latent) product added
-    in place, and both halves of the tied gradient land in one (vocab, latent) buffer."""
+    """Autograd wrapper of ``_forward``/``_backward`` (the training step itself skips autograd: see
+    ``DirectStep``)."""
 
     @staticmethod
     def forward(
@@ -160,59 +162,157 @@ class _SparseTiedLoss(torch.autograd.Function):
         latent_relu: bool,
         kernels: Kernels,
     ) -> Tensor:
-        vocab, batch = rows.shape[0], offsets.shape[0] - 1
-        low = kernels.dtype != torch.float32
-        rows_c = rows.to(kernels.dtype) if low else rows  # one cast per step; the master stays fp32
-        # the encoder gathers from the compute copy (bf16: half the memory traffic; its output is a GEMM operand)
-        h = F.embedding_bag(indices, rows_c, offsets, mode="sum", include_last_offset=True)  # (batch, latent)
-        a_c = torch.relu(h) if latent_relu else h
-        window_of = torch.repeat_interleave(
-            torch.arange(batch, device=rows.device), offsets.diff(), output_size=indices.shape[0]
-        )
-        if not low and kernels.forward == "aten":
-            diff = torch.addmm(bias.unsqueeze(1), rows, a_c.t())  # z^T: (vocab, batch), bias fused
-        else:  # the bias is added in fp32 (type promotion: one pass, fp32 result)
-            diff = torch.add(_mm(kernels, "forward", rows_c, a_c.t()), bias.unsqueeze(1))
-        active = (indices, window_of)  # distinct positions, so no accumulate (which would sort)
-        if relu_out:
-            diff.clamp_min_(0)
-        values = diff[active]
-        # ReLU mask: only needed at active entries (elsewhere x_hat - x = relu(z) is 0 where z <= 0)
-        alive = values > 0 if relu_out else values[:0]
-        diff.index_put_(active, values - 1.0)  # x_hat - x; the target is never materialised
-        flat = diff.view(-1)
-        loss = torch.dot(flat, flat) / flat.numel()
-        ctx.relu_out, ctx.latent_relu, ctx.vocab, ctx.kernels = relu_out, latent_relu, vocab, kernels
-        ctx.save_for_backward(rows_c, h, a_c, indices, window_of, diff, alive)
+        loss, saved = _forward(rows, bias, indices, offsets, relu_out, latent_relu, kernels)
+        ctx.saved = saved  # plain tensors kept on ctx: the backward overwrites diff in place
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
-        rows_c, h, a_c, indices, window_of, diff, alive = ctx.saved_tensors
-        kernels: Kernels = ctx.kernels
-        g = diff.mul_(grad_loss * (2.0 / diff.numel()))  # dLoss/dz^T (vocab, batch), in place: one backward only
-        if ctx.relu_out:
-            active = (indices, window_of)
-            g.index_put_(active, g[active] * alive)
-        g_c = g.to(kernels.dtype) if kernels.dtype != torch.float32 else g
-        grad_rows = _mm(kernels, "grad_rows", g_c, a_c).float()  # decoder half (vocab, latent), fp32
-        grad_a = _mm(kernels, "grad_a", g_c.t(), rows_c).float()  # (batch, latent)
-        if ctx.latent_relu:
-            grad_a.mul_(h > 0)
-        # encoder half: x^T (vocab x batch, sparse CSR) @ grad_a, accumulated into the same buffer, fp32
-        order = _order_by_word(indices, ctx.vocab)
-        counts = torch.zeros(ctx.vocab, dtype=torch.int64, device=h.device)
-        # bincount would sync with the host on CUDA to size its output; index_add_ does not
-        counts.index_add_(0, indices.long(), torch.ones_like(indices, dtype=torch.int64))
-        crow = torch.zeros(ctx.vocab + 1, dtype=torch.int64, device=h.device)
-        torch.cumsum(counts, 0, out=crow[1:])
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": this product is long supported
-            warnings.simplefilter("ignore", UserWarning)
-            x_t = torch.sparse_csr_tensor(
-                crow, window_of[order], torch.ones(indices.shape[0], device=h.device), size=(ctx.vocab, h.shape[0])
+        grad_rows, grad_bias = _backward(ctx.saved, grad_loss)  # overwrites the saved diff: one backward only
+        return grad_rows, grad_bias, None, None, None, None, None
+
+
+@dataclass
+class _Saved:
+    """What the backward needs from the forward: ``diff`` is x_hat - x, (vocab, batch); ``flat_active``
+    the flat positions of the batch's words in it, ``active_grad`` dLoss/dz / scale there (0 where the
+    output ReLU is off); ``scale`` = 2 / (vocab * batch), the mean's factor, applied inside the GEMMs."""
+
+    rows_c: Tensor
+    h: Tensor
+    a_c: Tensor
+    indices: Tensor
+    window_of: Tensor
+    flat_active: Tensor
+    active_grad: Tensor
+    diff: Tensor
+    scale: float
+    latent_relu: bool
+    kernels: Kernels
+
+
+def _forward(
+    rows: Tensor,
+    bias: Tensor,
+    indices: Tensor,
+    offsets: Tensor,
+    relu_out: bool,
+    latent_relu: bool,
+    kernels: Kernels,
+    diff_out: Tensor | None = None,
+) -> tuple[Tensor, _Saved]:
+    """Loss (0-d) of the batch and the state its backward needs; ``diff_out`` (vocab, batch), when given,
+    receives x_hat - x (a persistent buffer spares a large allocation per step)."""
+    batch = offsets.shape[0] - 1
+    low = kernels.dtype != torch.float32
+    rows_c = rows.to(kernels.dtype) if low else rows  # one cast per step; the master stays fp32
+    # the encoder gathers from the compute copy (bf16: half the memory traffic; its output is a GEMM operand)
+    h = F.embedding_bag(indices, rows_c, offsets, mode="sum", include_last_offset=True)  # (batch, latent)
+    a_c = torch.relu(h) if latent_relu else h
+    window_of = window_ids(offsets, indices.shape[0])
+    if not low and kernels.forward == "aten":  # z^T: (vocab, batch), bias fused
+        diff = torch.addmm(bias.unsqueeze(1), rows, a_c.t(), out=diff_out)
+    else:  # the bias is added in fp32 (type promotion: one pass, fp32 result)
+        diff = torch.add(_mm(kernels, "forward", rows_c, a_c.t()), bias.unsqueeze(1), out=diff_out)
+    # flat positions of the (distinct) active entries: a 1-D take/put, far cheaper than 2-D indexing
+    flat_active = indices.long() * batch + window_of
+    if relu_out:
+        diff.clamp_min_(0)
+    flat = diff.view(-1)
+    values = flat.take(flat_active) - 1.0  # x_hat - x at the active entries; the target is never materialised
+    flat.index_put_((flat_active,), values)
+    # the output ReLU's mask matters only at active entries (elsewhere x_hat - x = relu(z) is 0 where z <= 0)
+    active_grad = values * (values > -1.0) if relu_out else values
+    loss = torch.dot(flat, flat) / flat.numel()
+    saved = _Saved(
+        rows_c, h, a_c, indices, window_of, flat_active, active_grad, diff, 2.0 / diff.numel(), latent_relu, kernels
+    )
+    return loss, saved
+
+
+def _backward(
+    saved: _Saved, grad_loss: Tensor | None = None, grad_rows_out: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(dLoss/drows (vocab, latent) fp32, dLoss/dbias (vocab,)) from the forward's state, times
+    ``grad_loss`` if given (autograd); overwrites ``saved.diff``. ``grad_rows_out`` (fp32 (vocab, latent))
+    receives the weight gradient."""
+    kernels = saved.kernels
+    low = kernels.dtype != torch.float32
+    g = saved.diff
+    g.view(-1).index_put_((saved.flat_active,), saved.active_grad)
+    in_gemm = grad_loss is None and not low and kernels.grad_rows == "aten"
+    alpha = saved.scale if in_gemm else 1.0  # the mean's factor rides in the GEMM (alpha) when it can
+    if not in_gemm:
+        g.mul_(saved.scale if grad_loss is None else grad_loss * saved.scale)  # dLoss/dz^T, (vocab, batch)
+    g_c = g.to(kernels.dtype) if low else g
+    if in_gemm:
+        out = grad_rows_out if grad_rows_out is not None else g.new_empty(g.shape[0], saved.a_c.shape[1])
+        grad_rows = out.addmm_(g, saved.a_c, beta=0, alpha=alpha)  # decoder half (vocab, latent)
+    else:
+        grad_rows = _mm(kernels, "grad_rows", g_c, saved.a_c)
+        grad_rows = grad_rows_out.copy_(grad_rows) if grad_rows_out is not None else grad_rows.float()
+    grad_a = _mm(kernels, "grad_a", g_c.t(), saved.rows_c).float()  # (batch, latent)
+    if alpha != 1.0:
+        grad_a.mul_(alpha)
+    if saved.latent_relu:
+        grad_a.mul_(saved.h > 0)
+    # encoder half: x^T (vocab x batch, sparse CSR) @ grad_a, accumulated into the same buffer, fp32
+    vocab, device = g.shape[0], g.device
+    indices = saved.indices
+    order = _order_by_word(indices, vocab)
+    counts = torch.zeros(vocab, dtype=torch.int64, device=device)
+    # bincount would sync with the host on CUDA to size its output; index_add_ does not
+    counts.index_add_(0, indices.long(), torch.ones_like(indices, dtype=torch.int64))
+    crow = torch.zeros(vocab + 1, dtype=torch.int64, device=device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": this product is long supported
+        warnings.simplefilter("ignore", UserWarning)
+        x_t = torch.sparse_csr_tensor(
+            crow, saved.window_of[order], torch.ones(indices.shape[0], device=device), size=(vocab, g.shape[1])
+        )
+    grad_rows.addmm_(x_t, grad_a)
+    grad_bias = g.sum(1)
+    return grad_rows, grad_bias.mul_(alpha) if alpha != 1.0 else grad_bias
+
+
+class DirectStep:
+    """Loss and gradients of a single-instance autoencoder without autograd: the hand-written
+    forward and backward write into buffers kept across steps (x_hat - x and the (vocab, latent)
+    weight gradient, 20 + 40 MB at the default sizes), so a step allocates no large tensor -- on CPU
+    each fresh 40 MB allocation is a fresh mmap, ~10,000 page faults per step. Sets the parameters'
+    ``.grad`` to views of the buffers (overwritten by the next step)."""
+
+    def __init__(self, model: TiedAutoencoder, kernels: Kernels | None = None):
+        if model.instances != 1:
+            raise ValueError(f"DirectStep needs a single-instance model, this one has {model.instances}")
+        self.model, self.kernels = model, kernels or Kernels()
+        rows = model.rows()
+        self.grad_rows = torch.zeros_like(rows, dtype=torch.float32, memory_format=torch.contiguous_format)
+        self.grad_bias = torch.zeros(model.vocab_size, dtype=torch.float32, device=rows.device)
+        self.diff: Tensor | None = None
+
+    def __call__(self, indices: Tensor, offsets: Tensor) -> Tensor:
+        """Loss of the batch, (1,); the parameters' gradients are set."""
+        model, batch = self.model, offsets.shape[0] - 1
+        if self.diff is None or self.diff.shape[1] != batch:
+            self.diff = torch.empty(model.vocab_size, batch, device=self.grad_rows.device)
+        with torch.no_grad():
+            loss, saved = _forward(
+                model.rows(),
+                model.b.view(model.vocab_size),
+                indices,
+                offsets,
+                model.output == "relu",
+                model.latent_relu,
+                self.kernels,
+                diff_out=self.diff,
             )
-        grad_rows.addmm_(x_t, grad_a)
-        return grad_rows, g.sum(1), None, None, None, None, None
+            _, grad_bias = _backward(saved, grad_rows_out=self.grad_rows)
+            self.grad_bias.copy_(grad_bias)
+        # W is (1, latent, vocab), a permuted view of (vocab, 1, latent) memory: its gradient is the same view
+        model.W.grad = self.grad_rows.view(model.vocab_size, 1, model.latent_size).permute(1, 2, 0)
+        model.b.grad = self.grad_bias.view(1, model.vocab_size)
+        return loss.view(1)
 
 
 def _order_by_word(indices: Tensor, vocab: int) -> Tensor:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from bows.training.batches import Batch
-from bows.training.kernels import Kernels, model_sparse_loss
+from bows.training.kernels import DirectStep, Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder, reconstruction_loss
 
 
@@ -52,6 +52,11 @@ class Optimisation:
         # sparse kernel runs its GEMMs on ``kernels`` (backends and dtype; bf16 there is mixed precision
         # without autocast, which would bypass the fused kernel)
         self.loss_fn = loss_fn or (lambda m, b: batch_loss(m, b, kernels))
+        # a single-instance autoencoder with the default loss skips autograd: its hand-written forward and
+        # backward write into gradient buffers kept across steps (no large allocation per step)
+        self.direct: DirectStep | None = None
+        if loss_fn is None and autocast is None and isinstance(model, TiedAutoencoder) and model.instances == 1:
+            self.direct = DirectStep(model, kernels)
         self.device = device = next(model.parameters()).device
         wd = torch.as_tensor(weight_decay, dtype=torch.float32)
         self.per_instance_decay: Tensor | None = None
@@ -90,13 +95,13 @@ class Optimisation:
 
     def update(self, batch: Batch) -> Tensor:
         """One optimizer step on ``batch``; returns the per-instance loss (detached, on the device)."""
-        self.model.zero_grad(set_to_none=True)
-        if self.autocast is not None:
-            with torch.autocast(self.device.type, dtype=self.autocast):
-                loss = self.loss_fn(self.model, batch)
+        if self.direct is not None and batch.indices is not None:
+            loss = self.direct(*batch.csr())  # sets the parameters' .grad
         else:
-            loss = self.loss_fn(self.model, batch)
-        loss.sum().backward()  # instances are independent: the sum gives each its own gradient
+            self.model.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                loss = self.loss_fn(self.model, batch)
+            loss.sum().backward()  # instances are independent: the sum gives each its own gradient
         if self.grad_clip is not None:
             self._clip(self.grad_clip)
         if self.per_instance_decay is not None:

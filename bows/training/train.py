@@ -154,8 +154,9 @@ def evaluate(
     was_training = model.training
     model.eval()
     total = torch.zeros(model.instances, dtype=torch.float64, device=windows.rows.device)
-    for batch in sequential_batches(windows, batch_size):
-        total += model_sparse_loss(model, *batch.csr(), kernels).double() * batch.size
+    with torch.no_grad():  # no graph: the forward alone, accumulated on the device
+        for batch in sequential_batches(windows, batch_size):
+            total += model_sparse_loss(model, *batch.csr(), kernels).double() * batch.size
     model.train(was_training)
     return (total / max(1, len(windows))).tolist()
 
@@ -532,13 +533,19 @@ def _wandb_key(name: str) -> str:
 def calendar_rings(W: torch.Tensor, vocab: Sequence[str]) -> dict[str, float]:
     """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, looked
     up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group with a missing
-    word has no score."""
-    vectors = W.detach().float().cpu().numpy()
-    out = {}
-    for name, group in (("days_ring", DAYS), ("months_ring", MONTHS)):
-        found = lookup(group, vocab)
-        if not found.missing:
-            out[name] = ring_analysis(vectors[:, found.indices].T, found.words)["adjacent_fraction"]
+    word has no score. Only the groups' columns leave the device (19 of V; one small copy per call)."""
+    groups = [(name, lookup(group, vocab)) for name, group in (("days_ring", DAYS), ("months_ring", MONTHS))]
+    groups = [(name, found) for name, found in groups if not found.missing]
+    if not groups:
+        return {}
+    ids = np.concatenate([np.asarray(found.indices, dtype=np.int64) for _, found in groups])
+    with torch.no_grad():
+        columns = W.detach()[:, torch.from_numpy(ids).to(W.device)].float().cpu().numpy()  # (latent, group words)
+    out, start = {}, 0
+    for name, found in groups:
+        vectors = columns[:, start : start + len(found.words)].T
+        out[name] = ring_analysis(vectors, found.words)["adjacent_fraction"]
+        start += len(found.words)
     return out
 
 
