@@ -539,7 +539,7 @@ def evaluate(
         }
         if len(present) >= 3:
             entry["own"] = own = own_shape(vectors, [index[w] for w in present], freq, gram=gram, seed=seed)
-            own["words"] = " ".join(words[i] for i in own["order"])
+            own["words"] = " ".join(words[int(i)] for i in own["order"])
         else:
             entry["reason"] = f"only {len(present)} of its words among the candidate words"
         out[name] = entry
