@@ -100,6 +100,11 @@ def test_group_shapes_of_a_circle_and_a_line():
     shapes = group_shapes(S, np.array([np.arange(8), np.arange(8, 16)]))
     assert shapes["ring"][0] > 0.9 and shapes["ring"][1] < 0.1
     assert shapes["line"][1] > shapes["line"][0]
+    # two tight clumps at the ends of PC1 are elongated but no line
+    clumps = np.c_[np.repeat([-1.0, 1.0], 4) + 0.01 * np.arange(8), np.zeros(8), np.full(8, 3.0)]
+    S2 = unit_cosine(np.vstack([line, clumps]))
+    two = group_shapes(S2, np.array([np.arange(8), np.arange(8, 16)]))
+    assert two["line"][1] < 0.3 * two["line"][0]
 
 
 def test_evaluation_of_a_planted_ring_and_of_random_groups():

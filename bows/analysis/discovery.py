@@ -20,7 +20,8 @@ Method (no word list is named anywhere in it):
    in the full space: a ring whose structure lives in small off-diagonal similarities, as in a wide W,
    still scores), coverage = 1 - excess of the largest angular gap, spread = 1 - |mean exp(2i theta)|
    (two opposite clumps are not a ring), radial uniformity = 1 - CV of the radii;
-   ``line`` = l1 / sum(l) x (1 - l2 / l1) x spread (1 - largest PC1 share of one word);
+   ``line`` = l1 / sum(l) x (1 - l2 / l1) x spread (1 - largest PC1 share of one word) x evenness along
+   PC1 (1 - excess of the largest gap: two clumps at the ends of PC1 are no line);
    ``cluster`` = mean pairwise similarity.
 3. Null: for each size, random word sets from the candidate pool (screening); then, for the best
    screened groups, sets that match every member's frequency bin. A group's z per shape is
@@ -95,9 +96,13 @@ def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
     roundness = np.where(l1 > 0, l2 / np.maximum(l1, 1e-300), 0.0)
     pc1 = coords[:, :, 0] ** 2
     spread = 1 - pc1.max(axis=1) / np.maximum(pc1.sum(axis=1), 1e-300)
+    # a line is spread along PC1, not two clumps at its ends: excess of the largest gap along PC1
+    x = np.sort(coords[:, :, 0], axis=1)
+    extent = np.maximum(x[:, -1] - x[:, 0], 1e-300)
+    evenness = 1 - np.maximum(np.diff(x, axis=1).max(axis=1) - extent / (s - 1), 0) / extent
     return {
         "ring": np.maximum(adjacency, 0.0) * coverage * spread_angle * radial,
-        "line": l1 / total * (1 - roundness) * spread,
+        "line": l1 / total * (1 - roundness) * spread * evenness,
         "cluster": cluster,
         "adjacency": adjacency,
         "planarity": planarity,
