@@ -207,6 +207,19 @@ def _attach_window_scan(
         if mine:
             result.metrics[f"data_scan/{key}/best_group_size"] = mine[0]["group_size"]
             result.metrics[f"data_scan/{key}/best_{entry['primary']}"] = mine[0]["score"]
+    # the co-occurrence's own label-free discovery, judged on the months and days (as for W)
+    for name, entry in ((summary.get("discovery") or {}).get("evaluation") or {}).items():
+        for shape in ("ring", "any"):
+            for stat in ("precision", "recall", "rank"):
+                value = entry[shape][stat]
+                if value is None:
+                    result.refuse(f"data_discovery/{name}_{shape}/{stat}", "no found group holds any of these words")
+                else:
+                    result.metrics[f"data_discovery/{name}_{shape}/{stat}"] = value
+        result.metrics[f"data_discovery/{name}_candidate/f1"] = entry["candidate"]["f1"]
+        if entry["own"] is not None:
+            for stat in ("ring_z", "ring_p", "adjacency"):
+                result.metrics[f"data_discovery/{name}_own/{stat}"] = entry["own"][stat]
 
 
 def _where_run(run_dir: Path, out: Path) -> None:

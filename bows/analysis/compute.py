@@ -398,30 +398,45 @@ def discovery(
     if len(ids) < 20:
         a.refuse("discovery/rings", f"only {len(ids)} represented candidate words (< 20)")
         return
-    result = disc.discover(W[:, ids].T, [vocab[i] for i in ids], counts[ids].astype(np.float64), seed=seed)
+    vectors, freq = W[:, ids].T, counts[ids].astype(np.float64)
+    result = disc.discover(vectors, [vocab[i] for i in ids], freq, seed=seed)
     found = result.found.copy()
     found["indices"] = [[int(ids[i]) for i in g] for g in found["indices"]]
     a.tables["discovery"] = found
     section: dict[str, Any] = {
         "z_min": result.z_min,
         "candidates": int(len(result.candidates)),
+        "scored": int(result.scored),
         "candidate_words": int(len(ids)),
         "matches": {},
     }
+    a.metrics["discovery/z_min"] = result.z_min
     for shape in disc.SHAPES:
         a.metrics[f"discovery/{shape}s"] = int((found["shape"] == shape).sum())
-    for name, words in (("months", MONTHS), ("days", GROUPS["days"])):
-        present = lookup(words, vocab).words
-        for shape in ("ring", None):
-            m = disc.match(found, present, shape)
-            key = f"{name}_{shape or 'any'}"
+    pool_words = [vocab[i] for i in ids]
+    targets = {"months": MONTHS, "days": GROUPS["days"]}
+    evaluation = disc.evaluate(result, vectors, pool_words, freq, targets, seed=seed)
+    section["evaluation"] = evaluation
+    for name, entry in evaluation.items():
+        for shape in ("ring", "any"):
+            m = entry[shape]
+            key = f"{name}_{shape}"
             section["matches"][key] = m
             for stat in ("precision", "recall"):
                 a.metrics[f"discovery/{key}/{stat}"] = m[stat]
             if m["rank"] is None:
-                a.refuse(f"discovery/{key}/rank", f"no found {shape or 'structure'} group holds any of these words")
+                what = "ring" if shape == "ring" else "structure"
+                a.refuse(f"discovery/{key}/rank", f"no found {what} group holds any of these words")
             else:
                 a.metrics[f"discovery/{key}/rank"] = m["rank"]
+        # evaluation after the fact: did any candidate hold the group, and how ring-like is the group itself
+        # against random word sets of its size and frequency (its detectability from W alone)?
+        a.metrics[f"discovery/{name}_candidate/f1"] = entry["candidate"]["f1"]
+        if entry["own"] is None:
+            a.refuse(f"discovery/{name}_own/ring_z", entry["reason"])
+            continue
+        for stat in ("ring", "ring_z", "ring_p", "adjacency"):
+            a.metrics[f"discovery/{name}_own/{stat}"] = entry["own"][stat]
     a.sections["discovery"] = section
 
 

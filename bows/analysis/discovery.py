@@ -1,27 +1,36 @@
-"""Structures found without labels (SPEC 8, after Engels et al. 2024: cluster feature directions,
-then look at each cluster's PCA): groups of words whose vectors form rings, lines or tight clusters,
-scored against random word sets of the same size and frequency. Pure: arrays in, tables out.
+"""Structures found without labels (SPEC 8, after Engels et al. 2024, "Not all language model features
+are linear": cluster feature directions, then look at each cluster's PCA): groups of words whose vectors
+form rings, lines or tight clusters, scored against random word sets of the same size and frequency.
+Pure: arrays in, tables out.
 
 Method (no word list is named anywhere in it):
 
-1. Candidates: the unit vectors of the candidate words (e.g. the most frequent words) are clustered
-   hierarchically (average linkage, cosine distance); *every* subtree of the dendrogram with
-   ``min_size``..``max_size`` words is a candidate group, so groups of every scale are tried; so is
-   every word with its nearest neighbours (``neighbourhoods`` sizes).
-2. Shape of a group, from the PCA of its centred unit vectors (eigenvalues l1 >= l2 >= ...):
-   ``ring`` = planarity (l1 + l2) / sum(l) x roundness l2 / l1 x radial uniformity (1 - CV of the
-   in-plane radii) x angular coverage (1 - excess of the largest angular gap) x angular spread
-   (1 - |mean exp(2i theta)|: two opposite clumps are not a ring);
-   ``line`` = l1 / sum(l) x (1 - l2 / l1) x spread (1 - largest PC1 share of one word);
-   ``cluster`` = mean pairwise cosine.
+1. Candidates, from the cosine matrix of the candidate words (the caller's frequency floor, e.g. the
+   3,000 most frequent words), merged and deduplicated: every subtree with ``min_size``..``max_size``
+   words of the average-linkage dendrogram (groups of every scale); every word with its nearest
+   neighbours (``neighbourhoods`` sizes); every word's *mutual* top-k neighbourhood and the connected
+   components of the mutual k-nearest-neighbour graph (``mutual`` k's): a ring or a line is a chain of
+   near neighbours, which a clustering cuts into arcs but the graph keeps whole.
+2. Shape of a group, from its block of the shape matrix (default: the cosines; ``gram`` lets the data
+   side pass its co-occurrence correlations) and the PCA of that block, centred (PC1-2 angles theta,
+   radii, eigenvalues l1 >= l2 >= ...):
+   ``ring`` = adjacency consistency x angular coverage x angular spread x radial uniformity, where
+   adjacency consistency is the correlation, over the group's pairs, between their similarity and
+   cos(2 pi (rank_i - rank_j) / s) of their ranks around the PC1-2 circle (near on the circle = similar
+   in the full space: a ring whose structure lives in small off-diagonal similarities, as in a wide W,
+   still scores), coverage = 1 - excess of the largest angular gap, spread = 1 - |mean exp(2i theta)|
+   (two opposite clumps are not a ring), radial uniformity = 1 - CV of the radii;
+   ``line`` = l1 / sum(l) x (1 - l2 / l1) x spread (1 - largest PC1 share of one word) x evenness along
+   PC1 (1 - excess of the largest gap: two clumps at the ends of PC1 are no line);
+   ``cluster`` = mean pairwise similarity.
 3. Null: for each size, random word sets from the candidate pool (screening); then, for the best
    screened groups, sets that match every member's frequency bin. A group's z per shape is
-   (score - null mean) / null sd. The ``cluster`` shape is judged against the neighbourhood of a random
-   word (itself plus its nearest neighbours) instead, since every dendrogram subtree is tight by
-   construction.
-4. A group is called a ring / line / cluster when its z passes ``z_min`` (default: Bonferroni over
-   the candidates at 5 %). Per shape, groups are taken greedily by z, skipping those that share more
-   than ``max_overlap`` of their words with a group already taken.
+   (score - null mean) / null sd, for rings and lines on the square root of the score (the products are
+   skewed to the right; the root makes their null close to normal). The ``cluster`` shape is judged against the neighbourhood of a random
+   word (itself plus its nearest neighbours) instead, since every candidate is tight by construction.
+4. A group is called a ring / line / cluster when its z passes ``z_min`` (default: Bonferroni at 5 %
+   over every group scored). Per shape, groups are taken greedily by z,
+   skipping those that share more than ``max_overlap`` of their words with a group already taken.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import stats as sstats
 
 SHAPES = ("ring", "line", "cluster")
@@ -51,14 +61,15 @@ def shape_scores(coords: np.ndarray) -> dict:
 
 
 def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
-    """Shape scores of many equal-size groups at once. ``S``: cosine matrix of the pool (n x n);
-    ``groups``: (m, s) indices into the pool. Returns arrays (m,) per score and the PC1-2 coordinates
-    (m, s, 2) in ``coords``."""
+    """Shape scores of many equal-size groups at once. ``S``: similarity matrix of the pool (n x n, e.g.
+    cosines); ``groups``: (m, s) indices into the pool. Returns arrays (m,) per score and the PC1-2
+    coordinates (m, s, 2) in ``coords``."""
     groups = np.asarray(groups, dtype=np.int64)
     m, s = groups.shape
-    G = S[groups[:, :, None], groups[:, None, :]].astype(np.float64)  # (m, s, s) Gram of unit vectors
+    G = S[groups[:, :, None], groups[:, None, :]].astype(np.float64)  # (m, s, s) block of the group
     iu = np.triu_indices(s, k=1)
-    cluster = G[:, iu[0], iu[1]].mean(axis=1)
+    pairs = G[:, iu[0], iu[1]]
+    cluster = pairs.mean(axis=1)
     H = np.eye(s) - 1.0 / s
     evals, evecs = np.linalg.eigh(H @ G @ H)
     evals, evecs = np.clip(evals[:, ::-1], 0, None), evecs[:, :, ::-1]
@@ -67,20 +78,33 @@ def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
     coords = evecs[:, :, :2] * np.sqrt(evals[:, None, :2])
     r = np.linalg.norm(coords, axis=2)
     radial = 1 - np.minimum(r.std(axis=1) / np.maximum(r.mean(axis=1), 1e-12), 1.0)
-    theta = np.sort(np.mod(np.arctan2(coords[:, :, 1], coords[:, :, 0]), 2 * np.pi), axis=1)
+    angle = np.mod(np.arctan2(coords[:, :, 1], coords[:, :, 0]), 2 * np.pi)
+    theta = np.sort(angle, axis=1)
     gaps = np.diff(np.concatenate([theta, theta[:, :1] + 2 * np.pi], axis=1), axis=1)
     coverage = 1 - np.maximum(gaps.max(axis=1) - 2 * np.pi / s, 0) / (2 * np.pi)
     # two opposite clumps also cover the circle and look round: the second circular moment is ~1 for
     # them and ~0 for points spread around a ring
     spread_angle = 1 - np.abs(np.exp(2j * theta).mean(axis=1))
+    # adjacency consistency: pairs near each other around the PC1-2 circle are the similar pairs
+    rank = np.argsort(np.argsort(angle, axis=1, kind="stable"), axis=1)
+    template = np.cos(2 * np.pi * (rank[:, iu[0]] - rank[:, iu[1]]) / s)
+    a = pairs - pairs.mean(axis=1, keepdims=True)
+    t = template - template.mean(axis=1, keepdims=True)
+    denom = np.sqrt((a * a).sum(axis=1) * (t * t).sum(axis=1))
+    adjacency = np.where(denom > 1e-300, (a * t).sum(axis=1) / np.maximum(denom, 1e-300), 0.0)
     planarity = (l1 + l2) / total
     roundness = np.where(l1 > 0, l2 / np.maximum(l1, 1e-300), 0.0)
     pc1 = coords[:, :, 0] ** 2
     spread = 1 - pc1.max(axis=1) / np.maximum(pc1.sum(axis=1), 1e-300)
+    # a line is spread along PC1, not two clumps at its ends: excess of the largest gap along PC1
+    x = np.sort(coords[:, :, 0], axis=1)
+    extent = np.maximum(x[:, -1] - x[:, 0], 1e-300)
+    evenness = 1 - np.maximum(np.diff(x, axis=1).max(axis=1) - extent / (s - 1), 0) / extent
     return {
-        "ring": planarity * roundness * radial * coverage * spread_angle,
-        "line": l1 / total * (1 - roundness) * spread,
+        "ring": np.maximum(adjacency, 0.0) * coverage * spread_angle * radial,
+        "line": l1 / total * (1 - roundness) * spread * evenness,
         "cluster": cluster,
+        "adjacency": adjacency,
         "planarity": planarity,
         "roundness": roundness,
         "coords": coords,
@@ -133,10 +157,75 @@ def neighbourhood_groups(S: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray
     return out
 
 
+def top_neighbours(S: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) indices of every word's k most similar other words, most similar first."""
+    X = np.array(S, dtype=np.float64)
+    np.fill_diagonal(X, -np.inf)
+    k = min(k, len(X) - 1)
+    part = np.argpartition(-X, k - 1, axis=1)[:, :k]
+    return np.take_along_axis(part, np.argsort(-np.take_along_axis(X, part, axis=1), axis=1), axis=1)
+
+
+def mutual_graph(neighbours: np.ndarray, k: int) -> sp.csr_matrix:
+    """Boolean adjacency of the mutual k-nearest-neighbour graph (i ~ j when each is among the other's k
+    nearest) from ``top_neighbours`` (at least k columns)."""
+    n = len(neighbours)
+    k = min(k, neighbours.shape[1])
+    A = sp.csr_matrix(
+        (np.ones(n * k, dtype=bool), (np.repeat(np.arange(n), k), neighbours[:, :k].ravel())), shape=(n, n)
+    )
+    return sp.csr_matrix(A.multiply(A.T))
+
+
+def mutual_groups(S: np.ndarray, ks: Sequence[int], min_size: int, max_size: int) -> list[np.ndarray]:
+    """For each k: every word with its mutual top-k neighbours, and every connected component of the
+    mutual k-NN graph, of ``min_size``..``max_size`` words (sorted index arrays; may repeat)."""
+    from scipy.sparse.csgraph import connected_components
+
+    if not ks:
+        return []
+    neighbours = top_neighbours(S, max(ks))
+    out = []
+    for k in ks:
+        M = mutual_graph(neighbours, k)
+        sizes = np.diff(M.indptr) + 1
+        for i in np.flatnonzero((sizes >= min_size) & (sizes <= max_size)):
+            out.append(np.sort(np.append(M.indices[M.indptr[i] : M.indptr[i + 1]], i)))
+        _, label = connected_components(M, directed=False)
+        order = np.argsort(label, kind="stable")
+        for part in np.split(order, np.flatnonzero(np.diff(label[order])) + 1):
+            if min_size <= len(part) <= max_size:
+                out.append(np.sort(part))
+    return out
+
+
+def dedupe(groups: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The distinct groups, first occurrence kept (groups as sorted index arrays)."""
+    seen, out = set(), []
+    for g in groups:
+        key = np.asarray(g, dtype=np.int64).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(np.asarray(g, dtype=np.int64))
+    return out
+
+
 # ----------------------------------------------------------------------------- nulls
-def _z(value: np.ndarray, null: np.ndarray) -> np.ndarray:
+def _z(value: np.ndarray, null: np.ndarray, shape: str = "cluster") -> np.ndarray:
+    """z of ``value`` against the ``null`` draws (last axis). Ring and line scores (products of fractions,
+    skewed to the right) are compared on their square root, which makes their null close to normal."""
+    if shape in STABILISED:
+        value, null = np.sqrt(np.maximum(value, 0.0)), np.sqrt(np.maximum(null, 0.0))
     sd = null.std(axis=-1, ddof=1)
-    return (value - null.mean(axis=-1)) / np.maximum(sd, 1e-12)
+    # the scores are fractions of order 0.01-1: a near-constant null (e.g. every random set scoring 0)
+    # must not turn a tiny difference into an enormous z
+    return (value - null.mean(axis=-1)) / np.maximum(sd, NULL_SD_FLOOR)
+
+
+NULL_SD_FLOOR = 1e-3
+
+
+STABILISED = ("ring", "line")  # shapes whose z is taken on the square root of the score
 
 
 def frequency_bins(freq: np.ndarray, bins: int) -> np.ndarray:
@@ -146,12 +235,19 @@ def frequency_bins(freq: np.ndarray, bins: int) -> np.ndarray:
 
 
 def matched_sets(group: np.ndarray, word_bin: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
-    """(draws, s) random word sets with one word from each member's frequency bin (no repeats within a set
-    when the bins allow it)."""
-    by_bin = [np.flatnonzero(word_bin == b) for b in range(int(word_bin.max()) + 1)]
+    """(draws, s) random word sets with one word from each member's frequency bin, without repeats within a
+    set (unless a bin holds fewer words than the group has members in it)."""
+    group = np.asarray(group, dtype=np.int64)
     out = np.empty((draws, len(group)), dtype=np.int64)
-    for j, b in enumerate(word_bin[group]):
-        out[:, j] = rng.choice(by_bin[b], size=draws)
+    member_bins = word_bin[group]
+    for b in np.unique(member_bins):
+        slots = np.flatnonzero(member_bins == b)
+        pool = np.flatnonzero(word_bin == b)
+        if len(pool) >= len(slots):  # distinct words: the first len(slots) of a random permutation per draw
+            picks = np.argsort(rng.random((draws, len(pool))), axis=1)[:, : len(slots)]
+            out[:, slots] = pool[picks]
+        else:
+            out[:, slots] = rng.choice(pool, size=(draws, len(slots)))
     return out
 
 
@@ -164,13 +260,37 @@ def neighbourhood_sets(S: np.ndarray, size: int, draws: int, rng: np.random.Gene
 
 
 # ----------------------------------------------------------------------------- discovery
+class SizeNull:
+    """Screening null, drawn once per group size: shape scores of random word sets of the pool (ring,
+    line) and of random words' own neighbourhoods in ``S_near`` (cluster), scored on ``S``."""
+
+    def __init__(self, S: np.ndarray, S_near: np.ndarray, draws: int, rng: np.random.Generator):
+        self.S, self.S_near, self.draws, self.rng = S, S_near, draws, rng
+        self._draws: dict[int, dict[str, np.ndarray]] = {}
+
+    def scores(self, size: int) -> dict[str, np.ndarray]:
+        if size not in self._draws:
+            n = self.S.shape[0]
+            rand = group_shapes(self.S, np.stack([self.rng.choice(n, size, replace=False) for _ in range(self.draws)]))
+            local = group_shapes(self.S, neighbourhood_sets(self.S_near, size, self.draws, self.rng))
+            self._draws[size] = {"ring": rand["ring"], "line": rand["line"], "cluster": local["cluster"]}
+        return self._draws[size]
+
+    def z(self, shapes: dict[str, np.ndarray], size: int, shape: str) -> np.ndarray:
+        return _z(shapes[shape], self.scores(size)[shape][None, :], shape)
+
+
 @dataclass(frozen=True)
 class Discovery:
     """All scored candidates (``candidates``) and the groups taken per shape (``found``)."""
 
-    candidates: pd.DataFrame  # one row per candidate group: size, scores, z per shape, members
+    candidates: pd.DataFrame  # one row per candidate group: size, source, scores, z per shape, members
     found: pd.DataFrame  # the groups taken, with shape, rank within the shape, words in angular order
     z_min: float
+    scored: int = 0  # groups scored in all: the Bonferroni count
+
+
+SCORES = ("ring", "line", "cluster", "adjacency", "planarity", "roundness")
 
 
 def discover(
@@ -178,11 +298,13 @@ def discover(
     words: Sequence[str],
     freq: np.ndarray | None = None,
     *,
+    gram: np.ndarray | None = None,
     min_size: int = 4,
     max_size: int = 30,
     draws: int = 100,
     rescore: int = 30,
     neighbourhoods: Sequence[int] = (6, 8, 12),
+    mutual: Sequence[int] = (5, 10, 20),
     bins: int = 10,
     z_min: float | None = None,
     max_overlap: float = 0.3,
@@ -190,45 +312,57 @@ def discover(
     seed: int = 0,
 ) -> Discovery:
     """Find ring-, line- and cluster-shaped word groups among ``vectors`` (words x dim) (see the module
-    docstring). ``freq``: word frequencies for the frequency-matched null (None: all one bin)."""
+    docstring). ``freq``: word frequencies for the frequency-matched null (None: all one bin). ``gram``:
+    the similarity matrix (words x words) whose group blocks are scored (None: the vectors' cosines;
+    candidates always come from the cosines)."""
     rng = np.random.default_rng(seed)
     words = list(words)
     n = len(words)
     if n < 2 * min_size:
         raise ValueError(f"discovery needs at least {2 * min_size} words, got {n}")
-    S = unit_cosine(vectors)
-    groups = candidate_groups(S, min_size, max_size)
-    known = {g.tobytes() for g in groups}
-    groups += [
-        g
-        for g in neighbourhood_groups(S, [s for s in neighbourhoods if min_size <= s <= max_size])
-        if g.tobytes() not in known
-    ]
-    word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
-    if z_min is None:  # one-sided 5 % after Bonferroni over the candidates and shapes
-        z_min = float(sstats.norm.isf(0.05 / max(len(groups) * len(SHAPES), 1)))
-    rows = []
-    by_size: dict[int, list[int]] = {}
-    for gi, g in enumerate(groups):
-        by_size.setdefault(len(g), []).append(gi)
-    for size, ids in by_size.items():
-        members = np.stack([groups[i] for i in ids])
-        shapes = group_shapes(S, members)
-        null_random = group_shapes(S, np.stack([rng.choice(n, size, replace=False) for _ in range(draws)]))
-        null_local = group_shapes(S, neighbourhood_sets(S, size, draws, rng))
-        for row, gi in enumerate(ids):
-            rows.append(
-                {
-                    "group": gi,
-                    "size": size,
-                    **{k: float(shapes[k][row]) for k in ("ring", "line", "cluster", "planarity", "roundness")},
-                    "ring_z": float(_z(shapes["ring"][row], null_random["ring"])),
-                    "line_z": float(_z(shapes["line"][row], null_random["line"])),
-                    "cluster_z": float(_z(shapes["cluster"][row], null_local["cluster"])),
-                    "null": "random (size)",
+    C = unit_cosine(vectors)
+    S = C if gram is None else np.asarray(gram, dtype=np.float32)
+    if S.shape != (n, n):
+        raise ValueError(f"gram must be {n} x {n}, got {S.shape}")
+    sizes_ok = [s for s in neighbourhoods if min_size <= s <= max_size]
+    sources = {
+        "dendrogram": candidate_groups(C, min_size, max_size),
+        "neighbours": neighbourhood_groups(C, sizes_ok),
+        "mutual": mutual_groups(C, mutual, min_size, max_size),
+    }
+    groups, source = [], []
+    seen: set[bytes] = set()
+    for name, found_groups in sources.items():
+        for g in dedupe(found_groups):
+            if g.tobytes() not in seen:
+                seen.add(g.tobytes())
+                groups.append(g)
+                source.append(name)
+    null = SizeNull(S, C, draws, rng)
+    shapes_of: dict[int, dict] = {}
+
+    def score(ids: list[int]) -> None:
+        by_size: dict[int, list[int]] = {}
+        for gi in ids:
+            by_size.setdefault(len(groups[gi]), []).append(gi)
+        for size, members in by_size.items():
+            shapes = group_shapes(S, np.stack([groups[i] for i in members]))
+            z = {shape: null.z(shapes, size, shape) for shape in SHAPES}
+            for row, gi in enumerate(members):
+                shapes_of[gi] = {
+                    **{k: float(shapes[k][row]) for k in SCORES},
+                    **{f"{shape}_z": float(z[shape][row]) for shape in SHAPES},
                 }
-            )
-    frame = pd.DataFrame(rows)
+
+    score(list(range(len(groups))))
+    scored = len(groups)
+    frame = pd.DataFrame(
+        [{"group": gi, "size": len(groups[gi]), "source": source[gi], **shapes_of[gi]} for gi in range(len(groups))]
+    )
+    frame["null"] = "random (size)"
+    word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
+    if z_min is None:  # one-sided 5 % after Bonferroni over every group scored and the shapes
+        z_min = float(sstats.norm.isf(0.05 / max(scored * len(SHAPES), 1)))
     # rescore the best screened groups of each shape against frequency-matched random sets
     if freq is not None and len(frame):
         best = set()
@@ -236,11 +370,11 @@ def discover(
             best.update(frame.nlargest(rescore, f"{shape}_z")["group"].tolist())
         for gi in best:
             g = groups[gi]
-            null = group_shapes(S, matched_sets(g, word_bin, draws, rng))
+            matched = group_shapes(S, matched_sets(g, word_bin, draws, rng))
             mine = group_shapes(S, g[None, :])
             at = frame.index[frame["group"] == gi][0]
-            frame.loc[at, "ring_z"] = float(_z(mine["ring"][0], null["ring"]))
-            frame.loc[at, "line_z"] = float(_z(mine["line"][0], null["line"]))
+            frame.loc[at, "ring_z"] = float(_z(mine["ring"][0], matched["ring"], "ring"))
+            frame.loc[at, "line_z"] = float(_z(mine["line"][0], matched["line"], "line"))
             frame.loc[at, "null"] = "random (size and frequency)"
     frame["members"] = [groups[gi].tolist() for gi in frame["group"]] if len(frame) else []
     found = []
@@ -267,7 +401,9 @@ def discover(
                     "ring": row["ring"],
                     "line": row["line"],
                     "cluster": row["cluster"],
+                    "adjacency": row["adjacency"],
                     "planarity": row["planarity"],
+                    "source": row["source"],
                     "null": row["null"] if shape != "cluster" else "neighbourhood",
                     "indices": g[order].tolist(),
                     "words": " ".join(words[i] for i in g[order]),
@@ -283,14 +419,16 @@ def discover(
         "ring",
         "line",
         "cluster",
+        "adjacency",
         "planarity",
+        "source",
         "null",
         "indices",
         "words",
         "pc1",
         "pc2",
     ]
-    return Discovery(frame, pd.DataFrame(found, columns=columns), z_min)
+    return Discovery(frame, pd.DataFrame(found, columns=columns), z_min, scored)
 
 
 def match(found: pd.DataFrame, target: Sequence[str], shape: str | None = "ring") -> dict:
@@ -328,3 +466,97 @@ def ppmi_vectors(
     U, s, _ = np.linalg.svd(ppmi, full_matrices=False)
     dim = min(dim, len(s))
     return U[:, :dim] * np.sqrt(s[:dim])
+
+
+# ----------------------------------------------------------------------------- evaluation (labels after the fact)
+def candidate_match(candidates: pd.DataFrame, target: Sequence[int]) -> dict:
+    """The candidate (scored or not, called or not) that best matches the ``target`` pool indices: did
+    candidate generation hold the group at all? F1, size, source and its ring z."""
+    wanted = set(int(i) for i in target)
+    best = {"f1": 0.0, "size": None, "source": None, "ring_z": None}
+    for members, size, source, ring_z in zip(
+        candidates["members"], candidates["size"], candidates["source"], candidates["ring_z"], strict=True
+    ):
+        hit = len(wanted & set(members))
+        f1 = 2 * hit / (len(wanted) + int(size)) if wanted else 0.0
+        if f1 > best["f1"]:
+            best = {"f1": f1, "size": int(size), "source": source, "ring_z": float(ring_z)}
+    return best
+
+
+def own_shape(
+    vectors: np.ndarray,
+    group: Sequence[int],
+    freq: np.ndarray | None = None,
+    *,
+    gram: np.ndarray | None = None,
+    draws: int = 1000,
+    bins: int = 10,
+    seed: int = 0,
+) -> dict:
+    """A labelled group's own shape scores and z / p against random word sets of the pool matching its
+    members' frequency bins (``draws`` of them): how detectable its ring is at all, whatever the
+    candidates. For evaluation only; ``discover`` never sees the labels."""
+    g = np.asarray(group, dtype=np.int64)
+    if len(g) < 3:
+        raise ValueError(f"a shape needs at least 3 words, got {len(g)}")
+    S = unit_cosine(vectors) if gram is None else np.asarray(gram, dtype=np.float32)
+    n = S.shape[0]
+    word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
+    mine = group_shapes(S, g[None, :])
+    null = group_shapes(S, matched_sets(g, word_bin, draws, np.random.default_rng(seed)))
+    out: dict = {"size": int(len(g)), "draws": draws}
+    for shape in SHAPES:
+        out[shape] = float(mine[shape][0])
+        out[f"{shape}_z"] = float(_z(mine[shape][0], null[shape], shape))
+        out[f"{shape}_p"] = float((1 + np.sum(null[shape] >= mine[shape][0])) / (1 + draws))
+    out["adjacency"] = float(mine["adjacency"][0])
+    coords = mine["coords"][0]
+    order = np.argsort(np.arctan2(coords[:, 1], coords[:, 0]))
+    out["order"] = g[order].tolist()  # pool indices in angular order around PC1-2
+    out["pc1"], out["pc2"] = coords[order, 0].tolist(), coords[order, 1].tolist()
+    return out
+
+
+def evaluate(
+    result: Discovery,
+    vectors: np.ndarray,
+    words: Sequence[str],
+    freq: np.ndarray | None,
+    targets: dict[str, Sequence[str]],
+    *,
+    gram: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """Per named target group (e.g. months): the best-matching found ring and found group of any shape
+    (``match``), the best candidate (``candidate_match``) and the group's own shape z (``own_shape``,
+    None with a ``reason`` below 3 words in the pool)."""
+    index = {w: i for i, w in enumerate(words)}
+    out: dict[str, dict] = {}
+    for name, target in targets.items():
+        present = [w for w in target if w in index]
+        entry: dict = {
+            "words": len(present),
+            "ring": match(result.found, present, "ring"),
+            "any": match(result.found, present, None),
+            "candidate": candidate_match(result.candidates, [index[w] for w in present]),
+            "own": None,
+        }
+        if len(present) >= 3:
+            entry["own"] = own = own_shape(vectors, [index[w] for w in present], freq, gram=gram, seed=seed)
+            own["words"] = " ".join(words[int(i)] for i in own["order"])
+        else:
+            entry["reason"] = f"only {len(present)} of its words among the candidate words"
+        out[name] = entry
+    return out
+
+
+def cooccurrence_correlation(cooc: np.ndarray, counts: np.ndarray, n_windows: int) -> np.ndarray:
+    """Pearson (phi) correlation of the words' window indicators from a symmetric co-occurrence block
+    (pairs) and the words' window counts (diagonal 1): the data's analogue of a Gram matrix."""
+    p = np.asarray(counts, dtype=np.float64) / max(n_windows, 1)
+    cov = np.asarray(cooc, dtype=np.float64) / max(n_windows, 1) - np.outer(p, p)
+    sd = np.sqrt(np.maximum(p * (1 - p), 1e-300))
+    phi = cov / np.outer(sd, sd)
+    np.fill_diagonal(phi, 1.0)
+    return phi

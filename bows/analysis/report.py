@@ -194,6 +194,20 @@ METRIC_LABELS = {
     "dimensionality/dead_words": "Words with a zero vector",
     "dimensionality/spearman_freq": "Dimensionality vs frequency (Spearman)",
     "discovery/rings": "Discovered ring-shaped word clusters",
+    "discovery/z_min": "Discovery: z a group must pass (Bonferroni over the candidates)",
+    **{
+        f"{side}/{g}_{stat}": f"{where}{g.capitalize()}: {text}"
+        for side, where in (("discovery", ""), ("data_discovery", "Data: "))
+        for g in ("months", "days")
+        for stat, text in (
+            ("ring/precision", "precision in the best-matching found ring"),
+            ("ring/recall", "recall in the best-matching found ring"),
+            ("ring/rank", "rank of that ring"),
+            ("candidate/f1", "best F1 of any candidate, called or not"),
+            ("own/ring_z", "own ring z vs random word sets of its size and frequency"),
+            ("own/ring_p", "own ring p vs random word sets of its size and frequency"),
+        )
+    },
 }
 GROUP_LABELS = {
     "geometry/{g}/ring_score": "{G} ring: calendar neighbours adjacent (share)",

@@ -240,9 +240,13 @@ PRIMARY_SCORE = {"ring": "adjacent_fraction", "line": "line_spearman", None: "sh
 
 
 def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, seed: int = 0):
-    """Label-free structure discovery on word vectors built from the co-occurrence alone (PPMI-SVD of
-    the most frequent words), for comparison with the model's W (``bows.analysis.discovery``)."""
-    from bows.analysis.discovery import discover, ppmi_vectors
+    """Label-free structure discovery on the co-occurrence alone, for comparison with the model's W
+    (``bows.analysis.discovery``): candidates from word vectors (PPMI-SVD of the most frequent words),
+    shapes from the words' indicator correlations (phi, the data's analogue of W's Gram). Returns the
+    discovery, the pool (vocabulary ids) and the evaluation against the months and days (labels used
+    only after the method ran)."""
+    from bows.analysis.discovery import cooccurrence_correlation, discover, evaluate, ppmi_vectors
+    from bows.analysis.groups import GROUPS, MONTHS
 
     cooc = costats.cooccurrence()
     counts = cooc.diagonal().astype(np.float64)
@@ -250,7 +254,11 @@ def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, see
     top = top[counts[top] > 0]
     block = symmetric_block(cooc, top)
     vectors = ppmi_vectors(block, counts[top], costats.n_windows, dim)
-    return discover(vectors, [costats.vocab[i] for i in top], counts[top], seed=seed), top
+    phi = cooccurrence_correlation(block, counts[top], costats.n_windows)
+    words = [costats.vocab[i] for i in top]
+    result = discover(vectors, words, counts[top], gram=phi, seed=seed)
+    targets = {"months": MONTHS, "days": GROUPS["days"]}
+    return result, top, evaluate(result, vectors, words, counts[top], targets, gram=phi, seed=seed)
 
 
 def group_window_moments(
@@ -399,7 +407,7 @@ def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artif
         "vocab": key_dict(cfg.vocab),
         "window": key_dict(cfg.window),
         "split": SPLIT,
-        "version": 2,
+        "version": 3,  # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation
     }
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 
@@ -430,14 +438,17 @@ def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifac
     vocab = vocab_of(windows_artifact)
     groups: dict[str, tuple[Sequence[str], str | None]] = {k: v for k, v in DIAGNOSTIC_GROUPS.items()}
     discovered = pd.DataFrame()
+    discovery_summary = None
     if cfg.stats.scan_discovered > 0:
-        result, _ = data_discovery(load_stats(stats_artifact))
+        result, _, evaluation = data_discovery(load_stats(stats_artifact))
         discovered = result.found
+        discovery_summary = {"z_min": result.z_min, "candidates": int(len(result.candidates)), "evaluation": evaluation}
         best = discovered[discovered["shape"] != "cluster"].sort_values("z", ascending=False)
         for _, row in best.head(cfg.stats.scan_discovered).iterrows():
             groups[f"found {row['shape']} {row['rank']}"] = (row["words"].split(), None)
     table = window_scan(cfg, vocab, groups)
     summary = scan_summary(table, cfg)
+    summary["discovery"] = discovery_summary  # the co-occurrence's own discovery, judged on months and days
     with build_artifact(cfg.paths.root_path, SCAN_STAGE, key, config, inputs) as b:
         table.to_parquet(b.path(ScanFiles.TABLE), index=False)
         discovered.to_parquet(b.path(ScanFiles.DISCOVERY), index=False)

@@ -73,27 +73,54 @@ def window_scan_figure(table: pd.DataFrame | None, path: Path, summary: dict | N
     return True
 
 
-def gallery_figure(found: pd.DataFrame | None, path: Path, title: str, n: int = 12) -> bool:
+def gallery_figure(
+    found: pd.DataFrame | None, path: Path, title: str, n: int = 12, reference: dict | None = None
+) -> bool:
     """The top found groups (rings first, then lines, then clusters): each group's PC1-2 with its words,
-    rings joined in angular order."""
-    if found is None or found.empty:
-        return False
+    rings joined in angular order. ``reference``: a discovery evaluation (``discovery.evaluate``); its
+    labelled groups' own PCA follow in grey panels with their ring z and p (for comparison only)."""
+    found = found if found is not None else pd.DataFrame(columns=["shape", "rank"])
     order = {"ring": 0, "line": 1, "cluster": 2}
     frame = found.assign(_o=found["shape"].map(order)).sort_values(["_o", "rank"]).head(n)
-    cols = min(4, len(frame))
-    rows = int(np.ceil(len(frame) / cols))
+    panels = [
+        {
+            "x": np.asarray(row["pc1"]),
+            "y": np.asarray(row["pc2"]),
+            "words": row["words"].split(),
+            "shape": row["shape"],
+            "title": f"{row['shape']} #{row['rank']}: z={row['z']:.1f}, {row['size']} words",
+        }
+        for _, row in frame.iterrows()
+    ]
+    for name, entry in (reference or {}).items():
+        own = entry.get("own")
+        if own and own.get("pc1") is not None:
+            panels.append(
+                {
+                    "x": np.asarray(own["pc1"]),
+                    "y": np.asarray(own["pc2"]),
+                    "words": own["words"].split(),
+                    "shape": "reference",
+                    "title": f"{name} (labelled, not searched): ring z={own['ring_z']:.1f}, p={own['ring_p']:.3f}",
+                }
+            )
+    if not panels:
+        return False
+    cols = min(4, len(panels))
+    rows = int(np.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False)
-    for ax, (_, row) in zip(axes.ravel(), frame.iterrows()):
-        x, y, words = np.asarray(row["pc1"]), np.asarray(row["pc2"]), row["words"].split()
-        if row["shape"] == "ring":
+    colours = {"ring": "tab:red", "line": "tab:blue", "cluster": "tab:green", "reference": "dimgrey"}
+    for ax, panel in zip(axes.ravel(), panels):
+        x, y = panel["x"], panel["y"]
+        if panel["shape"] in ("ring", "reference"):
             ax.plot(np.append(x, x[:1]), np.append(y, y[:1]), "-", color="lightgrey", lw=0.8)
-        ax.scatter(x, y, s=12, color={"ring": "tab:red", "line": "tab:blue", "cluster": "tab:green"}[row["shape"]])
-        for xi, yi, w in zip(x, y, words):
+        ax.scatter(x, y, s=12, color=colours[panel["shape"]])
+        for xi, yi, w in zip(x, y, panel["words"]):
             ax.annotate(w, (xi, yi), fontsize=6, alpha=0.85)
-        ax.set_title(f"{row['shape']} #{row['rank']}: z={row['z']:.1f}, {row['size']} words", fontsize=8)
+        ax.set_title(panel["title"], fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes.ravel()[len(frame) :]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
     save_figure(fig, Path(path))
@@ -104,6 +131,7 @@ def data_gallery_figure(found: pd.DataFrame, path: Path, summary: dict | None = 
     return gallery_figure(
         found,
         path,
-        "Structures found without labels in the data's co-occurrence (PPMI-SVD vectors); "
+        "Structures found without labels in the data's co-occurrence (PPMI-SVD candidates, phi shapes); "
         "z against random word sets of the same size and frequency",
+        reference=((summary or {}).get("discovery") or {}).get("evaluation"),
     )

@@ -290,11 +290,13 @@ def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]
                 p,
                 "Structures found without labels in W (rings, lines, clusters; "
                 "z against random word sets of the same size and frequency)",
+                reference=(a.sections.get("discovery") or {}).get("evaluation"),
             ),
             "Structures found without labels: groups of frequent words whose vectors form a ring, a line or a "
-            "tight cluster (hierarchical clustering and nearest-neighbour sets, each scored against random "
-            "word sets of the same size and frequency; Engels et al. 2024 did this by eye). Each panel is the "
-            "group's own PCA; no word list is named in the method.",
+            "tight cluster (hierarchical clustering, nearest-neighbour and mutual-neighbour sets, each scored "
+            "against random word sets of the same size and frequency; Engels et al. 2024 did this by eye). Each "
+            "panel is the group's own PCA; no word list is named in the method. Grey panels: the months and "
+            "days, labelled only to judge the method, with their own ring z against such random sets.",
         ),
         "window_scan": (
             lambda a, p: dg.window_scan_figure(a.tables.get("window_scan"), p, a.sections.get("window_scan")),
