@@ -152,18 +152,8 @@ class _SparseTiedLoss(torch.autograd.Function):
     ``DirectStep``)."""
 
     @staticmethod
-    def forward(
-        ctx,
-        rows: Tensor,
-        bias: Tensor,
-        indices: Tensor,
-        offsets: Tensor,
-        relu_out: bool,
-        latent_relu: bool,
-        kernels: Kernels,
-    ) -> Tensor:
-        loss, saved = _forward(rows, bias, indices, offsets, relu_out, latent_relu, kernels)
-        ctx.saved = saved  # plain tensors kept on ctx: the backward overwrites diff in place
+    def forward(ctx, *args) -> Tensor:  # args: those of ``_forward`` (rows, bias, indices, ..., kernels)
+        loss, ctx.saved = _forward(*args)  # plain tensors kept on ctx: the backward overwrites diff in place
         return loss
 
     @staticmethod
@@ -202,7 +192,12 @@ def _forward(
     diff_out: Tensor | None = None,
 ) -> tuple[Tensor, _Saved]:
     """Loss (0-d) of the batch and the state its backward needs; ``diff_out`` (vocab, batch), when given,
-    receives x_hat - x (a persistent buffer spares a large allocation per step)."""
+    receives x_hat - x (a persistent buffer spares a large allocation per step).
+
+    Written out in the (vocab, batch) layout, where ``rows @ a^T`` and ``g @ a`` run fastest on CPU; the
+    target is never materialised (1 is subtracted at the active entries); in the backward the encoder
+    gradient is a sparse (vocab x batch) @ dense (batch x latent) product added in place, so both halves
+    of the tied gradient land in one (vocab, latent) buffer."""
     batch = offsets.shape[0] - 1
     low = kernels.dtype != torch.float32
     rows_c = rows.to(kernels.dtype) if low else rows  # one cast per step; the master stays fp32
