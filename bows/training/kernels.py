@@ -190,9 +190,13 @@ def _forward(
     latent_relu: bool,
     kernels: Kernels,
     diff_out: Tensor | None = None,
+    h: Tensor | None = None,
+    window_of: Tensor | None = None,
 ) -> tuple[Tensor, _Saved]:
     """Loss (0-d) of the batch and the state its backward needs; ``diff_out`` (vocab, batch), when given,
-    receives x_hat - x (a persistent buffer spares a large allocation per step).
+    receives x_hat - x (a persistent buffer spares a large allocation per step). ``h`` (batch, latent) and
+    ``window_of``, when given, are the encoder's output and the words' window ids, computed once for all
+    instances of a model (``DirectStep``); ``rows`` may then be a column slice of the instances' rows.
 
     Written out in the (vocab, batch) layout, where ``rows @ a^T`` and ``g @ a`` run fastest on CPU; the
     target is never materialised (1 is subtracted at the active entries); in the backward the encoder
@@ -202,9 +206,11 @@ def _forward(
     low = kernels.dtype != torch.float32
     rows_c = rows.to(kernels.dtype) if low else rows  # one cast per step; the master stays fp32
     # the encoder gathers from the compute copy (bf16: half the memory traffic; its output is a GEMM operand)
-    h = F.embedding_bag(indices, rows_c, offsets, mode="sum", include_last_offset=True)  # (batch, latent)
+    if h is None:
+        h = F.embedding_bag(indices, rows_c, offsets, mode="sum", include_last_offset=True)  # (batch, latent)
     a_c = torch.relu(h) if latent_relu else h
-    window_of = window_ids(offsets, indices.shape[0])
+    if window_of is None:
+        window_of = window_ids(offsets, indices.shape[0])
     if not low and kernels.forward == "aten":  # z^T: (vocab, batch), bias fused
         diff = torch.addmm(bias.unsqueeze(1), rows, a_c.t(), out=diff_out)
     else:  # the bias is added in fp32 (type promotion: one pass, fp32 result)
@@ -226,11 +232,15 @@ def _forward(
 
 
 def _backward(
-    saved: _Saved, grad_loss: Tensor | None = None, grad_rows_out: Tensor | None = None
+    saved: _Saved,
+    grad_loss: Tensor | None = None,
+    grad_rows_out: Tensor | None = None,
+    grad_a_out: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(dLoss/drows (vocab, latent) fp32, dLoss/dbias (vocab,)) from the forward's state, times
     ``grad_loss`` if given (autograd); overwrites ``saved.diff``. ``grad_rows_out`` (fp32 (vocab, latent))
-    receives the weight gradient."""
+    receives the weight gradient. With ``grad_a_out`` (batch, latent) the encoder half is left to the
+    caller: dLoss/da is written there instead (``DirectStep`` adds all instances' encoder halves at once)."""
     kernels = saved.kernels
     low = kernels.dtype != torch.float32
     g = saved.diff
@@ -251,9 +261,19 @@ def _backward(
         grad_a.mul_(alpha)
     if saved.latent_relu:
         grad_a.mul_(saved.h > 0)
-    # encoder half: x^T (vocab x batch, sparse CSR) @ grad_a, accumulated into the same buffer, fp32
-    vocab, device = g.shape[0], g.device
-    indices = saved.indices
+    grad_bias = g.sum(1)
+    grad_bias = grad_bias.mul_(alpha) if alpha != 1.0 else grad_bias
+    if grad_a_out is not None:
+        grad_a_out.copy_(grad_a)
+    else:
+        _add_encoder_grad(grad_rows, saved.indices, saved.window_of, g.shape[1], grad_a)
+    return grad_rows, grad_bias
+
+
+def _add_encoder_grad(grad_rows: Tensor, indices: Tensor, window_of: Tensor, batch: int, grad_a: Tensor) -> None:
+    """The encoder half of the tied gradient, x^T (vocab x batch, sparse CSR) @ grad_a (batch, latent),
+    added in place to ``grad_rows`` (vocab, latent), fp32."""
+    vocab, device = grad_rows.shape[0], grad_rows.device
     order = _order_by_word(indices, vocab)
     counts = torch.zeros(vocab, dtype=torch.int64, device=device)
     # bincount would sync with the host on CUDA to size its output; index_add_ does not
@@ -263,51 +283,84 @@ def _backward(
     with warnings.catch_warnings():  # "sparse CSR support is in beta": this product is long supported
         warnings.simplefilter("ignore", UserWarning)
         x_t = torch.sparse_csr_tensor(
-            crow, saved.window_of[order], torch.ones(indices.shape[0], device=device), size=(vocab, g.shape[1])
+            crow, window_of[order], torch.ones(indices.shape[0], device=device), size=(vocab, batch)
         )
     grad_rows.addmm_(x_t, grad_a)
-    grad_bias = g.sum(1)
-    return grad_rows, grad_bias.mul_(alpha) if alpha != 1.0 else grad_bias
 
 
 class DirectStep:
-    """Loss and gradients of a single-instance autoencoder without autograd: the hand-written
-    forward and backward write into buffers kept across steps (x_hat - x and the (vocab, latent)
-    weight gradient, 20 + 40 MB at the default sizes), so a step allocates no large tensor -- on CPU
-    each fresh 40 MB allocation is a fresh mmap, ~10,000 page faults per step. Sets the parameters'
-    ``.grad`` to views of the buffers (overwritten by the next step)."""
+    """Loss and gradients of an autoencoder without autograd: the hand-written forward and backward
+    write into buffers kept across steps (x_hat - x and the (vocab, instances * latent) weight gradient,
+    20 + 40 MB per instance at the default sizes), so a step allocates no large tensor -- on CPU each
+    fresh 40 MB allocation is a fresh mmap, ~10,000 page faults per step. Sets the parameters' ``.grad``
+    to views of the buffers (overwritten by the next step).
+
+    Several instances (seeds or weight decays of one L, trained in one pass) share the batch: the sparse
+    encoder runs once over all instances' rows, the window ids and the encoder gradient's sparse x^T are
+    built once, and only the decoder's three GEMMs run per instance, on column slices of the rows (no
+    copy), one after another through the same (vocab, batch) buffer."""
 
     def __init__(self, model: TiedAutoencoder, kernels: Kernels | None = None):
-        if model.instances != 1:
-            raise ValueError(f"DirectStep needs a single-instance model, this one has {model.instances}")
         self.model, self.kernels = model, kernels or Kernels()
         rows = model.rows()
         self.grad_rows = torch.zeros_like(rows, dtype=torch.float32, memory_format=torch.contiguous_format)
-        self.grad_bias = torch.zeros(model.vocab_size, dtype=torch.float32, device=rows.device)
+        self.grad_bias = torch.zeros(model.instances, model.vocab_size, dtype=torch.float32, device=rows.device)
         self.diff: Tensor | None = None
+        self.grad_a: Tensor | None = None
 
     def __call__(self, indices: Tensor, offsets: Tensor) -> Tensor:
-        """Loss of the batch, (1,); the parameters' gradients are set."""
+        """Per-instance loss of the batch, (instances,); the parameters' gradients are set."""
         model, batch = self.model, offsets.shape[0] - 1
+        n, latent, vocab = model.instances, model.latent_size, model.vocab_size
         if self.diff is None or self.diff.shape[1] != batch:
-            self.diff = torch.empty(model.vocab_size, batch, device=self.grad_rows.device)
+            self.diff = torch.empty(vocab, batch, device=self.grad_rows.device)
+        relu_out = model.output == "relu"
         with torch.no_grad():
+            rows, bias = model.rows(), model.b
+            if n == 1:
+                loss, saved = _forward(
+                    rows, bias.view(vocab), indices, offsets, relu_out, model.latent_relu, self.kernels, self.diff
+                )
+                _, grad_bias = _backward(saved, grad_rows_out=self.grad_rows)
+                self.grad_bias[0].copy_(grad_bias)
+                losses = loss.view(1)
+            else:
+                losses = self._instances(rows, bias, indices, offsets, relu_out)
+        # W is (instances, latent, vocab), a permuted view of (vocab, instances, latent) memory: its
+        # gradient is the same view of the buffer
+        model.W.grad = self.grad_rows.view(vocab, n, latent).permute(1, 2, 0)
+        model.b.grad = self.grad_bias
+        return losses
+
+    def _instances(self, rows: Tensor, bias: Tensor, indices: Tensor, offsets: Tensor, relu_out: bool) -> Tensor:
+        model, batch, latent = self.model, offsets.shape[0] - 1, self.model.latent_size
+        if self.grad_a is None or self.grad_a.shape[0] != batch:
+            self.grad_a = torch.empty(batch, rows.shape[1], device=rows.device)
+        low = self.kernels.dtype != torch.float32
+        h = F.embedding_bag(  # every instance's code at once: (batch, instances * latent)
+            indices, rows.to(self.kernels.dtype) if low else rows, offsets, mode="sum", include_last_offset=True
+        )
+        window_of = window_ids(offsets, indices.shape[0])
+        losses = []
+        for i in range(model.instances):
+            cols = slice(i * latent, (i + 1) * latent)
             loss, saved = _forward(
-                model.rows(),
-                model.b.view(model.vocab_size),
+                rows[:, cols],
+                bias[i],
                 indices,
                 offsets,
-                model.output == "relu",
+                relu_out,
                 model.latent_relu,
                 self.kernels,
-                diff_out=self.diff,
+                self.diff,
+                h=h[:, cols],
+                window_of=window_of,
             )
-            _, grad_bias = _backward(saved, grad_rows_out=self.grad_rows)
-            self.grad_bias.copy_(grad_bias)
-        # W is (1, latent, vocab), a permuted view of (vocab, 1, latent) memory: its gradient is the same view
-        model.W.grad = self.grad_rows.view(model.vocab_size, 1, model.latent_size).permute(1, 2, 0)
-        model.b.grad = self.grad_bias.view(1, model.vocab_size)
-        return loss.view(1)
+            _, grad_bias = _backward(saved, grad_rows_out=self.grad_rows[:, cols], grad_a_out=self.grad_a[:, cols])
+            self.grad_bias[i].copy_(grad_bias)
+            losses.append(loss)
+        _add_encoder_grad(self.grad_rows, indices, window_of, batch, self.grad_a)
+        return torch.stack(losses)
 
 
 def _order_by_word(indices: Tensor, vocab: int) -> Tensor:

@@ -52,10 +52,11 @@ class Optimisation:
         # sparse kernel runs its GEMMs on ``kernels`` (backends and dtype; bf16 there is mixed precision
         # without autocast, which would bypass the fused kernel)
         self.loss_fn = loss_fn or (lambda m, b: batch_loss(m, b, kernels))
-        # a single-instance autoencoder with the default loss skips autograd: its hand-written forward and
-        # backward write into gradient buffers kept across steps (no large allocation per step)
+        # an autoencoder with the default loss skips autograd: its hand-written forward and backward write
+        # into gradient buffers kept across steps (no large allocation per step); several instances share
+        # the batch's encoder pass and sparse encoder gradient (DirectStep)
         self.direct: DirectStep | None = None
-        if loss_fn is None and autocast is None and isinstance(model, TiedAutoencoder) and model.instances == 1:
+        if loss_fn is None and autocast is None and isinstance(model, TiedAutoencoder):
             self.direct = DirectStep(model, kernels)
         self.device = device = next(model.parameters()).device
         wd = torch.as_tensor(weight_decay, dtype=torch.float32)
