@@ -391,7 +391,9 @@ class StructureConfig:
     """``make structure`` (bows.experiments.structure): Gram structure of months / Roman numerals vs L."""
 
     latent_sizes: list[int] = field(default_factory=lambda: [25, 50, 100, 200, 400, 1000])
-    steps: list[int] = field(default_factory=lambda: [1000, 1000, 1500, 2000, 3000, 4000])  # per latent size
+    # per latent size; from the settling curves of a reduced run (settled at 400/500 steps for L=25,
+    # 600/1,000 for L=100, 1,000/1,500 for L=400): small models settle sooner (README, "Structure vs L")
+    steps: list[int] = field(default_factory=lambda: [1000, 1000, 1000, 1500, 2000, 3000])
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])  # init seeds: instances of one model per L
     weight_decay: float = 1.0
     eval_every: int = 100  # steps between Frobenius-norm evaluations (the settling curve)

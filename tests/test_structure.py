@@ -28,6 +28,18 @@ def test_summary_is_mean_plus_minus_two_sd_over_seeds():
     )  # one seed: no sd, not 0
 
 
+def test_ring_adjacent_of_a_planted_month_ring():
+    from bows.analysis.groups import MONTHS
+    from bows.experiments.structure import ring_adjacent
+
+    angle = 2 * np.pi * np.arange(12) / 12
+    V = np.zeros((12, 10))
+    V[:, 0], V[:, 1] = np.cos(angle), np.sin(angle)
+    V[:, 2:] = np.random.default_rng(0).normal(0, 0.01, (12, 8))  # small off-plane noise
+    assert ring_adjacent(V, list(MONTHS)) == 1.0
+    assert ring_adjacent(V[[1, 0, *range(2, 12)]], list(MONTHS)) == 10 / 12  # January and February swapped
+
+
 def test_settle_step():
     steps = [100, 200, 300, 400, 500]
     assert settle_step(steps, [1.0, 5.0, 9.8, 10.1, 10.0], 0.05) == 300
@@ -62,6 +74,10 @@ def test_make_structure_tiny_run(tmp_path):
     table = pd.read_parquet(out / structure.TABLE)
     assert set(table["latent_size"]) == {2, 8} and set(table["seed"]) == {1, 2, 3}
     assert set(table["group"]) >= {"months"}
-    assert (out / structure.FIGURE).is_file()
+    assert (out / structure.FIGURE).is_file() and (out / structure.RING_FIGURE).is_file()
+    rings = pd.read_parquet(out / structure.RING_SUMMARY)
+    assert set(rings["group"]) == {"months"} and set(rings["latent_size"]) == {2, 8}
+    assert rings["mean"].between(0, 1).all()
+    assert table.loc[table["group"] == "roman", "ring_adjacent"].isna().all()  # a line group has no ring score
     again = structure.run(cfg)  # up to date: reused, not retrained
     assert again == out

@@ -4,7 +4,8 @@ pass (wd ``structure.weight_decay``, the run's lr and batch size, ``structure.st
 the off-diagonal Frobenius norm of the months and Roman-numeral Gram matrices every
 ``structure.eval_every`` steps. Writes ``<root>/structure/<hash>/``: structure.parquet (L, seed, group,
 norm), summary.parquet (mean +- 2 sd per L), curves.parquet (norm vs step: when it settles),
-snapshots.npz (group vectors), summary.json, structure.png and structure_settling.png; logs to W&B.
+snapshots.npz (group vectors), ring_summary.parquet (the months' ring score per L: mean +- 2 sd),
+summary.json, structure.png, structure_ring.png and structure_settling.png; logs to W&B.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bows.analysis.geometry import ring_analysis
 from bows.analysis.groups import MONTHS, ROMAN, lookup
 from bows.analysis.structure import group_norms, settle_step, summarise
 from bows.artifacts import build_artifact, find_output, output_dir
@@ -35,10 +37,19 @@ TABLE = "structure.parquet"  # latent_size, seed, group, frobenius, steps, settl
 SUMMARY_TABLE = "summary.parquet"  # group, latent_size, mean, sd, lower, upper, seeds
 CURVES = "curves.parquet"  # latent_size, seed, group, step, frobenius
 SNAPSHOTS = "snapshots.npz"  # "<group>/L<L>/seed<s>" -> the group's vectors (words x L)
+RING_SUMMARY = "ring_summary.parquet"  # latent_size, mean, sd, lower, upper, seeds of the months' ring score
 SUMMARY = "summary.json"
 FIGURE = "structure.png"
+RING_FIGURE = "structure_ring.png"
 SETTLING = "structure_settling.png"
 GROUPS = {"months": MONTHS, "roman": ROMAN}
+CYCLIC = ("months",)  # groups whose ring score (calendar neighbours adjacent on the PCA ring) is measured
+
+
+def ring_adjacent(vectors: np.ndarray, words: list[str]) -> float:
+    """Share of calendar neighbours that are neighbours on the PCA ring of the raw vectors (as the study's
+    ``geometry/months/ring_score``); NaN when the angular order is undefined."""
+    return float(ring_analysis(vectors, words, k=2)["adjacent_fraction"])
 
 
 def seeded_weights(latent: int, vocab_size: int, seeds: list[int]) -> torch.Tensor:
@@ -102,7 +113,7 @@ def train_latent(
 def run(cfg: BowsConfig) -> Path:
     from bows.data import binarize
     from bows.data.binarize import load_windows, vocab_of
-    from bows.plots.structure import settling_figure, structure_figure
+    from bows.plots.structure import ring_figure, settling_figure, structure_figure
     from bows.training.train import resolve_device
 
     s = cfg.structure
@@ -143,12 +154,18 @@ def run(cfg: BowsConfig) -> Path:
                         "frobenius": group_norms(W[i], ids),
                         "steps": steps,
                         "settled_step": settle_step(c["step"], c["frobenius"], s.settle_tolerance),
+                        # a ring needs the whole cycle: NaN for a line group or a month missing from the vocabulary
+                        "ring_adjacent": ring_adjacent(W[i][:, ids].T, list(found[name].words))
+                        if name in CYCLIC and not found[name].missing
+                        else float("nan"),
                     }
                 )
                 snapshots[f"{name}/L{latent}/seed{seed}"] = W[i][:, ids].T.astype(np.float32)
         log.info("structure: L=%d, %d seeds, %d steps in %.0f s", latent, len(s.seeds), steps, seconds[latent])
     table, curves_frame = pd.DataFrame(rows), pd.DataFrame(curves)
     summary = summarise(table)
+    rings = table[np.isfinite(table["ring_adjacent"].to_numpy(dtype=float))]
+    ring_summary = summarise(rings, "ring_adjacent")
     settled = table.groupby("latent_size")["settled_step"].max()
     info = {
         "latent_sizes": s.latent_sizes,
@@ -160,16 +177,20 @@ def run(cfg: BowsConfig) -> Path:
         "words": {name: list(found[name].words) for name in groups},
         "missing": missing,
         "summary": summary.to_dict("records"),
+        "ring_summary": ring_summary.to_dict("records"),
+        "ring_chance": {name: 2.0 / (len(found[name]) - 1) for name in CYCLIC if name in groups},
     }
     with build_artifact(out.parent, "structure", out.name, config, final=out) as b:
         table.to_parquet(b.path(TABLE), index=False)
         summary.to_parquet(b.path(SUMMARY_TABLE), index=False)
+        ring_summary.to_parquet(b.path(RING_SUMMARY), index=False)
         curves_frame.to_parquet(b.path(CURVES), index=False)
         np.savez_compressed(b.path(SNAPSHOTS), **snapshots)
         b.path(SUMMARY).write_text(json.dumps(info, indent=2, default=str) + "\n")
         made = []
         drawers = {
             FIGURE: lambda path: structure_figure(summary, snapshots, info, path),
+            RING_FIGURE: lambda path: ring_figure(ring_summary, rings, info, path),
             SETTLING: lambda path: settling_figure(curves_frame, table, path),
         }
         for name, draw in drawers.items():
@@ -185,6 +206,13 @@ def run(cfg: BowsConfig) -> Path:
             for r in summary.to_dict("records")
             for stat in ("mean", "sd")
         }
+        metrics.update(
+            {
+                f"structure/{r['group']}/L{r['latent_size']}/ring_{stat}": r[stat]
+                for r in ring_summary.to_dict("records")
+                for stat in ("mean", "sd")
+            }
+        )
         tracker.summary(metrics)
         tracker.table("structure/norms", table)
         for name in made:
@@ -202,6 +230,11 @@ def format_summary(summary: pd.DataFrame, info: dict, out: Path) -> str:
             two_sd = f" +- {2 * sd:.2g}" if np.isfinite(sd) else ""
             cells.append(f"L={int(r['latent_size'])}: {float(r['mean']):.3g}{two_sd}")
         lines.append(f"  {group}: off-diagonal Frobenius norm {', '.join(cells)}")
+    for r in info.get("ring_summary", []):
+        lines.append(
+            f"  {r['group']} ring (calendar neighbours adjacent), L={int(r['latent_size'])}: {float(r['mean']):.2f}"
+            f" +- {2 * float(r['sd']):.2g} (chance {info['ring_chance'][r['group']]:.2f})"
+        )
     lines.append(f"  settled by step (max over seeds and groups): {info['settled_step_max']}")
     return "\n".join(lines)
 

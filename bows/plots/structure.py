@@ -1,6 +1,6 @@
 """Figures of ``make structure``: off-diagonal Frobenius norm of the months / Roman-numeral Gram
 matrices vs latent size (mean +- 2 sd over seeds, log x) with PCA snapshots of the groups at the
-smallest and largest L, and the norm against training step (when it settles). PNG via ``save_figure``."""
+smallest and largest L, the months' ring score vs L, and the norm against training step (when it settles). PNG via ``save_figure``."""
 
 from __future__ import annotations
 
@@ -76,5 +76,26 @@ def settling_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) -> No
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("off-diagonal |Gram|_F (mean over seeds)")
         ax.set_title(f"{group}: when the metric settles (dotted)", fontsize=8)
+        ax.legend(fontsize=6)
+    save_figure(fig, Path(path))
+
+
+def ring_figure(ring_summary: pd.DataFrame, rings: pd.DataFrame, info: dict, path: Path) -> None:
+    """Ring score (share of calendar neighbours adjacent on the PCA ring) vs L: mean +- 2 sd, every seed a point."""
+    groups = list(dict.fromkeys(ring_summary["group"]))
+    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(4.8 * max(len(groups), 1), 3.2), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        part = ring_summary[ring_summary["group"] == group].sort_values("latent_size")
+        ax.plot(part["latent_size"], part["mean"], "o-", color="tab:purple")
+        ok = np.isfinite(part["sd"].to_numpy(dtype=float))
+        ax.fill_between(part["latent_size"][ok], part["lower"][ok], part["upper"][ok], color="tab:purple", alpha=0.2)
+        seeds = rings[rings["group"] == group]
+        ax.scatter(seeds["latent_size"], seeds["ring_adjacent"], s=8, color="grey", zorder=3)
+        ax.axhline(info["ring_chance"][group], color="grey", ls=":", lw=0.8, label="chance")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("latent size L")
+        ax.set_ylabel("adjacent calendar neighbours")
+        ax.set_title(f"{group} ring vs L (wd {info['weight_decay']:g}, {len(info['seeds'])} seeds)", fontsize=8)
         ax.legend(fontsize=6)
     save_figure(fig, Path(path))
