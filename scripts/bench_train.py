@@ -11,8 +11,12 @@ the mean's factor needs no pass: it rides in the GEMMs), one fused AdamW step ov
 bf16 the casts mixed precision needs (W and dL/dz to bf16, the weight gradient back to fp32). bows windows/s use the median step (CPU) or the
 mean over steps with one sync at the end (CUDA). The paper-style baseline feeds dense float
 batch x vocab inputs through dense encoder/decoder products, densifying each batch from Python lists.
+Last, several models of one L (``make structure``'s seeds) trained in one pass: ``--instances`` instances
+of one model through the direct step, the same through autograd (the path before), and as separate
+single-instance models, interleaved round by round on the same batches (fp32, ``--instance-latent``).
 
     python scripts/bench_train.py [--steps 20] [--device auto] [--latent 1000] [--precisions fp32 bf16]
+                                  [--instances 3] [--instance-latent 400]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bows.training import kernels  # noqa: E402
 from bows.training.autotune import machine_name, measure, time_product  # noqa: E402
 from bows.training.batches import epoch_batches, to_device  # noqa: E402
-from bows.training.kernels import Kernels, available_backends, step_gemm_flops  # noqa: E402
+from bows.training.kernels import Kernels, available_backends, model_sparse_loss, step_gemm_flops  # noqa: E402
 from bows.training.model import TiedAutoencoder  # noqa: E402
 from bows.training.optim import Optimisation  # noqa: E402
 from bows.training.train import resolve_device  # noqa: E402
@@ -167,6 +171,39 @@ def bench_bows(data, latent: int, steps: int, device: torch.device, k: Kernels) 
     return rate, peak.bytes
 
 
+def bench_instances(data, latent: int, instances: int, steps: int, device: torch.device) -> dict[str, float]:
+    """Seconds per step of ``instances`` models of one L: one multi-instance model (direct step), the same
+    through autograd, and that many single-instance models; interleaved round by round (median round)."""
+
+    def make(n: int, loss_fn=None) -> Optimisation:
+        torch.manual_seed(0)
+        return Optimisation(
+            TiedAutoencoder(V, latent, instances=n).to(device),
+            lr=5e-4,
+            weight_decay=1.0,
+            total_steps=10 * steps,
+            loss_fn=loss_fn,
+        )
+
+    setups = {
+        "one model, direct step": [make(instances)],
+        "one model, autograd": [make(instances, lambda m, b: model_sparse_loss(m, *b.csr()))],
+        "separate models": [make(1) for _ in range(instances)],
+    }
+    batches = epoch_batches(data, BATCH, seed=0, epoch=0)
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    for round_ in range(steps + 1):
+        batch = next(batches)
+        for name, opts in setups.items():
+            sync(device)
+            t0 = time.perf_counter()
+            for opt in opts:
+                float(opt.update(batch)[0])
+            if round_ > 0:  # the first round warms up
+                times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 class PaperModel(torch.nn.Module):
     """The paper's formulation: dense input, dense encoder product, tied dense decoder."""
 
@@ -214,6 +251,9 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precisions", nargs="+", default=None, help="default: fp32 bf16 (CPU), fp32 tf32 bf16 (CUDA)")
+    parser.add_argument("--instances", type=int, default=3, help="models of one L in one pass (0: skip)")
+    parser.add_argument("--instance-latent", type=int, default=400)
+    parser.add_argument("--instance-steps", type=int, default=8)
     parser.add_argument("--root", default=os.environ.get("BOWS_DATA", "data"))
     args = parser.parse_args()
     device, _ = resolve_device(args.device)
@@ -294,6 +334,13 @@ def main() -> None:
         )
         + "('paper run' = 31,670 steps of 512 at that rate)"
     )
+    multi = {}
+    if args.instances > 1:
+        multi = bench_instances(data, args.instance_latent, args.instances, args.instance_steps, device)
+        print(f"\n{args.instances} models of L={args.instance_latent} (fp32), seconds per step of all of them:")
+        base = multi["one model, direct step"]
+        for name, sec in multi.items():
+            print(f"  {name:24s} {sec:7.3f} s  ({sec / base:.2f}x the one-model direct step)")
     result = {
         "device": str(device),
         "machine": machine_name(device),
@@ -310,6 +357,7 @@ def main() -> None:
         "steps": args.steps,
         "paper_steps": args.paper_steps,
         "load_average": os.getloadavg(),
+        "instances": {"count": args.instances, "latent": args.instance_latent, "seconds_per_step": multi},
     }
     out = Path(args.root) / "bench" / "bench_train.json"
     out.parent.mkdir(parents=True, exist_ok=True)
