@@ -61,6 +61,24 @@ def test_offdiag_frobenius_and_agreement():
     assert geo.offdiag_agreement(a, 2 * a)["pearson"] == pytest.approx(1.0)
 
 
+def test_ring_signal_against_random_pairs_by_hand():
+    n, dim = 12, 400
+    rng = np.random.default_rng(0)
+    angle = 2 * np.pi * np.arange(n) / n
+    V = np.zeros((n, dim))
+    V[:, 0], V[:, 1] = np.cos(angle), np.sin(angle)
+    pool = rng.standard_normal((3000, dim))  # random directions: cosine sd 1/sqrt(dim)
+    out = geo.ring_signal(V, pool)
+    assert out["adjacent_cosine"] == pytest.approx(np.cos(2 * np.pi / n))
+    C = np.cos(angle[:, None] - angle[None, :])  # the other pairs, by hand
+    other = (C[np.triu_indices(n, 1)].sum() - n * np.cos(2 * np.pi / n)) / (n * (n - 1) / 2 - n)
+    assert out["other_cosine"] == pytest.approx(other)
+    assert out["random_cosine_sd"] == pytest.approx(1 / np.sqrt(dim), rel=0.05)
+    assert out["adjacent_z"] == pytest.approx(np.cos(2 * np.pi / n) * np.sqrt(dim), rel=0.06)
+    shuffled = geo.ring_signal(V[rng.permutation(n)], pool)  # calendar order lost: neighbours no closer
+    assert shuffled["adjacent_cosine"] < out["adjacent_cosine"]
+
+
 def test_knn_purity_separates_clusters_from_shuffled_baseline():
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((3, 20)) * 3

@@ -132,6 +132,11 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
         if cyclic and complete:
             raw = geo.ring_analysis(vecs, found.words, k=3)
             section["raw"] = raw
+            # the ring's signal against random word pairs (is it above the cosine noise of a wide W?)
+            represented = W[:, (W**2).sum(axis=0) > 1e-8].T
+            section["signal"] = signal = geo.ring_signal(vecs, represented)
+            for key, value in signal.items():
+                a.metrics[f"geometry/{name}/{key}"] = value
             section["normalized"] = geo.ring_analysis(vecs, found.words, k=2, normalize=True)
             _ring_metrics(a, f"geometry/{name}", raw)
             for key in RING_KEYS:

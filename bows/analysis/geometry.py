@@ -170,6 +170,32 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     return V @ V.T
 
 
+def ring_signal(vectors: np.ndarray, pool: np.ndarray, pairs: int = 20_000, seed: int = 0) -> dict[str, float]:
+    """How far above chance a cyclic group's ring is in cosine terms: the mean cosine of its cyclically
+    adjacent members (rows of ``vectors`` in natural order), that of its other pairs, and the sd of the
+    cosine between random pairs of ``pool`` rows (e.g. all represented words; ~1/sqrt(dim) for random
+    directions). ``adjacent_z`` = (adjacent mean - random mean) / random sd: a ring whose neighbours sit
+    ~1 sd above random pairs cannot be told from noise by any label-free search."""
+    C = cosine_matrix(vectors)
+    n = len(C)
+    adjacent = np.array([C[i, (i + 1) % n] for i in range(n)])
+    iu = np.triu_indices(n, k=1)
+    other = (C[iu].sum() - adjacent.sum()) / max(len(iu[0]) - n, 1)
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(0, len(pool), (2, pairs))
+    keep = i != j
+    a, b = (np.asarray(pool[k[keep]], dtype=np.float64) for k in (i, j))
+    norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-24)
+    random = np.einsum("kd,kd->k", a, b) / norms
+    sd = float(random.std(ddof=1))
+    return {
+        "adjacent_cosine": float(adjacent.mean()),
+        "other_cosine": float(other),
+        "random_cosine_sd": sd,
+        "adjacent_z": float((adjacent.mean() - random.mean()) / sd) if sd > 0 else float("nan"),
+    }
+
+
 def offdiag_frobenius(vectors: np.ndarray) -> float:
     """Frobenius norm of the off-diagonal part of the raw Gram matrix of the rows of ``vectors``."""
     G = gram(vectors)
