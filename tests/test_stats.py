@@ -160,3 +160,33 @@ def test_pairs_written_block_by_block_equal_the_table(tmp_path):
 
     assert write_pairs(cooc, X.shape[0], 5, tmp_path / "p.parquet") == len(table)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), table)
+
+
+def test_window_scan_scores_a_found_line_as_a_line(make_config, tmp_path):
+    """A group discovered as a line has no natural order: its label-free primary score is its PC1 share
+    (a line score), not the ring shape; named groups keep their ordered scores."""
+    from bows.data.stats import FOUND_SCORE, PRIMARY_SCORE, window_scan
+    from tests.test_study import write_corpus
+
+    write_corpus(tmp_path / "corpus", docs=20)
+    cfg = make_config(
+        "corpus=local",
+        f"corpus.files=[{tmp_path / 'corpus'}/*.txt]",
+        "vocab.min_len=3",
+        "stats.scan_window_sizes=[1,3]",
+    )
+    vocab = ["January", "February", "March", "April", "Monday", "Tuesday", "Friday"]
+    groups = {
+        "months": (vocab[:4], "line"),
+        "found line 1": (vocab[:4], None),
+        "found ring 1": (vocab[4:], None),
+    }
+    table = window_scan(cfg, vocab, groups, {"found line 1": "line", "found ring 1": "ring"})
+    primary = table.groupby("group")["primary"].first().to_dict()
+    assert primary == {
+        "months": PRIMARY_SCORE["line"],
+        "found line 1": FOUND_SCORE["line"],
+        "found ring 1": FOUND_SCORE["ring"],
+    }
+    line = table[table["group"] == "found line 1"]
+    assert np.allclose(line["score"], line["explained_pc1"]) and line["score"].between(0, 1).all()

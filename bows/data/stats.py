@@ -237,6 +237,8 @@ class ScanFiles:
 
 
 PRIMARY_SCORE = {"ring": "adjacent_fraction", "line": "line_spearman", None: "shape_ring"}
+# a discovered group has no natural order: its label-free score follows the shape it was found as
+FOUND_SCORE = {"ring": "shape_ring", "line": "explained_pc1"}
 
 
 def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, seed: int = 0):
@@ -329,8 +331,15 @@ def _segmentation_moments(
     )
 
 
-def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Sequence[str], str | None]]) -> pd.DataFrame:
-    """Ring / line scores of every group for every segmentation and window size G (one row each)."""
+def window_scan(
+    cfg: BowsConfig,
+    vocab: list[str],
+    groups: dict[str, tuple[Sequence[str], str | None]],
+    found_shapes: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Ring / line scores of every group for every segmentation and window size G (one row each).
+    ``found_shapes``: the shape ("ring", "line") each discovered group (kind None) was found as, which
+    picks its label-free primary score (``FOUND_SCORE``)."""
     from bows.data import diagnostics as diag
 
     segmentations = (
@@ -357,6 +366,8 @@ def window_scan(cfg: BowsConfig, vocab: list[str], groups: dict[str, tuple[Seque
             frame["missing"] = " ".join(hit.missing)
             # 4 points (seasons) always look half-adjacent on a ring: their share of the Fourier mode is the score
             primary = "fourier_share" if kind == "ring" and len(hit) < 5 else PRIMARY_SCORE[kind]
+            if kind is None and (found_shapes or {}).get(name) in FOUND_SCORE:
+                primary = FOUND_SCORE[(found_shapes or {})[name]]
             frame["primary"] = primary
             frame["score"] = frame[primary]
             frame["chance"] = diag.chance_levels(len(hit)).get(primary)
@@ -407,7 +418,7 @@ def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artif
         "vocab": key_dict(cfg.vocab),
         "window": key_dict(cfg.window),
         "split": SPLIT,
-        "version": 3,  # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation
+        "version": 4,  # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation; 4: found lines scored as lines
     }
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 
@@ -439,14 +450,17 @@ def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifac
     groups: dict[str, tuple[Sequence[str], str | None]] = {k: v for k, v in DIAGNOSTIC_GROUPS.items()}
     discovered = pd.DataFrame()
     discovery_summary = None
+    found_shapes: dict[str, str] = {}
     if cfg.stats.scan_discovered > 0:
         result, _, evaluation = data_discovery(load_stats(stats_artifact))
         discovered = result.found
         discovery_summary = {"z_min": result.z_min, "candidates": int(len(result.candidates)), "evaluation": evaluation}
         best = discovered[discovered["shape"] != "cluster"].sort_values("z", ascending=False)
         for _, row in best.head(cfg.stats.scan_discovered).iterrows():
-            groups[f"found {row['shape']} {row['rank']}"] = (row["words"].split(), None)
-    table = window_scan(cfg, vocab, groups)
+            name = f"found {row['shape']} {row['rank']}"
+            groups[name] = (row["words"].split(), None)
+            found_shapes[name] = row["shape"]
+    table = window_scan(cfg, vocab, groups, found_shapes)
     summary = scan_summary(table, cfg)
     summary["discovery"] = discovery_summary  # the co-occurrence's own discovery, judged on months and days
     with build_artifact(cfg.paths.root_path, SCAN_STAGE, key, config, inputs) as b:

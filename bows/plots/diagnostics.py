@@ -19,6 +19,7 @@ SCORE_LABEL = {
     "adjacent_fraction": "calendar neighbours on the data ring (share)",
     "line_spearman": "|Spearman| PC1 vs natural order",
     "shape_ring": "label-free ring shape",
+    "explained_pc1": "label-free line: PC1 share of variance",
     "fourier_share": "share in the cyclic Fourier mode (few words)",
 }
 
