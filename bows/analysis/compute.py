@@ -106,6 +106,10 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
     gaps) and, on the data side, windows containing each of them; otherwise it is NaN with the
     reason (``missing: [...]``, ``windows_with_group: 0``) in the ``unavailable`` section."""
     out: dict[str, Any] = {}
+    # the cosine noise every group's structure must stand above: how tightly the represented words pack
+    packing = geo.packing_floor(W)
+    a.metrics["geometry/represented"] = packing["represented"]
+    a.metrics["geometry/packing_floor"] = packing["packing_floor"]
     for name, words in GROUPS.items():
         found = lookup(words, vocab)
         section: dict[str, Any] = {"words": list(found.words), "missing": list(found.missing)}
@@ -398,13 +402,12 @@ def discovery(
     from bows.analysis import discovery as disc
 
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
-    ids = np.argsort(-counts, kind="stable")[: min(candidates, len(vocab))]
-    ids = ids[(W[:, ids] ** 2).sum(axis=0) > 1e-8]
-    if len(ids) < 20:
-        a.refuse("discovery/rings", f"only {len(ids)} represented candidate words (< 20)")
+    targets = {"months": MONTHS, "days": GROUPS["days"]}
+    done = disc.in_weights(W, vocab, counts, targets, candidates=candidates, seed=seed)
+    if done is None:
+        a.refuse("discovery/rings", "fewer than 20 represented candidate words")
         return
-    vectors, freq = W[:, ids].T, counts[ids].astype(np.float64)
-    result = disc.discover(vectors, [vocab[i] for i in ids], freq, seed=seed)
+    result, ids, evaluation = done
     found = result.found.copy()
     found["indices"] = [[int(ids[i]) for i in g] for g in found["indices"]]
     a.tables["discovery"] = found
@@ -414,14 +417,14 @@ def discovery(
         "scored": int(result.scored),
         "candidate_words": int(len(ids)),
         "matches": {},
+        "evaluation": evaluation,
     }
     a.metrics["discovery/z_min"] = result.z_min
+    section["thresholds"] = result.thresholds
+    for shape, bar in result.thresholds.items():
+        a.metrics[f"discovery/threshold/{shape}"] = bar
     for shape in disc.SHAPES:
         a.metrics[f"discovery/{shape}s"] = int((found["shape"] == shape).sum())
-    pool_words = [vocab[i] for i in ids]
-    targets = {"months": MONTHS, "days": GROUPS["days"]}
-    evaluation = disc.evaluate(result, vectors, pool_words, freq, targets, seed=seed)
-    section["evaluation"] = evaluation
     for name, entry in evaluation.items():
         for shape in ("ring", "any"):
             m = entry[shape]

@@ -10,7 +10,9 @@ Method (no word list is named anywhere in it):
    words of the average-linkage dendrogram (groups of every scale); every word with its nearest
    neighbours (``neighbourhoods`` sizes); every word's *mutual* top-k neighbourhood and the connected
    components of the mutual k-nearest-neighbour graph (``mutual`` k's): a ring or a line is a chain of
-   near neighbours, which a clustering cuts into arcs but the graph keeps whole.
+   near neighbours, which a clustering cuts into arcs but the graph keeps whole. At k = 2 every word has at
+   most two mutual neighbours, so the components are paths and cycles: a ring whose words are each
+   other's only near neighbours (its far pairs dissimilar, as the days in a wide W) is one of them.
 2. Shape of a group, from its block of the shape matrix (default: the cosines; ``gram`` lets the data
    side pass its co-occurrence correlations) and the PCA of that block, centred (PC1-2 angles theta,
    radii, eigenvalues l1 >= l2 >= ...):
@@ -20,23 +22,33 @@ Method (no word list is named anywhere in it):
    in the full space: a ring whose structure lives in small off-diagonal similarities, as in a wide W,
    still scores), coverage = 1 - excess of the largest angular gap, spread = 1 - |mean exp(2i theta)|
    (two opposite clumps are not a ring), radial uniformity = 1 - CV of the radii;
+   ``ring_strength`` = ring x contrast, where contrast = (median similarity of ring neighbours - mean of
+   the other pairs) / noise, the noise being what the cyclic template leaves unexplained of the group's
+   pairs, at least the pool's pair sd: how far the ring stands above the noise, which a shape score
+   bounded by 1 cannot say (a perfect 7-word ring scores barely above what random 7-word sets reach);
    ``line`` = l1 / sum(l) x (1 - l2 / l1) x spread (1 - largest PC1 share of one word) x evenness along
    PC1 (1 - excess of the largest gap: two clumps at the ends of PC1 are no line);
    ``cluster`` = mean pairwise similarity.
 3. Null: for each size, random word sets from the candidate pool (screening); then, for the best
-   screened groups, sets that match every member's frequency bin. A group's z per shape is
+   screened groups, sets that match every member's frequency bin. A group's z per score is
    (score - null mean) / null sd, for rings and lines on the square root of the score (the products are
-   skewed to the right; the root makes their null close to normal). The ``cluster`` shape is judged against the neighbourhood of a random
-   word (itself plus its nearest neighbours) instead, since every candidate is tight by construction.
-4. A group is called a ring / line / cluster when its z passes ``z_min`` (default: Bonferroni at 5 %
-   over every group scored). Per shape, groups are taken greedily by z,
-   skipping those that share more than ``max_overlap`` of their words with a group already taken.
+   skewed to the right; the root makes their null close to normal); a ring's z is the larger of its
+   ``ring`` and ``ring_strength`` z's. The ``cluster`` shape is judged against the neighbourhood of a
+   random word (itself plus its nearest neighbours) instead, since every candidate is tight by
+   construction.
+4. The bar per shape: the Bonferroni z at 5 % over every group scored and every test (``z_min``), raised
+   to the best z that the same search reaches on ``null_runs`` structure-free pools (each vector's
+   coordinates shuffled: norms kept, every relation between words gone). Candidates are picked for being
+   similar, so their z's against random sets have a heavier tail than a normal (in pure noise, Bonferroni
+   alone calls a dozen clusters); with 19 null searches, pure noise passes a shape's bar 5 % of the time.
+   Per shape, groups are taken greedily by z, skipping those that share more than ``max_overlap`` of
+   their words with a group already taken.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -60,10 +72,19 @@ def shape_scores(coords: np.ndarray) -> dict:
     return {"ring": float(radial * coverage), "radial": float(radial), "coverage": float(coverage)}
 
 
-def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
+def pair_scale(S: np.ndarray) -> float:
+    """sd of the off-diagonal similarities of the pool: the noise a structure's similarities stand above
+    (about 1/sqrt(L) for the cosines of a wide W, at the packing floor)."""
+    S = np.asarray(S)
+    iu = np.triu_indices(len(S), k=1)
+    return max(float(np.std(S[iu], dtype=np.float64)), 1e-12)
+
+
+def group_shapes(S: np.ndarray, groups: np.ndarray, scale: float = 1.0) -> dict[str, np.ndarray]:
     """Shape scores of many equal-size groups at once. ``S``: similarity matrix of the pool (n x n, e.g.
-    cosines); ``groups``: (m, s) indices into the pool. Returns arrays (m,) per score and the PC1-2
-    coordinates (m, s, 2) in ``coords``."""
+    cosines); ``groups``: (m, s) indices into the pool; ``scale``: the pool's similarity noise
+    (``pair_scale``), the unit of ``contrast``. Returns arrays (m,) per score and the PC1-2 coordinates
+    (m, s, 2) in ``coords``."""
     groups = np.asarray(groups, dtype=np.int64)
     m, s = groups.shape
     G = S[groups[:, :, None], groups[:, None, :]].astype(np.float64)  # (m, s, s) block of the group
@@ -92,6 +113,20 @@ def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
     t = template - template.mean(axis=1, keepdims=True)
     denom = np.sqrt((a * a).sum(axis=1) * (t * t).sum(axis=1))
     adjacency = np.where(denom > 1e-300, (a * t).sum(axis=1) / np.maximum(denom, 1e-300), 0.0)
+    # contrast: how much more similar ring neighbours are than the group's other pairs, in units of the
+    # similarity noise -- the ring's strength, which the scale-free shape scores cannot see (a random set's
+    # PCA orders its own noise into a ring-like shape as readily as a weak real ring). The neighbours'
+    # similarity is their median pair (every link of a ring stands out, not two strong pairs among noise);
+    # the noise is what the cyclic template leaves unexplained of the group's pairs, floored at the pool's
+    # (``scale``): inside a cluster whose pairs differ widely for other reasons, neighbours standing out by
+    # the same amount are no ring, while a strong ring's graded far pairs are no noise
+    gap = np.abs(rank[:, iu[0]] - rank[:, iu[1]])
+    neighbour = (gap == 1) | (gap == s - 1)
+    other = ~neighbour
+    other_mean = (pairs * other).sum(axis=1) / np.maximum(other.sum(axis=1), 1)
+    typical = np.nanmedian(np.where(neighbour, pairs, np.nan), axis=1)
+    unexplained = pairs.std(axis=1) * np.sqrt(np.maximum(1 - adjacency**2, 0.0))
+    contrast = np.where(other.any(axis=1), (typical - other_mean) / np.maximum(unexplained, scale), 0.0)
     planarity = (l1 + l2) / total
     roundness = np.where(l1 > 0, l2 / np.maximum(l1, 1e-300), 0.0)
     pc1 = coords[:, :, 0] ** 2
@@ -100,8 +135,11 @@ def group_shapes(S: np.ndarray, groups: np.ndarray) -> dict[str, np.ndarray]:
     x = np.sort(coords[:, :, 0], axis=1)
     extent = np.maximum(x[:, -1] - x[:, 0], 1e-300)
     evenness = 1 - np.maximum(np.diff(x, axis=1).max(axis=1) - extent / (s - 1), 0) / extent
+    ring = np.maximum(adjacency, 0.0) * coverage * spread_angle * radial
     return {
-        "ring": np.maximum(adjacency, 0.0) * coverage * spread_angle * radial,
+        "ring": ring,
+        "ring_strength": np.maximum(contrast, 0.0) * ring,
+        "contrast": contrast,
         "line": l1 / total * (1 - roundness) * spread * evenness,
         "cluster": cluster,
         "adjacency": adjacency,
@@ -226,6 +264,13 @@ NULL_SD_FLOOR = 1e-3
 
 
 STABILISED = ("ring", "line")  # shapes whose z is taken on the square root of the score
+# the scores each shape is tested on (its z is the largest of their z's; the Bonferroni count has one test
+# per score): a ring by its shape alone (scale-free: a ring on a large common offset, whose similarities
+# barely differ, still counts) and by its shape times its strength (``contrast`` in units of the pool's
+# noise: a 7-word ring can score no higher than 1 on shape alone, which random 7-word sets often approach,
+# so a clear small ring is only told from noise by how far its neighbours stand above the noise)
+TESTS = {"ring": ("ring", "ring_strength"), "line": ("line",), "cluster": ("cluster",)}
+STATISTICS = tuple(stat for stats in TESTS.values() for stat in stats)
 
 
 def frequency_bins(freq: np.ndarray, bins: int) -> np.ndarray:
@@ -264,20 +309,27 @@ class SizeNull:
     """Screening null, drawn once per group size: shape scores of random word sets of the pool (ring,
     line) and of random words' own neighbourhoods in ``S_near`` (cluster), scored on ``S``."""
 
-    def __init__(self, S: np.ndarray, S_near: np.ndarray, draws: int, rng: np.random.Generator):
-        self.S, self.S_near, self.draws, self.rng = S, S_near, draws, rng
+    def __init__(self, S: np.ndarray, S_near: np.ndarray, draws: int, rng: np.random.Generator, scale: float = 1.0):
+        self.S, self.S_near, self.draws, self.rng, self.scale = S, S_near, draws, rng, scale
         self._draws: dict[int, dict[str, np.ndarray]] = {}
 
     def scores(self, size: int) -> dict[str, np.ndarray]:
         if size not in self._draws:
             n = self.S.shape[0]
-            rand = group_shapes(self.S, np.stack([self.rng.choice(n, size, replace=False) for _ in range(self.draws)]))
-            local = group_shapes(self.S, neighbourhood_sets(self.S_near, size, self.draws, self.rng))
-            self._draws[size] = {"ring": rand["ring"], "line": rand["line"], "cluster": local["cluster"]}
+            sets = np.stack([self.rng.choice(n, size, replace=False) for _ in range(self.draws)])
+            rand = group_shapes(self.S, sets, self.scale)
+            local = group_shapes(self.S, neighbourhood_sets(self.S_near, size, self.draws, self.rng), self.scale)
+            self._draws[size] = {
+                "ring": rand["ring"],
+                "ring_strength": rand["ring_strength"],
+                "line": rand["line"],
+                "cluster": local["cluster"],
+            }
         return self._draws[size]
 
     def z(self, shapes: dict[str, np.ndarray], size: int, shape: str) -> np.ndarray:
-        return _z(shapes[shape], self.scores(size)[shape][None, :], shape)
+        null = self.scores(size)
+        return np.max([_z(shapes[stat], null[stat][None, :], shape) for stat in TESTS[shape]], axis=0)
 
 
 @dataclass(frozen=True)
@@ -286,44 +338,20 @@ class Discovery:
 
     candidates: pd.DataFrame  # one row per candidate group: size, source, scores, z per shape, members
     found: pd.DataFrame  # the groups taken, with shape, rank within the shape, words in angular order
-    z_min: float
+    z_min: float  # Bonferroni bar over every group scored and every test
     scored: int = 0  # groups scored in all: the Bonferroni count
+    thresholds: dict[str, float] = field(default_factory=dict)  # the bar per shape: z_min or the null searches' best
+    null_best: list[dict[str, float]] = field(default_factory=list)  # best z per shape of each structure-free search
 
 
-SCORES = ("ring", "line", "cluster", "adjacency", "planarity", "roundness")
+SCORES = ("ring", "ring_strength", "contrast", "line", "cluster", "adjacency", "planarity", "roundness")
 
 
-def discover(
-    vectors: np.ndarray,
-    words: Sequence[str],
-    freq: np.ndarray | None = None,
-    *,
-    gram: np.ndarray | None = None,
-    min_size: int = 4,
-    max_size: int = 30,
-    draws: int = 100,
-    rescore: int = 30,
-    neighbourhoods: Sequence[int] = (6, 8, 12),
-    mutual: Sequence[int] = (5, 10, 20),
-    bins: int = 10,
-    z_min: float | None = None,
-    max_overlap: float = 0.3,
-    top: int = 12,
-    seed: int = 0,
-) -> Discovery:
-    """Find ring-, line- and cluster-shaped word groups among ``vectors`` (words x dim) (see the module
-    docstring). ``freq``: word frequencies for the frequency-matched null (None: all one bin). ``gram``:
-    the similarity matrix (words x words) whose group blocks are scored (None: the vectors' cosines;
-    candidates always come from the cosines)."""
-    rng = np.random.default_rng(seed)
-    words = list(words)
-    n = len(words)
-    if n < 2 * min_size:
-        raise ValueError(f"discovery needs at least {2 * min_size} words, got {n}")
-    C = unit_cosine(vectors)
-    S = C if gram is None else np.asarray(gram, dtype=np.float32)
-    if S.shape != (n, n):
-        raise ValueError(f"gram must be {n} x {n}, got {S.shape}")
+def candidates_of(
+    C: np.ndarray, min_size: int, max_size: int, neighbourhoods: Sequence[int], mutual: Sequence[int]
+) -> tuple[list[np.ndarray], list[str]]:
+    """The distinct candidate groups of a cosine matrix and the source of each (step 1 of the module
+    docstring): dendrogram subtrees, nearest neighbourhoods, mutual top-k neighbourhoods and components."""
     sizes_ok = [s for s in neighbourhoods if min_size <= s <= max_size]
     sources = {
         "dendrogram": candidate_groups(C, min_size, max_size),
@@ -338,31 +366,103 @@ def discover(
                 seen.add(g.tobytes())
                 groups.append(g)
                 source.append(name)
-    null = SizeNull(S, C, draws, rng)
-    shapes_of: dict[int, dict] = {}
+    return groups, source
 
-    def score(ids: list[int]) -> None:
-        by_size: dict[int, list[int]] = {}
-        for gi in ids:
-            by_size.setdefault(len(groups[gi]), []).append(gi)
-        for size, members in by_size.items():
-            shapes = group_shapes(S, np.stack([groups[i] for i in members]))
-            z = {shape: null.z(shapes, size, shape) for shape in SHAPES}
-            for row, gi in enumerate(members):
-                shapes_of[gi] = {
-                    **{k: float(shapes[k][row]) for k in SCORES},
-                    **{f"{shape}_z": float(z[shape][row]) for shape in SHAPES},
-                }
 
-    score(list(range(len(groups))))
+def screen(
+    S: np.ndarray,
+    C: np.ndarray,
+    groups: list[np.ndarray],
+    draws: int,
+    rng: np.random.Generator,
+    null: SizeNull | None = None,
+) -> tuple[list[dict], SizeNull]:
+    """Shape scores (SCORES) and screening z per shape (against random sets of the pool, clusters against
+    random words' neighbourhoods in ``C``) of every group, scored on the similarity matrix ``S``; returns
+    them and the null used (``null``: one to reuse, e.g. across structure-free pools, which are alike)."""
+    scale = pair_scale(S)
+    null = SizeNull(S, C, draws, rng, scale) if null is None else null
+    out: list[dict] = [{} for _ in groups]
+    by_size: dict[int, list[int]] = {}
+    for gi, g in enumerate(groups):
+        by_size.setdefault(len(g), []).append(gi)
+    for size, members in by_size.items():
+        shapes = group_shapes(S, np.stack([groups[i] for i in members]), scale)
+        z = {shape: null.z(shapes, size, shape) for shape in SHAPES}
+        for row, gi in enumerate(members):
+            out[gi] = {
+                **{k: float(shapes[k][row]) for k in SCORES},
+                **{f"{shape}_z": float(z[shape][row]) for shape in SHAPES},
+            }
+    return out, null
+
+
+def structure_free(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The pool with every vector's coordinates shuffled: norms and coordinate values kept, every
+    relation between words destroyed (the null of the whole search)."""
+    return rng.permuted(np.asarray(vectors, dtype=np.float64), axis=1)
+
+
+def discover(
+    vectors: np.ndarray,
+    words: Sequence[str],
+    freq: np.ndarray | None = None,
+    *,
+    gram: np.ndarray | None = None,
+    min_size: int = 4,
+    max_size: int = 30,
+    draws: int = 100,
+    rescore: int = 30,
+    neighbourhoods: Sequence[int] = (6, 8, 12),
+    mutual: Sequence[int] = (2, 3, 5, 10, 20),
+    bins: int = 10,
+    z_min: float | None = None,
+    null_runs: int = 19,
+    thresholds: dict[str, float] | None = None,
+    max_overlap: float = 0.3,
+    top: int = 12,
+    seed: int = 0,
+) -> Discovery:
+    """Find ring-, line- and cluster-shaped word groups among ``vectors`` (words x dim) (see the module
+    docstring). ``freq``: word frequencies for the frequency-matched null (None: all one bin). ``gram``:
+    the similarity matrix (words x words) whose group blocks are scored (None: the vectors' cosines;
+    candidates always come from the cosines). ``null_runs``: searches of structure-free pools whose best
+    z per shape raises that shape's bar (19: a 5 % family-wise error per shape; 0: Bonferroni only);
+    ``thresholds``: the bars of an earlier search of a like pool (same size and dimension), instead."""
+    rng = np.random.default_rng(seed)
+    words = list(words)
+    n = len(words)
+    if n < 2 * min_size:
+        raise ValueError(f"discovery needs at least {2 * min_size} words, got {n}")
+    C = unit_cosine(vectors)
+    S = C if gram is None else np.asarray(gram, dtype=np.float32)
+    if S.shape != (n, n):
+        raise ValueError(f"gram must be {n} x {n}, got {S.shape}")
+    groups, source = candidates_of(C, min_size, max_size, neighbourhoods, mutual)
+    shapes_of, _ = screen(S, C, groups, draws, rng)
     scored = len(groups)
+    if z_min is None:  # one-sided 5 % after Bonferroni over every group scored and every test
+        z_min = float(sstats.norm.isf(0.05 / max(scored * len(STATISTICS), 1)))
+    # the same search on structure-free pools: candidates are picked for being similar, so their z's against
+    # random sets run higher than a normal tail, and the bar of a shape is at least the best z any of these
+    # searches reached for it (the rank of the real maximum among null_runs + 1 searches)
+    given = thresholds is not None
+    thresholds = dict(thresholds) if thresholds is not None else {shape: z_min for shape in SHAPES}
+    null_best: list[dict[str, float]] = []
+    free_null = None  # random sets of one structure-free pool stand for those of any other
+    for _ in range(0 if given else null_runs):
+        C0 = unit_cosine(structure_free(vectors, rng))
+        g0, _ = candidates_of(C0, min_size, max_size, neighbourhoods, mutual)
+        z0, free_null = screen(C0, C0, g0, draws, rng, free_null)
+        best = {shape: max((z[f"{shape}_z"] for z in z0), default=float("-inf")) for shape in SHAPES}
+        null_best.append(best)
+        thresholds = {shape: max(thresholds[shape], best[shape]) for shape in SHAPES}
     frame = pd.DataFrame(
         [{"group": gi, "size": len(groups[gi]), "source": source[gi], **shapes_of[gi]} for gi in range(len(groups))]
     )
+    scale = pair_scale(S)
     frame["null"] = "random (size)"
     word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
-    if z_min is None:  # one-sided 5 % after Bonferroni over every group scored and the shapes
-        z_min = float(sstats.norm.isf(0.05 / max(scored * len(SHAPES), 1)))
     # rescore the best screened groups of each shape against frequency-matched random sets
     if freq is not None and len(frame):
         best = set()
@@ -370,18 +470,19 @@ def discover(
             best.update(frame.nlargest(rescore, f"{shape}_z")["group"].tolist())
         for gi in best:
             g = groups[gi]
-            matched = group_shapes(S, matched_sets(g, word_bin, draws, rng))
-            mine = group_shapes(S, g[None, :])
+            matched = group_shapes(S, matched_sets(g, word_bin, draws, rng), scale)
+            mine = group_shapes(S, g[None, :], scale)
             at = frame.index[frame["group"] == gi][0]
-            frame.loc[at, "ring_z"] = float(_z(mine["ring"][0], matched["ring"], "ring"))
-            frame.loc[at, "line_z"] = float(_z(mine["line"][0], matched["line"], "line"))
+            for shape in ("ring", "line"):
+                z = [_z(mine[stat][0], matched[stat], shape) for stat in TESTS[shape]]
+                frame.loc[at, f"{shape}_z"] = float(np.max(z))
             frame.loc[at, "null"] = "random (size and frequency)"
     frame["members"] = [groups[gi].tolist() for gi in frame["group"]] if len(frame) else []
     found = []
     for shape in SHAPES:
         taken: list[set[int]] = []
         for _, row in frame.sort_values(f"{shape}_z", ascending=False).iterrows():
-            if len(taken) >= top or row[f"{shape}_z"] < z_min:
+            if len(taken) >= top or row[f"{shape}_z"] < thresholds[shape]:
                 break
             if shape != "cluster" and row["null"] == "random (size)" and freq is not None:
                 continue  # only groups scored against the frequency-matched null are called
@@ -390,7 +491,7 @@ def discover(
                 continue
             taken.append(m)
             g = np.array(sorted(m))
-            coords = group_shapes(S, g[None, :])["coords"][0]
+            coords = group_shapes(S, g[None, :], scale)["coords"][0]
             order = np.argsort(np.arctan2(coords[:, 1], coords[:, 0])) if shape == "ring" else np.argsort(coords[:, 0])
             found.append(
                 {
@@ -428,7 +529,7 @@ def discover(
         "pc1",
         "pc2",
     ]
-    return Discovery(frame, pd.DataFrame(found, columns=columns), z_min, scored)
+    return Discovery(frame, pd.DataFrame(found, columns=columns), z_min, scored, thresholds, null_best)
 
 
 def match(found: pd.DataFrame, target: Sequence[str], shape: str | None = "ring") -> dict:
@@ -503,14 +604,19 @@ def own_shape(
     S = unit_cosine(vectors) if gram is None else np.asarray(gram, dtype=np.float32)
     n = S.shape[0]
     word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
-    mine = group_shapes(S, g[None, :])
-    null = group_shapes(S, matched_sets(g, word_bin, draws, np.random.default_rng(seed)))
+    scale = pair_scale(S)
+    mine = group_shapes(S, g[None, :], scale)
+    null = group_shapes(S, matched_sets(g, word_bin, draws, np.random.default_rng(seed)), scale)
     out: dict = {"size": int(len(g)), "draws": draws}
     for shape in SHAPES:
+        tests = TESTS[shape]
         out[shape] = float(mine[shape][0])
-        out[f"{shape}_z"] = float(_z(mine[shape][0], null[shape], shape))
-        out[f"{shape}_p"] = float((1 + np.sum(null[shape] >= mine[shape][0])) / (1 + draws))
+        out[f"{shape}_z"] = float(np.max([_z(mine[stat][0], null[stat], shape) for stat in tests]))
+        # the smallest p of the shape's tests, Bonferroni-corrected for their number
+        p = min(float((1 + np.sum(null[stat] >= mine[stat][0])) / (1 + draws)) for stat in tests)
+        out[f"{shape}_p"] = min(1.0, p * len(tests))
     out["adjacency"] = float(mine["adjacency"][0])
+    out["contrast"] = float(mine["contrast"][0])
     coords = mine["coords"][0]
     order = np.argsort(np.arctan2(coords[:, 1], coords[:, 0]))
     out["order"] = g[order].tolist()  # pool indices in angular order around PC1-2
@@ -549,6 +655,31 @@ def evaluate(
             entry["reason"] = f"only {len(present)} of its words among the candidate words"
         out[name] = entry
     return out
+
+
+def in_weights(
+    W: np.ndarray,
+    vocab: Sequence[str],
+    counts: np.ndarray,
+    targets: dict[str, Sequence[str]],
+    *,
+    candidates: int = 3000,
+    seed: int = 0,
+    thresholds: dict[str, float] | None = None,
+) -> tuple[Discovery, np.ndarray, dict[str, dict]] | None:
+    """Discovery among a trained W's (latent x vocab) ``candidates`` most frequent represented words (by
+    ``counts``), and its evaluation against the named ``targets`` after the fact. Returns the result (found
+    groups' ``indices`` still pool positions), the pool (vocabulary ids) and the evaluation; None when
+    fewer than 20 candidate words are represented. ``thresholds``: as for ``discover``."""
+    counts = np.asarray(counts)
+    ids = np.argsort(-counts, kind="stable")[: min(candidates, len(vocab))]
+    ids = ids[(np.asarray(W)[:, ids] ** 2).sum(axis=0) > 1e-8]
+    if len(ids) < 20:
+        return None
+    vectors, freq = np.asarray(W)[:, ids].T, counts[ids].astype(np.float64)
+    pool_words = [vocab[i] for i in ids]
+    result = discover(vectors, pool_words, freq, seed=seed, thresholds=thresholds)
+    return result, ids, evaluate(result, vectors, pool_words, freq, targets, seed=seed)
 
 
 def cooccurrence_correlation(cooc: np.ndarray, counts: np.ndarray, n_windows: int) -> np.ndarray:

@@ -193,8 +193,14 @@ METRIC_LABELS = {
     "dimensionality/sum": "Feature dimensionality D (sum, ~dimensions used)",
     "dimensionality/dead_words": "Words with a zero vector",
     "dimensionality/spearman_freq": "Dimensionality vs frequency (Spearman)",
+    "geometry/represented": "Represented words (|w| > 0.5)",
+    "geometry/packing_floor": "Packing floor: least possible max |cosine| of the represented words (Welch bound)",
     "discovery/rings": "Discovered ring-shaped word clusters",
-    "discovery/z_min": "Discovery: z a group must pass (Bonferroni over the candidates)",
+    "discovery/z_min": "Discovery: Bonferroni z over the candidates",
+    **{
+        f"discovery/threshold/{shape}": f"Discovery: z a {shape} must pass (Bonferroni, or what structure-free pools reach)"
+        for shape in ("ring", "line", "cluster")
+    },
     **{
         f"{side}/{g}_{stat}": f"{where}{g.capitalize()}: {text}"
         for side, where in (("discovery", ""), ("data_discovery", "Data: "))

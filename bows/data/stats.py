@@ -418,7 +418,9 @@ def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artif
         "vocab": key_dict(cfg.vocab),
         "window": key_dict(cfg.window),
         "split": SPLIT,
-        "version": 4,  # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation; 4: found lines scored as lines
+        # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation; 4: found lines scored as
+        # lines; 5: discovery's ring strength, mutual 2-NN cycles and bars from structure-free searches
+        "version": 5,
     }
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 
@@ -454,7 +456,12 @@ def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifac
     if cfg.stats.scan_discovered > 0:
         result, _, evaluation = data_discovery(load_stats(stats_artifact))
         discovered = result.found
-        discovery_summary = {"z_min": result.z_min, "candidates": int(len(result.candidates)), "evaluation": evaluation}
+        discovery_summary = {
+            "z_min": result.z_min,
+            "thresholds": result.thresholds,
+            "candidates": int(len(result.candidates)),
+            "evaluation": evaluation,
+        }
         best = discovered[discovered["shape"] != "cluster"].sort_values("z", ascending=False)
         for _, row in best.head(cfg.stats.scan_discovered).iterrows():
             name = f"found {row['shape']} {row['rank']}"
