@@ -168,3 +168,20 @@ def test_tied_or_missing_angles_have_no_order():
     one_nan = np.linspace(0, 6, 12)
     one_nan[3] = np.nan
     assert np.isnan(_score(one_nan)["circular_rank_corr"])
+
+
+def test_packing_floor_is_the_welch_bound():
+    from bows.analysis.geometry import packing_floor
+
+    # three unit vectors 120 degrees apart in the plane: the tightest packing, max |cos| = 1/2 = the bound
+    angle = 2 * np.pi * np.arange(3) / 3
+    W = np.stack([np.cos(angle), np.sin(angle)])
+    assert packing_floor(W) == {"represented": 3.0, "packing_floor": pytest.approx(0.5)}
+    frame = W / np.linalg.norm(W, axis=0)
+    assert np.abs(frame.T @ frame - np.eye(3)).max() == pytest.approx(packing_floor(W)["packing_floor"])
+    # a word below the representation threshold does not count; N <= L words can be orthogonal: floor 0
+    W2 = np.concatenate([np.eye(2), [[0.1], [0.2]]], axis=1)
+    assert packing_floor(W2) == {"represented": 2.0, "packing_floor": 0.0}
+    # many words in few dimensions: sqrt((N - L) / (L (N - 1)))
+    big = np.random.default_rng(0).normal(size=(10, 1000))
+    assert packing_floor(big)["packing_floor"] == pytest.approx(np.sqrt(990 / (10 * 999)))

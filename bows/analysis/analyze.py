@@ -47,7 +47,7 @@ from bows.training.checkpoint import run_label, run_title
 log = logging.getLogger(__name__)
 
 ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
-ANALYSIS_VERSION = 2  # bump when the analysis code changes its numbers: every stored analysis is redone
+ANALYSIS_VERSION = 3  # bump when the analysis code changes its numbers: every stored analysis is redone
 META = AnalysisFiles.META
 
 

@@ -196,6 +196,20 @@ def ring_signal(vectors: np.ndarray, pool: np.ndarray, pairs: int = 20_000, seed
     }
 
 
+REPRESENTED_NORM = 0.5  # a word counts as represented when |w_j| exceeds this (a unit vector = fully)
+
+
+def packing_floor(W: np.ndarray, threshold: float = REPRESENTED_NORM) -> dict[str, float]:
+    """The smallest possible largest |cosine| among the N represented words (|w| > ``threshold``) of W
+    (latent x vocab) in L dimensions, the Welch bound sqrt((N - L) / (L (N - 1))) (0 when N <= L): N > L
+    words cannot all be orthogonal, so pairwise cosines of about this size are forced by packing alone.
+    Cosine structure below it (e.g. calendar neighbours) is drowned by the packing of the other words."""
+    L = np.asarray(W).shape[0]
+    n = int((np.linalg.norm(np.asarray(W, dtype=np.float64), axis=0) > threshold).sum())
+    floor = float(np.sqrt((n - L) / (L * (n - 1)))) if n > L else 0.0
+    return {"represented": float(n), "packing_floor": floor}
+
+
 def offdiag_frobenius(vectors: np.ndarray) -> float:
     """Frobenius norm of the off-diagonal part of the raw Gram matrix of the rows of ``vectors``."""
     G = gram(vectors)

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-REPRESENTED_NORM = 0.5  # a word counts as represented when |w_j| exceeds this (a unit vector = fully)
+from bows.analysis.geometry import REPRESENTED_NORM
+
 SAMPLE_WORDS = 256  # words in the fixed dimensionality sample (the forced tokens first, then evenly spaced)
 FORCED = 39  # the paper's forced tokens (days, months, planets, animals) lead every vocabulary
 QUANTILES = (0.1, 0.5, 0.9)
