@@ -398,6 +398,7 @@ class StructureConfig:
     weight_decay: float = 1.0
     eval_every: int = 100  # steps between Frobenius-norm evaluations (the settling curve)
     settle_tolerance: float = 0.05  # settled: within this relative distance of the final value from then on
+    discovery: bool = True  # run label-free discovery on every model: are the months / days found without labels?
 
     def __post_init__(self) -> None:
         _check(

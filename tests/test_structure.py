@@ -40,6 +40,26 @@ def test_ring_adjacent_of_a_planted_month_ring():
     assert ring_adjacent(V[[1, 0, *range(2, 12)]], list(MONTHS)) == 10 / 12  # January and February swapped
 
 
+def test_ring_rows_of_a_planted_month_ring_among_random_words():
+    from bows.analysis.groups import DAYS, MONTHS, lookup
+    from bows.experiments.structure import CYCLIC, ring_rows
+
+    rng = np.random.default_rng(0)
+    vocab = [*DAYS, *MONTHS, *(f"w{i}" for i in range(181))]
+    W = rng.normal(0, 1 / np.sqrt(40), (40, len(vocab)))  # random unit-ish words in L = 40
+    angle = 2 * np.pi * np.arange(12) / 12
+    months = lookup(MONTHS, vocab).indices
+    W[:, months] *= 0.3
+    W[0, months] += np.cos(angle)
+    W[1, months] += np.sin(angle)  # the months on a circle in the plane of dims 0-1
+    found = {name: lookup(words, vocab) for name, words in CYCLIC.items()}
+    rows = {r["group"]: r for r in ring_rows(W, 40, 1, found, np.ones(len(vocab)), vocab, discover=False)[0]}
+    assert rows["months"]["ring_adjacent"] == 1.0 and rows["months"]["adjacent_z"] > 3
+    assert abs(rows["days"]["adjacent_z"]) < 2  # random words: no ring signal
+    assert rows["months"]["represented"] == rows["days"]["represented"] > 40  # a property of W, not of the group
+    assert np.isnan(rows["months"]["discovery_candidate_f1"])  # discovery off: absent, not 0
+
+
 def test_settle_step():
     steps = [100, 200, 300, 400, 500]
     assert settle_step(steps, [1.0, 5.0, 9.8, 10.1, 10.0], 0.05) == 300
@@ -75,9 +95,14 @@ def test_make_structure_tiny_run(tmp_path):
     assert set(table["latent_size"]) == {2, 8} and set(table["seed"]) == {1, 2, 3}
     assert set(table["group"]) >= {"months"}
     assert (out / structure.FIGURE).is_file() and (out / structure.RING_FIGURE).is_file()
+    per_model = pd.read_parquet(out / structure.RINGS)
+    assert set(per_model["group"]) == {"months", "days"}  # the cyclic groups, one row per model each
+    assert len(per_model) == 2 * 2 * 3 and per_model["ring_adjacent"].between(0, 1).all()
+    assert per_model["discovery_candidate_f1"].between(0, 1).all()  # discovery ran on every model
+    assert (per_model["represented"] >= 0).all() and (per_model["packing_floor"] >= 0).all()
     rings = pd.read_parquet(out / structure.RING_SUMMARY)
-    assert set(rings["group"]) == {"months"} and set(rings["latent_size"]) == {2, 8}
-    assert rings["mean"].between(0, 1).all()
-    assert table.loc[table["group"] == "roman", "ring_adjacent"].isna().all()  # a line group has no ring score
+    ring_score = rings[rings["metric"] == "ring_adjacent"]
+    assert set(ring_score["group"]) == {"months", "days"} and set(ring_score["latent_size"]) == {2, 8}
+    assert ring_score["mean"].between(0, 1).all() and (ring_score["seeds"] == 3).all()
     again = structure.run(cfg)  # up to date: reused, not retrained
     assert again == out

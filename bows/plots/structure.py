@@ -1,6 +1,6 @@
 """Figures of ``make structure``: off-diagonal Frobenius norm of the months / Roman-numeral Gram
 matrices vs latent size (mean +- 2 sd over seeds, log x) with PCA snapshots of the groups at the
-smallest and largest L, the months' ring score vs L, and the norm against training step (when it settles). PNG via ``save_figure``."""
+smallest and largest L, the months' and days' ring score, ring signal and discovery vs L, and the norm against training step (when it settles). PNG via ``save_figure``."""
 
 from __future__ import annotations
 
@@ -81,21 +81,59 @@ def settling_figure(curves: pd.DataFrame, table: pd.DataFrame, path: Path) -> No
 
 
 def ring_figure(ring_summary: pd.DataFrame, rings: pd.DataFrame, info: dict, path: Path) -> None:
-    """Ring score (share of calendar neighbours adjacent on the PCA ring) vs L: mean +- 2 sd, every seed a point."""
-    groups = list(dict.fromkeys(ring_summary["group"]))
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(4.8 * max(len(groups), 1), 3.2), squeeze=False)
-    for ax, group in zip(axes[0], groups):
-        part = ring_summary[ring_summary["group"] == group].sort_values("latent_size")
-        ax.plot(part["latent_size"], part["mean"], "o-", color="tab:purple")
-        ok = np.isfinite(part["sd"].to_numpy(dtype=float))
-        ax.fill_between(part["latent_size"][ok], part["lower"][ok], part["upper"][ok], color="tab:purple", alpha=0.2)
-        seeds = rings[rings["group"] == group]
-        ax.scatter(seeds["latent_size"], seeds["ring_adjacent"], s=8, color="grey", zorder=3)
-        ax.axhline(info["ring_chance"][group], color="grey", ls=":", lw=0.8, label="chance")
-        ax.set_xscale("log")
-        ax.set_ylim(0, 1.05)
-        ax.set_xlabel("latent size L")
-        ax.set_ylabel("adjacent calendar neighbours")
-        ax.set_title(f"{group} ring vs L (wd {info['weight_decay']:g}, {len(info['seeds'])} seeds)", fontsize=8)
-        ax.legend(fontsize=6)
+    """Per cyclic group (columns) vs L, mean +- 2 sd over seeds with every seed a point: the ring score
+    (calendar neighbours adjacent on the PCA ring); the ring's signal in cosine units (calendar neighbours'
+    mean cosine) against the noise it must beat (sd of random pairs' cosine, and the packing floor of the
+    represented words); and whether label-free discovery holds / calls the group (F1)."""
+    groups = [g for g in info["ring_chance"] if g in set(ring_summary["group"])]  # the CYCLIC order: months first
+    rows = (
+        ("ring_adjacent", "adjacent calendar neighbours", [("ring_adjacent", "ring score", "tab:purple")]),
+        (
+            "cosine",
+            "cosine",
+            [
+                ("adjacent_cosine", "calendar neighbours (mean)", "tab:red"),
+                ("other_cosine", "other pairs of the group (mean)", "tab:orange"),
+                ("random_cosine_sd", "sd of random pairs (noise)", "grey"),
+                ("packing_floor", "packing floor (Welch bound)", "black"),
+            ],
+        ),
+        (
+            "discovery",
+            "F1 with the group",
+            [
+                ("discovery_candidate_f1", "best discovery candidate", "tab:green"),
+                ("discovery_found_f1", "best ring discovery calls", "tab:blue"),
+            ],
+        ),
+    )
+    n = max(len(groups), 1)
+    fig, axes = plt.subplots(len(rows), n, figsize=(4.8 * n, 2.9 * len(rows)), squeeze=False)
+    for c, group in enumerate(groups):
+        for r, (kind, ylabel, series) in enumerate(rows):
+            ax = axes[r, c]
+            for metric, label, color in series:
+                part = ring_summary[(ring_summary["group"] == group) & (ring_summary["metric"] == metric)]
+                part = part.sort_values("latent_size")
+                if not len(part) or not np.isfinite(part["mean"].to_numpy(dtype=float)).any():
+                    continue
+                ax.plot(part["latent_size"], part["mean"], "o-", color=color, label=label, ms=3)
+                ok = np.isfinite(part["sd"].to_numpy(dtype=float))
+                ax.fill_between(part["latent_size"][ok], part["lower"][ok], part["upper"][ok], color=color, alpha=0.15)
+                seeds = rings[rings["group"] == group]
+                ax.scatter(seeds["latent_size"], seeds[metric], s=6, color=color, alpha=0.6, zorder=3)
+            if kind == "ring_adjacent":
+                ax.axhline(info["ring_chance"][group], color="grey", ls=":", lw=0.8, label="chance")
+                ax.set_ylim(0, 1.05)
+                ax.set_title(f"{group} ring vs L (wd {info['weight_decay']:g}, {len(info['seeds'])} seeds)", fontsize=8)
+            elif kind == "cosine":
+                ax.axhline(0, color="lightgrey", lw=0.6)
+                ax.set_title(f"{group}: ring signal vs cosine noise", fontsize=8)
+            else:
+                ax.set_ylim(0, 1.05)
+                ax.set_title(f"{group}: found without labels?", fontsize=8)
+            ax.set_xscale("log")
+            ax.set_xlabel("latent size L")
+            ax.set_ylabel(ylabel)
+            ax.legend(fontsize=6)
     save_figure(fig, Path(path))
