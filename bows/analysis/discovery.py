@@ -677,7 +677,7 @@ def in_weights(
     if len(ids) < 20:
         return None
     vectors, freq = np.asarray(W)[:, ids].T, counts[ids].astype(np.float64)
-    pool_words = [vocab[i] for i in ids]
+    pool_words = [str(vocab[i]) for i in ids]
     result = discover(vectors, pool_words, freq, seed=seed, thresholds=thresholds)
     return result, ids, evaluate(result, vectors, pool_words, freq, targets, seed=seed)
 

@@ -313,14 +313,14 @@ def format_summary(summary: pd.DataFrame, info: dict, out: Path) -> str:
     }
     records = pd.DataFrame(info.get("ring_summary", []))
     for (group, metric), part in records.groupby(["group", "metric"], sort=False) if len(records) else []:
-        if metric not in shown:
+        if str(metric) not in shown:
             continue
         cells = [
             f"L={int(r['latent_size'])}: {float(r['mean']):.2f}"
             + (f" +- {2 * float(r['sd']):.2g}" if np.isfinite(float(r["sd"])) else "")
             for r in part.sort_values("latent_size").to_dict("records")
         ]
-        label = shown[metric].format(chance=info["ring_chance"].get(group, float("nan")))
+        label = shown[str(metric)].format(chance=info["ring_chance"].get(group, float("nan")))
         lines.append(f"  {group} {label}: {', '.join(cells)}")
     lines.append(f"  settled by step (max over seeds and groups): {info['settled_step_max']}")
     return "\n".join(lines)
