@@ -128,11 +128,19 @@ def gallery_figure(
     return True
 
 
+def bars_text(thresholds: dict | None) -> str:
+    """The z a found group had to pass, per shape (empty when unknown)."""
+    if not thresholds:
+        return ""
+    return "; bars: " + ", ".join(f"{shape} z >= {bar:.1f}" for shape, bar in thresholds.items())
+
+
 def data_gallery_figure(found: pd.DataFrame, path: Path, summary: dict | None = None) -> bool:
+    discovery = (summary or {}).get("discovery") or {}
     return gallery_figure(
         found,
         path,
         "Structures found without labels in the data's co-occurrence (PPMI-SVD candidates, phi shapes); "
-        "z against random word sets of the same size and frequency",
-        reference=((summary or {}).get("discovery") or {}).get("evaluation"),
+        "z against random word sets of the same size and frequency" + bars_text(discovery.get("thresholds")),
+        reference=discovery.get("evaluation"),
     )

@@ -289,14 +289,17 @@ def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]
                 a.tables.get("discovery"),
                 p,
                 "Structures found without labels in W (rings, lines, clusters; "
-                "z against random word sets of the same size and frequency)",
+                "z against random word sets of the same size and frequency)"
+                + dg.bars_text((a.sections.get("discovery") or {}).get("thresholds")),
                 reference=(a.sections.get("discovery") or {}).get("evaluation"),
             ),
             "Structures found without labels: groups of frequent words whose vectors form a ring, a line or a "
             "tight cluster (hierarchical clustering, nearest-neighbour and mutual-neighbour sets, each scored "
             "against random word sets of the same size and frequency; Engels et al. 2024 did this by eye). Each "
-            "panel is the group's own PCA; no word list is named in the method. Grey panels: the months and "
-            "days, labelled only to judge the method, with their own ring z against such random sets.",
+            "panel is the group's own PCA; no word list is named in the method. A group is shown when its z "
+            "passes its shape's bar: the best z the same search reaches on structure-free pools (words' "
+            "relations destroyed), at least Bonferroni. Grey panels: the months and days, labelled only to "
+            "judge the method, with their own ring z against such random sets.",
         ),
         "window_scan": (
             lambda a, p: dg.window_scan_figure(a.tables.get("window_scan"), p, a.sections.get("window_scan")),
