@@ -439,7 +439,8 @@ def discover(
     if S.shape != (n, n):
         raise ValueError(f"gram must be {n} x {n}, got {S.shape}")
     groups, source = candidates_of(C, min_size, max_size, neighbourhoods, mutual)
-    shapes_of, _ = screen(S, C, groups, draws, rng)
+    shapes_of, real_null = screen(S, C, groups, draws, rng)
+    scale = real_null.scale  # the pool's pair sd, the unit of every contrast below
     scored = len(groups)
     if z_min is None:  # one-sided 5 % after Bonferroni over every group scored and every test
         z_min = float(sstats.norm.isf(0.05 / max(scored * len(STATISTICS), 1)))
@@ -460,7 +461,6 @@ def discover(
     frame = pd.DataFrame(
         [{"group": gi, "size": len(groups[gi]), "source": source[gi], **shapes_of[gi]} for gi in range(len(groups))]
     )
-    scale = pair_scale(S)
     frame["null"] = "random (size)"
     word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
     # rescore the best screened groups of each shape against frequency-matched random sets
