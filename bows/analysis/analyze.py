@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bows.analysis import explorer
 from bows.analysis.compute import Analysis, analyze_arrays
 from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
 from bows.artifacts import (
@@ -173,6 +174,8 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     failed: list[dict[str, str]] = []
     with figures.figure_title(meta["title"]):
         made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    inputs = _explorer_inputs(W, b, vocab, X, split, costats, result, meta)
+    _attempt(failed, "explorer", lambda: explorer.write_run_explorer(out, explorer.pack_model(inputs)))
     _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
@@ -180,6 +183,23 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     _where_run(run_dir, out)
     _raise_if_failed(failed, out)
     return out
+
+
+def _explorer_inputs(W, b, vocab, X, split: str, costats, result: Analysis, meta: dict) -> explorer.ModelInputs:
+    """What the run's explorer page is made of (``bows.analysis.explorer``)."""
+    return explorer.ModelInputs(
+        W=W,
+        b=b,
+        vocab=list(vocab),
+        X=X,
+        heldout_split=split,
+        counts=costats.words["count"].to_numpy(),
+        n_windows=costats.n_windows,
+        cooc=costats.cooccurrence(),
+        tables=result.tables,
+        metrics=result.metrics,
+        info={k: meta.get(k) for k in ("title", "label", "run_key", "weight_decay", "seed", "output")},
+    )
 
 
 def _attach_window_scan(
@@ -363,6 +383,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_figures.sweep_title(table, group))
+    _attempt(failed, "explorer", explorer.write_sweep_explorer, out, table, sweep_figures.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
@@ -435,6 +456,9 @@ def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
         return None
     if meta.get("failed"):
         log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
+        return None
+    if not (out / explorer.EXPLORER).is_file():
+        log.info("analyze: %s has no %s, redone", out, explorer.EXPLORER)
         return None
     info = load_run(run_dir)
     stats = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)

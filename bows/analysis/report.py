@@ -25,6 +25,7 @@ import pandas as pd
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
 from bows.analysis.compute import Analysis
+from bows.analysis.explorer import EXPLORER, MODEL_SCRIPTS
 from bows.analysis.store import AnalysisFiles, load_analysis
 from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
@@ -462,6 +463,18 @@ def _notes(a: Analysis) -> list[str]:
     return notes
 
 
+def _explorer_link(analysis_dir: Path) -> str:
+    """A line linking the analysis's word explorer (``explorer.html`` next to the report), if written."""
+    if not (Path(analysis_dir) / EXPLORER).is_file():
+        return ""
+    return (
+        f"<p class='note'><a href='{EXPLORER}'><b>Open the word explorer</b></a>: any word's neighbours in W next to "
+        "its co-occurring words, any group's Gram, PCA and ring / line score, the map of every word"
+        + (", the same word or group across the models" if (Path(analysis_dir) / MODEL_SCRIPTS).is_dir() else "")
+        + " (opens from disk, no server).</p>"
+    )
+
+
 def _failed(meta: dict) -> str:
     """A warning block listing what failed in the analysis (figures, uploads) and sweep members skipped."""
     failed, skipped = meta.get("failed") or [], meta.get("skipped") or []
@@ -576,6 +589,7 @@ def run_page(analysis_dir: Path) -> str:
             ]
         ),
         _failed(view.meta),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
         claims_table(evaluate([view.model()]), present, _notes(view.analysis)),
     ]
@@ -684,6 +698,7 @@ def sweep_page(analysis_dir: Path) -> str:
             ]
         ),
         _failed(sweep_meta),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
     ]
     listed_run = {s.name for s in RUN_FIGURES}
