@@ -59,7 +59,7 @@ def synthetic_inputs(L: int, V: int, windows: int, seed: int = 0) -> explorer.Mo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--latent", type=int, default=1000)
     ap.add_argument("--vocab", type=int, default=10_000)
     ap.add_argument("--windows", type=int, default=explorer.MAX_WINDOWS)

@@ -105,6 +105,39 @@ def test_large_models_get_int8_vectors_within_half_a_step():
     assert len(big["data"]) < 0.6 * len(small["data"])
 
 
+def _dimensionality(W: np.ndarray, vocab: list[str], freq: np.ndarray) -> pd.DataFrame:
+    norm2 = (W.astype(np.float64) ** 2).sum(axis=0)
+    return pd.DataFrame({"word": vocab, "dimensionality": norm2 / 2, "norm2": norm2, "freq": freq})
+
+
+def test_word_table_keeps_the_most_frequent_words_within_the_cap():
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(4, 6)).astype(np.float32)
+    vocab = ["January", "cat", "x", "y", "z", "Christmas"]
+    table = explorer.word_table(W, vocab, _dimensionality(W, vocab, np.array([0.1, 0.5, 0.0, 0.2, 0.3, 0.4])), 12)
+    assert table["word"].tolist() == ["cat", "Christmas", "z"]  # 12 values / L=4: the 3 most frequent
+    assert np.array_equal(np.stack(table["vector"].tolist()), W[:, [1, 5, 4]].T)
+    assert np.allclose(table["norm"], np.linalg.norm(W[:, [1, 5, 4]], axis=0))
+    assert len(explorer.word_table(W, vocab, _dimensionality(W, vocab, np.ones(6)))) == 6
+
+
+def test_word_table_is_logged_offline_as_a_wandb_table(tmp_path, monkeypatch):
+    from bows import tracking
+    from bows.config import WandbConfig
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    W = np.arange(6, dtype=np.float32).reshape(2, 3)
+    vocab = ["May", "June", "snow"]
+    frame = explorer.word_table(W, vocab, _dimensionality(W, vocab, np.array([0.3, 0.2, 0.1])))
+    with tracking.tracking_run(WandbConfig(mode="offline"), name="w", job_type="test", config={}, dir=tmp_path) as tr:
+        tr.embedding_table("tables/words", frame)
+    files = list((tmp_path / "wandb").glob("offline-run-*/files/media/table/**/*.table.json"))
+    assert len(files) == 1, files
+    logged = json.loads(files[0].read_text())
+    assert logged["columns"] == ["word", "frequency", "category", "norm", "D", "vector"]
+    assert logged["data"][0][0] == "May" and logged["data"][0][5] == [0.0, 3.0]
+
+
 def test_base64_round_trip_keeps_values_and_byte_order():
     a = np.array([[1.5, -2.25], [np.nan, 65504]], dtype=np.float32)
     back = explorer.unb64(explorer.b64(a.astype(np.float16), "f2"), "f2", (2, 2))
@@ -130,7 +163,9 @@ def tiny_sweep(tmp_path_factory) -> tuple[Path, list[Path]]:
         rows.append({"job": len(rows), "status": "finished", "run_dir": str(run_dir)})
         runs.append(run_dir)
     pd.DataFrame(rows).to_parquet(sweep_dir / Files.SWEEP_INDEX)
-    sweep_cfg = dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(sweep_dir / Files.SWEEP_INDEX)))
+    sweep_cfg = dataclasses.replace(
+        cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(sweep_dir / Files.SWEEP_INDEX))
+    )
     report.run(sweep_cfg)
     return sweep_dir / analyze.ANALYSIS_DIR, runs
 
@@ -158,7 +193,9 @@ def test_run_explorer_holds_the_model_and_is_linked_from_the_report(tiny_sweep):
 def test_sweep_explorer_loads_one_script_per_model_with_the_metrics_table(tiny_sweep):
     analysis_dir, runs = tiny_sweep
     text = (analysis_dir / explorer.EXPLORER).read_text()
-    head = json.loads(re.search(r'<script id="bows-head" type="application/json">(.*?)</script>', text, re.S).group(1))
+    found = re.search(r'<script id="bows-head" type="application/json">(.*?)</script>', text, re.S)
+    assert found
+    head = json.loads(found.group(1))
     assert [m["src"] for m in head["models"]] == ["explorer/model-0.js", "explorer/model-1.js"]
     assert [r["weight_decay"] for r in head["sweep"]] == [1.0, 4.0]
     for i in range(2):

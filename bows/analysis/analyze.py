@@ -308,6 +308,11 @@ def _track_run(
                     np.array(data["cond_corr"], dtype=float),
                     data["words"],
                 )
+        if "dimensionality" in result.tables:  # the word table, for W&B's embedding projector
+            words = explorer.word_table(
+                np.asarray(info.W), list(result.tables["dimensionality"]["word"]), result.tables["dimensionality"]
+            )
+            _attempt(failed, "wandb:tables/words", tracker.embedding_table, "tables/words", words)
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
                 _attempt(failed, f"wandb:tables/{name}", tracker.table, f"tables/{name}", result.tables[name])

@@ -53,6 +53,7 @@ NEIGHBOURS = 10  # nearest / most opposed / co-occurring words per word
 EXAMPLES = 3  # held-out windows per word where it is lifted over the threshold, and where it is missed
 MAX_WINDOWS = 4000  # held-out windows kept in the page (examples, and the data phi of a typed group)
 VECTOR_BUDGET_MB = 15.0  # float16 vectors up to this size in the page, int8 (one scale per word) above
+WANDB_MAX_VALUES = 2_000_000  # vector entries in the W&B word table (all words up to V x L = 2M)
 ALIVE_NORM2 = 1e-8  # a word with |w|^2 below this has no direction: no neighbours (as the analysis's dead words)
 SWEEP_COLUMNS = (  # the sweep view's metrics table, in this order, where present
     "label",
@@ -120,7 +121,7 @@ def cosine_neighbours(W: np.ndarray, k: int, chunk: int = 1024) -> dict[str, np.
     alive = norm2 > ALIVE_NORM2
     Wn = W / np.sqrt(np.where(alive, norm2, 1.0)).astype(np.float32)
     V = W.shape[1]
-    out = {name: np.full((V, k), -1, np.int32) for name in ("nearest", "opposed")}
+    out: dict[str, np.ndarray] = {name: np.full((V, k), -1, np.int32) for name in ("nearest", "opposed")}
     out.update({f"{name}_cos": np.full((V, k), np.nan, np.float32) for name in ("nearest", "opposed")})
     for start in range(0, V, chunk):
         cols = np.arange(start, min(start + chunk, V))
@@ -134,7 +135,7 @@ def cosine_neighbours(W: np.ndarray, k: int, chunk: int = 1024) -> dict[str, np.
     return out
 
 
-def cooccurrence_neighbours(cooc: sp.spmatrix, n: int, k: int, block: int = 2048) -> dict[str, np.ndarray]:
+def cooccurrence_neighbours(cooc: sp.csr_matrix, n: int, k: int, block: int = 2048) -> dict[str, np.ndarray]:
     """Each word's ``k`` partners of highest phi correlation in an upper-triangular co-occurrence count
     matrix over ``n`` windows (diagonal: word counts), with their PMI and joint count (vocab x k)."""
     C = sp.csr_matrix(cooc)
@@ -168,9 +169,7 @@ def cooccurrence_neighbours(cooc: sp.spmatrix, n: int, k: int, block: int = 2048
     return out
 
 
-def window_examples(
-    W: np.ndarray, b: np.ndarray, X: sp.csr_matrix, k: int, chunk: int = 512
-) -> dict[str, np.ndarray]:
+def window_examples(W: np.ndarray, b: np.ndarray, X: sp.csr_matrix, k: int, chunk: int = 512) -> dict[str, np.ndarray]:
     """Per word, up to ``k`` held-out windows (rows of X) containing it where its pre-activation
     z = b + sum_{i in window} <w_j, w_i> is highest and above zero (``lifted``: the ReLU lets it through)
     and where it is lowest and not above zero (``missed``), with those z's (vocab x k, -1 padding)."""
@@ -287,7 +286,7 @@ class ModelInputs:
     heldout_split: str
     counts: np.ndarray | None  # per-word window counts in the stats sample
     n_windows: int  # windows in the stats sample
-    cooc: sp.spmatrix | None  # upper-triangular co-occurrence counts of the stats sample
+    cooc: sp.csr_matrix | None  # upper-triangular co-occurrence counts of the stats sample
     tables: dict[str, pd.DataFrame]  # the analysis's tables (r2, dimensionality, umap, discovery)
     metrics: dict[str, float]
     info: dict[str, Any]  # title, label, run key, latent size, weight decay, seed, output
@@ -342,7 +341,9 @@ def pack_model(m: ModelInputs) -> dict[str, Any]:
         },
         "map": {"method": method, "x": _rounded(xy[:, 0], 5), "y": _rounded(xy[:, 1], 5)},
         "groups": builtin_groups(list(m.vocab), m.tables.get("discovery")),
-        "metrics": {k: (None if not np.isfinite(v) else v) for k, v in m.metrics.items() if isinstance(v, (int, float))},
+        "metrics": {
+            k: (None if not np.isfinite(v) else v) for k, v in m.metrics.items() if isinstance(v, (int, float))
+        },
         "cooc": None,
     }
     if m.cooc is not None:
@@ -355,6 +356,29 @@ def pack_model(m: ModelInputs) -> dict[str, Any]:
             "count": b64(co["count"], "i4"),
         }
     return data
+
+
+def word_table(
+    W: np.ndarray, vocab: list[str], dimensionality: pd.DataFrame, max_values: int = WANDB_MAX_VALUES
+) -> pd.DataFrame:
+    """The word table logged to W&B: word, frequency (share of sampled windows), category, norm, D and the
+    vector (float32 list) of every word -- or, when V x latent exceeds ``max_values``, of the most frequent
+    ``max_values // latent`` words (a W&B table of 10M floats is too heavy to open)."""
+    W = np.asarray(W, dtype=np.float32)
+    labels, names, _ = category_labels(vocab)
+    freq = dimensionality["freq"].to_numpy(np.float64)
+    keep = max(1, min(len(vocab), max_values // max(W.shape[0], 1)))
+    ids = np.argsort(-np.nan_to_num(freq, nan=-1.0), kind="stable")[:keep]
+    return pd.DataFrame(
+        {
+            "word": [vocab[i] for i in ids],
+            "frequency": freq[ids],
+            "category": [names[labels[i]] if labels[i] >= 0 else "" for i in ids],
+            "norm": np.sqrt(dimensionality["norm2"].to_numpy(np.float64)[ids]),
+            "D": dimensionality["dimensionality"].to_numpy(np.float64)[ids],
+            "vector": [W[:, i] for i in ids],
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- the page
@@ -435,7 +459,9 @@ def write_sweep_explorer(analysis_dir: Path, table: pd.DataFrame, title: str) ->
         body = f"BOWS_EXPLORER.add({len(models)}, {_script_json(data)});\n"
         atomic_write_bytes(scripts / name, body.encode("utf-8"))
         info = data["info"]
-        models.append({"label": info.get("label") or name, "title": info.get("title"), "src": f"{MODEL_SCRIPTS}/{name}"})
+        models.append(
+            {"label": info.get("label") or name, "title": info.get("title"), "src": f"{MODEL_SCRIPTS}/{name}"}
+        )
         rows.append({c: _plain(row[c]) for c in SWEEP_COLUMNS if c in row.index})
     if not models:
         log.warning("explorer: no run of %s has an explorer page; no sweep explorer written", analysis_dir)
@@ -453,7 +479,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
 
 
 CSS = """

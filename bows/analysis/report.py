@@ -25,7 +25,7 @@ import pandas as pd
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
 from bows.analysis.compute import Analysis
-from bows.analysis.explorer import EXPLORER, MODEL_SCRIPTS
+from bows.analysis.explorer import EXPLORER, MODEL_SCRIPTS, write_sweep_explorer
 from bows.analysis.store import AnalysisFiles, load_analysis
 from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
@@ -784,6 +784,8 @@ def run(cfg: BowsConfig) -> Path:
         for run_analysis in table["analysis_dir"]:
             if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
+        if not (analysis_dir / EXPLORER).is_file():  # a sweep analysed before the explorer existed
+            write_sweep_explorer(analysis_dir, table, analysis_dir.parent.name)
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
     if not run_dir.is_dir():
