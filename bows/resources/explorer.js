@@ -292,7 +292,7 @@
       ["alone: b + |w|^2", fmt(d.onehot_z[i]) + (d.onehot_z[i] < 0 ? " (filtered out alone)" : " (through alone)")],
       ["held-out R^2 with context", d.r2 ? fmt(d.r2[i]) : "n/a"],
       ["R^2 alone (one-hot)", d.onehot_r2 ? fmt(d.onehot_r2[i]) : "n/a"],
-      ["held-out windows with it", d.heldout_count ? d.heldout_count[i] + " of the analysis's" : "n/a"]
+      ["held-out windows with it", d.heldout_count ? d.heldout_count[i] + " (of the analysis's held-out windows)" : "n/a"]
     ];
     return "<div class='card'><h3>" + esc(d.words[i]) + "</h3><table id='word-stats'>" + rows.map(function (r) { return "<tr><td>" + r[0] + "</td><td>" + r[1] + "</td></tr>"; }).join("") + "</table></div>";
   }
@@ -355,7 +355,7 @@
     var h = "";
     if (g.ring && !g.ring.reason) {
       h += "<div class='score'>ring score (calendar neighbours adjacent around PC1-2): <b id='ring-score' data-value='" + g.ring.adjacent_fraction + "'>" + fmt(g.ring.adjacent_fraction) + "</b>"
-        + " -- chance " + fmt(g.ring.chance) + ", p = " + fmt(g.ring.p.value, 4) + " (" + g.ring.p.draws + " random orders); circular rank correlation "
+        + " -- chance " + fmt(g.ring.chance) + ", p " + (g.ring.p.value > 0 ? "= " + fmt(g.ring.p.value, 4) : "< " + (1 / g.ring.p.draws).toExponential(0)) + " (" + g.ring.p.draws + " random orders); circular rank correlation "
         + "<span id='circ-score' data-value='" + g.ring.circular_rank_corr + "'>" + fmt(g.ring.circular_rank_corr) + "</span>"
         + (analysisRing !== undefined ? " <span class='note'>(analysis: " + fmt(analysisRing) + ")</span>" : "") + "</div>";
     } else if (g.ring) h += "<div class='score'>ring score: <span id='ring-score' data-value=''>not defined</span> (" + esc(g.ring.reason) + ")</div>";
@@ -385,13 +385,13 @@
       line: { color: "#999", width: 1 }, marker: { size: 8, color: names.map(function (w, j) { return j; }), colorscale: "Viridis" }, hoverinfo: "text" }],
       { title: { text: (compact ? esc(m.d.info.label || "") + ": " : "") + "PC1-2 of the vectors (" + fmt(100 * (g.pca.explained[0] + g.pca.explained[1]), 0) + "% of variance)", font: { size: 13 } },
         margin: { l: 40, r: 10, t: 40, b: 30 }, showlegend: false, xaxis: { zeroline: false }, yaxis: { zeroline: false, scaleanchor: "x" } },
-      { displaylogo: false, responsive: false });
+      { displayModeBar: false });
     if (compact) return;
     [["gram", g.gram, "model Gram <w_i, w_j>", "RdBu"], ["phi", g.phi, "data phi (held-out windows)", "RdBu"]].forEach(function (h) {
       var z = h[1].map(function (r) { return r.map(function (v) { return isFinite(v) ? v : null; }); }), mx = 0;
       z.forEach(function (r, i) { r.forEach(function (v, j) { if (i !== j && v !== null) mx = Math.max(mx, Math.abs(v)); }); });
       Plotly.newPlot(uid + "-" + h[0], [{ z: z, x: names, y: names, type: "heatmap", colorscale: h[3], reversescale: true, zmin: -mx || -1, zmax: mx || 1 }],
-        { title: { text: h[2] + " (colour: off-diagonal range)", font: { size: 13 } }, margin: { l: 80, r: 10, t: 40, b: 80 }, yaxis: { autorange: "reversed" } }, { displaylogo: false });
+        { title: { text: h[2] + " (colour: off-diagonal range)", font: { size: 13 } }, margin: { l: 80, r: 10, t: 40, b: 80 }, yaxis: { autorange: "reversed" } }, { displayModeBar: false });
     });
   }
 
@@ -412,7 +412,7 @@
         traces.push(trace(none, "uncategorised", { size: 3, color: "#ccc" }));
         groups.forEach(function (ids, c) { if (ids.length) traces.push(trace(ids, d.categories[c], { size: 7 })); });
       }
-      Plotly.newPlot("map", traces, { margin: { l: 30, r: 10, t: 10, b: 30 }, hovermode: "closest", legend: { itemsizing: "constant" } }, { displaylogo: false });
+      Plotly.newPlot("map", traces, { margin: { l: 30, r: 10, t: 10, b: 30 }, hovermode: "closest", legend: { itemsizing: "constant" } }, { displayModeBar: false });
       document.getElementById("map").on("plotly_click", function (ev) { if (ev.points.length) { state.word = ev.points[0].text; setView("word"); } });
     }
     function trace(ids, name, marker) {
@@ -466,9 +466,22 @@
   var inline = document.getElementById("bows-model-0");
   if (inline) BOWS_EXPLORER.add(0, JSON.parse(inline.textContent));
   var loading = document.getElementById("loading");
-  withModel(0, function () {
+  // a link can open a view: explorer.html#view=group&group=months&model=1 (or word=Christmas, compare=word)
+  var params = {};
+  location.hash.replace(/^#/, "").split("&").forEach(function (kv) { var p = kv.split("="); if (p[0]) params[p[0]] = decodeURIComponent(p[1] || ""); });
+  if (params.model && +params.model < MODELS.length) {
+    state.model = +params.model;
+    var ms = document.getElementById("model-select"); if (ms) ms.value = String(state.model);
+  }
+  if (params.word) state.word = params.word;
+  if (params.compare) state.compare = params.compare;
+  withModel(state.model, function (m) {
     if (loading) loading.remove();
-    setView("word");
+    if (params.group) {
+      var named = m.d.groups.filter(function (g) { return g.name === params.group; })[0];
+      state.group = named ? named.words.join(" ") : params.group;
+    }
+    setView(TABS.some(function (t) { return t[0] === params.view; }) ? params.view : "word");
     window.BOWS_READY_MS = performance.now();
   });
 })();
