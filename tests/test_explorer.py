@@ -255,6 +255,56 @@ def explore_in_browser(browser: str, page: Path, probe_dir: Path, word: str, gro
     return json.loads(html.unescape(found.group(1)))
 
 
+COMPARE_PROBE = """<script>(function () {
+  document.querySelector('button[data-tab=compare]').click();  // Christmas in every model
+  var tries = 0;
+  function look() {
+    var lists = [0, 1].map(function (i) {
+      return Array.prototype.map.call(document.querySelectorAll('#nearest-' + i + ' li'), function (li) { return li.getAttribute('data-word'); });
+    });
+    if ((lists[0].length && lists[1].length) || ++tries > 50) {
+      var pre = document.createElement('pre'); pre.id = 'bows-check';
+      pre.textContent = JSON.stringify({lists: lists, errors: window.BOWS_ERRORS, rows: document.querySelectorAll('#sweep-table tr').length});
+      document.body.appendChild(pre);
+    } else setTimeout(look, 100);
+  }
+  look();
+})();</script>"""
+
+
+def _expected_nearest(W: np.ndarray, vocab: list[str], word: str) -> list[str]:
+    j = vocab.index(word)
+    S = _cosines(W)
+    S[j, j] = np.nan
+    return [vocab[i] for i in np.argsort(-np.nan_to_num(S[j], nan=-np.inf), kind="stable")[: explorer.NEIGHBOURS]]
+
+
+@pytest.mark.slow
+def test_sweep_explorer_loads_each_model_from_disk_in_chromium(tiny_sweep, tmp_path):
+    browser = _browser()
+    if browser is None:
+        pytest.skip("headless Chromium not found (Debian: apt-get install chromium, or `make browser`)")
+    from bows.training.checkpoint import load_run
+
+    analysis_dir, runs = tiny_sweep
+    page = analysis_dir / explorer.EXPLORER
+    probe = analysis_dir / "probe-compare.html"  # next to the page: its explorer/ scripts load relative to it
+    text = page.read_text(encoding="utf-8").replace("<head>", "<head>" + ERRORS, 1)
+    probe.write_text(text.replace("</body></html>", COMPARE_PROBE + "</body></html>"), encoding="utf-8")
+    dom = _chromium(browser, probe, "--virtual-time-budget=20000", "--dump-dom")
+    probe.unlink()
+    found = re.search(r'<pre id="bows-check">(.*?)</pre>', dom.replace(probe.as_uri(), ""), re.S)
+    assert found, dom[-1000:]
+    got = json.loads(html.unescape(found.group(1)))
+    assert got["errors"] == []
+    vocab = explorer.read_model_data(runs[0] / analyze.ANALYSIS_DIR / explorer.EXPLORER)["words"]
+    # the models in the page's order (by weight decay: 1 then 4), each list as Python computes it
+    for i, run_dir in enumerate([runs[1], runs[0]]):
+        W = np.asarray(load_run(run_dir).W, dtype=np.float32)
+        assert got["lists"][i] == _expected_nearest(W, vocab, "Christmas")
+    assert got["rows"] == 3  # header + one row per model
+
+
 @pytest.mark.slow
 def test_explorer_in_headless_chromium_matches_python(tiny_sweep, tmp_path):
     browser = _browser()

@@ -425,7 +425,6 @@
 
   // ------------------------------------------------------------------------- Compare view (sweeps, studies)
   function compareView() {
-    var first = MODELS[0].m;
     view.innerHTML = "<div class='row'><label><input type='radio' name='cmp' value='word'" + (state.compare === "word" ? " checked" : "") + "> word</label>"
       + "<label><input type='radio' name='cmp' value='group'" + (state.compare === "group" ? " checked" : "") + "> group</label>"
       + "<input type='text' id='compare-input' value='" + esc(state.compare === "word" ? state.word || "Christmas" : state.group || "January February March April May June July August September October November December") + "'>"
@@ -451,7 +450,6 @@
     }
     document.getElementById("compare-show").onclick = show;
     input.addEventListener("keydown", function (e) { if (e.key === "Enter") show(); });
-    void first;
     show();
   }
   function sweepTable() {
