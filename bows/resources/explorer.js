@@ -9,7 +9,7 @@
   "use strict";
   var HEAD = JSON.parse(document.getElementById("bows-head").textContent);
   var MODELS = HEAD.models.map(function (m) { return { meta: m, m: null, waiting: [] }; });
-  var state = { model: 0, view: "word", word: null, group: null, compare: "word" };
+  var state = { model: 0, view: null, word: null, group: null, compare: "word" };
   var view = document.getElementById("view");
 
   // ------------------------------------------------------------------------- decoding
@@ -479,7 +479,7 @@
       var named = m.d.groups.filter(function (g) { return g.name === params.group; })[0];
       state.group = named ? named.words.join(" ") : params.group;
     }
-    setView(TABS.some(function (t) { return t[0] === params.view; }) ? params.view : "word");
+    if (!state.view) setView(TABS.some(function (t) { return t[0] === params.view; }) ? params.view : "word"); // unless a tab was clicked while loading
     window.BOWS_READY_MS = performance.now();
   });
 })();
