@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bows.analysis import geometry as geo
 from bows.analysis import mechanism as mech
-from bows.analysis.groups import (
+from bows.core import geometry as geo
+from bows.core.groups import (
     CORRELATED_CONTEXT,
     CYCLIC_GROUPS,
     GROUPS,
@@ -30,11 +30,10 @@ from bows.analysis.groups import (
     category_labels,
     lookup,
 )
-from bows.data.coactivation import row_statistics
+from bows.data.coactivation import CoStats, row_statistics
 
-if TYPE_CHECKING:  # types only: the stats artifact reader and the analysis settings
+if TYPE_CHECKING:  # types only: the analysis settings
     from bows.config import AnalyzeConfig
-    from bows.data.stats import CoStats
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +222,7 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
 
 # ----------------------------------------------------------------------------- 5.3 co-activation
 def coactivation(W: np.ndarray, costats: CoStats, a: Analysis, seed: int) -> None:
-    numbers, frame = geo.coactivation_vs_interference(W, costats.pairs())
+    numbers, frame = geo.coactivation_vs_interference(W, costats.pairs)
     a.metrics.update({f"coactivation/{k}": v for k, v in numbers.items()})
     if len(frame) > MAX_PLOTTED_PAIRS:
         frame = frame.sample(MAX_PLOTTED_PAIRS, random_state=seed)
@@ -315,7 +314,7 @@ def mechanism(
             a.refuse(f"mechanism/{key}", f"no word occurs in the {X.shape[0]} held-out windows")
     index = {w: i for i, w in enumerate(vocab)}
     targets, substitutes = _pick_targets(table, vocab)
-    cooc = costats.cooccurrence() if costats is not None else None
+    cooc = costats.cooccurrence if costats is not None else None
     section: dict[str, Any] = {
         "targets": targets,
         "substitutes": substitutes,
@@ -397,9 +396,9 @@ def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: 
 def discovery(
     W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int
 ) -> None:
-    """Structures found without labels among the most frequent words (SPEC 8, ``bows.analysis.discovery``),
+    """Structures found without labels among the most frequent words (SPEC 8, ``bows.core.discovery``),
     and how well the found ring-like groups recover the months and days (precision / recall)."""
-    from bows.analysis import discovery as disc
+    from bows.core import discovery as disc
 
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
     targets = {"months": MONTHS, "days": GROUPS["days"]}
