@@ -323,7 +323,7 @@ def _cell(text: str) -> str:
 
 def guide_markdown() -> str:
     """The README's figure guide: one row per figure, in the order the report shows them."""
-    lines = ["| figure | of | what it shows | drawn when there is |", "|---|---|---|---|"]
+    lines = ["| figure | of | what it shows | needs |", "|---|---|---|---|"]
     for kind, specs in (("run", RUN_FIGURES), ("sweep", SWEEP_FIGURES)):
         lines += [f"| `{f.name}` | {kind} | {_cell(f.caption)} | {_cell(f.needs)} |" for f in specs]
     return "\n".join(lines)
