@@ -48,6 +48,7 @@ DOES_NOT = {
     "train.stream": "stream",  # how the windows reach the device (run.json records it)
     "train.device_memory": 1.0,
     "train.stream_block_windows": 1024,
+    "train.allow_code_change": True,  # resuming under changed code: recorded in run.json, not a new run
 }
 WINDOWS = Artifact(path=Path("w"), meta={"files": {"train.offsets.npy": {"sha256": "0" * 64, "bytes": 1}}})
 
@@ -165,7 +166,7 @@ def test_analysis_is_reused_only_when_run_stats_settings_and_version_match(analy
     assert analyze.current_analysis(run_dir, other_seed) is None
     other_stats = dataclasses.replace(cfg, stats=dataclasses.replace(cfg.stats, min_count=4))
     assert analyze.current_analysis(run_dir, other_stats) is None
-    monkeypatch.setattr(analyze, "ANALYSIS_VERSION", analyze.ANALYSIS_VERSION + 1)
+    monkeypatch.setattr(analyze, "code_digest", lambda name: "other analysis code")  # the analysis code changed
     assert analyze.current_analysis(run_dir, cfg) is None
     monkeypatch.undo()
     meta = json.loads((out / "meta.json").read_text())
