@@ -59,9 +59,12 @@ def main() -> None:
         for file in (path, text):
             size = file.stat().st_size
             for name, fn in [
-                ("content_fingerprint cold", lambda: (_evict(file), stages.content_fingerprint([file], "bench"))),
-                ("content_fingerprint warm", lambda: stages.content_fingerprint([file], "bench")),
-                ("sha256 warm", lambda: _sha256(file)),
+                (
+                    "content_fingerprint cold",
+                    lambda file=file: (_evict(file), stages.content_fingerprint([file], "bench")),
+                ),
+                ("content_fingerprint warm", lambda file=file: stages.content_fingerprint([file], "bench")),
+                ("sha256 warm", lambda file=file: _sha256(file)),
             ]:
                 seconds, _ = _timed(fn)
                 results[f"{file.name} {name}"] = {
