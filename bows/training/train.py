@@ -29,6 +29,7 @@ from bows.config import BowsConfig, as_dict
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
+from bows.locks import hold
 from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
 from bows.training.autotune import select_kernels
 from bows.training.batches import (
@@ -167,14 +168,15 @@ def run(cfg: BowsConfig) -> Path:
     device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
     path = run_dir(cfg, artifact)
-    info = read_run_json(path)
-    if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
-        problem = weights_problem(path, info)
-        if problem is None:
-            log.info("train: finished run, skipped (%s)", path)
-            return path
-        log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
-    return Trainer(cfg, artifact, train_windows, val_windows, path, device).train()
+    with hold(path, "train", cfg.paths.lock_wait):  # one trainer per run: a second one waits or stops
+        info = read_run_json(path)
+        if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
+            problem = weights_problem(path, info)
+            if problem is None:
+                log.info("train: finished run, skipped (%s)", path)
+                return path
+            log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
+        return Trainer(cfg, artifact, train_windows, val_windows, path, device).train()
 
 
 def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
