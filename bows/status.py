@@ -293,8 +293,7 @@ class Scan:
         return entry
 
     def run_stale(self, path: Path, info: dict[str, Any]) -> str:
-        from bows.config import to_config
-        from bows.training.keys import run_key
+        from bows.training.keys import recorded_run_key
 
         recorded_code, code = info.get("code_digest"), current_code_digest("run")
         if recorded_code and code and recorded_code != code:
@@ -311,7 +310,7 @@ class Scan:
         if upstream:
             return f"its windows are stale ({upstream})"
         try:
-            key = run_key(to_config(info["config"]), Artifact(windows_path, meta))
+            key = recorded_run_key(info["config"], _digest(meta))
         except Exception as exc:  # a config this bows no longer accepts
             return f"its config is no longer valid ({type(exc).__name__})"
         if key != path.name:

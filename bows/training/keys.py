@@ -7,10 +7,22 @@ and the windows artifact's content digest.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bows.artifacts import Artifact, stable_hash
-from bows.config import KEY_FORMAT, BowsConfig, key_dict
+from bows.config import KEY_FORMAT, BowsConfig, ModelConfig, TrainConfig, key_dict
+
+
+def _key(model: ModelConfig, train: TrainConfig, windows_digest: str) -> str:
+    payload = {"key_format": KEY_FORMAT, "model": key_dict(model), "train": key_dict(train)}
+    return stable_hash({**payload, "windows": windows_digest})[:16]
 
 
 def run_key(cfg: BowsConfig, windows: Artifact) -> str:
-    payload = {"key_format": KEY_FORMAT, "model": key_dict(cfg.model), "train": key_dict(cfg.train)}
-    return stable_hash({**payload, "windows": windows.digest})[:16]
+    return _key(cfg.model, cfg.train, windows.digest)
+
+
+def recorded_run_key(config: dict[str, Any], windows_digest: str) -> str:
+    """The key this bows gives a run recorded in ``run.json`` (its ``config``): only the model and train
+    sections are rebuilt (milliseconds, not a Hydra composition); an unknown field raises ``TypeError``."""
+    return _key(ModelConfig(**config["model"]), TrainConfig(**config["train"]), windows_digest)
