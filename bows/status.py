@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -222,8 +223,6 @@ class Scan:
         parts = path.name.rsplit("-", 3)
         host, pid = (parts[-3], parts[-2]) if len(parts) == 4 else ("?", "")
         entry = Entry(stage, path, "interrupted", bytes=_du(path), age_s=_age(path, self.now), key=parts[0][5:])
-        import socket
-
         here = socket.gethostname().replace("-", "_")
         if pid.isdigit() and host == here and pid_alive(int(pid)):
             entry.state, entry.detail = "running", f"build by PID {pid} on {host}"
@@ -241,10 +240,14 @@ class Scan:
             if path.name.startswith(".tmp-"):
                 self.entries.append(self._build_entry(kind, path))
             elif path.is_dir() and not path.name.startswith("."):
-                key = path.name.rsplit("-", 1)[-1]
-                entry = self._artifact_entry(kind, path, lambda meta, k=kind: artifact_key(k, meta.get("config"))[:10])
+                name, _, key = path.name.rpartition("-")  # artifacts.output_dir: <name>-<key> or <key>
+
+                def key_of(meta: dict[str, Any], kind: str = kind, name: str = name) -> str:
+                    key = artifact_key(kind, meta.get("config"))[:10]
+                    return f"{name}-{key}" if name else key
+
+                entry = self._artifact_entry(kind, path, key_of)
                 entry.key = key
-                entry.state = "complete" if entry.state == "stale" and "settings" in entry.detail else entry.state
                 windows = (self.metas.get(path, {}).get("config") or {}).get("windows")
                 if isinstance(windows, str):
                     entry.inputs.append(self.root / "artifacts" / "binarize" / windows)
@@ -333,7 +336,7 @@ class Scan:
         if meta.get("failed"):
             entry.state, entry.detail = (
                 "failed",
-                "failed parts: " + ", ".join(f.get("part", "?") for f in meta["failed"]),
+                "failed parts: " + ", ".join(str(f.get("name", "?")) for f in meta["failed"]),
             )
         elif not meta.get("complete", True):
             entry.state, entry.detail = "interrupted", "not completed; redone on next analyze"
@@ -451,6 +454,13 @@ def plan(cfg: BowsConfig, scan: Scan) -> list[Step]:
     voc = docs and artifact("vocab", vocab.vocab_config(cfg.vocab), {"docs": docs})
     windows = docs and voc and artifact("binarize", binarize_config(cfg), {"docs": docs, "vocab": voc})
     costats = windows and artifact(stats.STAGE, stats.stats_config(cfg.stats), {"windows": windows})
+    if windows and costats and cfg.stats.scan:  # `make stats` also builds the data diagnostics
+        if cfg.corpus.name == "embedded":  # ... over the corpus cut into rows of other sentence counts
+            for spr in sorted(set(cfg.stats.scan_sentences_per_row) - {cfg.corpus.sentences_per_row}):
+                corpus = dataclasses.replace(cfg.corpus, sentences_per_row=spr)
+                artifact("download", download.key_config(corpus), {})
+                steps[-1] = dataclasses.replace(steps[-1], name=f"download ({spr} sentences/row, scan)")
+        artifact(stats.SCAN_STAGE, *stats._scan_key(cfg, windows, costats))
     if windows is None:
         done = {s.name for s in steps}
         later = [s for s in ("download", "vocab", "binarize", "stats") if s not in done]
@@ -486,7 +496,9 @@ def plan(cfg: BowsConfig, scan: Scan) -> list[Step]:
             fresh = analysis.state == "complete" and meta.get("identity") == expected
         steps.append(Step(f"analyze wd={wd:g}", "up to date" if fresh else "analyze + report", rel + "/analysis"))
         all_done = all_done and fresh
-    steps.append(Step("study", "index + report" + ("" if all_done else " (after the models)")))
+    steps.append(
+        Step("study", "index + report (rewritten every time)" if all_done else "index + report (after the models)")
+    )
     return steps
 
 
@@ -515,7 +527,7 @@ def garbage(scan: Scan, cfg: BowsConfig | None) -> list[Entry]:
             todo.append(path / ANALYSIS)
     out = []
     for e in scan.entries:
-        if e.state == "running" or e.path in keep:
+        if e.state == "running" or e.path in keep or (e.kind == ANALYSIS and e.path.parent in keep):
             continue
         if e.kind == ANALYSIS and e.path.parent not in keep and by_path.get(e.path.parent) is not None:
             continue  # goes with its run

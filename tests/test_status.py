@@ -79,6 +79,8 @@ def test_status_names_finished_interrupted_stale_running_and_failed_runs(tmp_pat
     sweep = root / "multirun" / "2026-12-07" / "10-00-00"
     (sweep / "0").mkdir(parents=True)
     (sweep / "0" / JOB_FILE).write_text(json.dumps({"job": 0, "status": "finished", "run_dir": str(finished)}))
+    (sweep / "analysis").mkdir()
+    (sweep / "analysis" / "meta.json").write_text(json.dumps({"complete": True, "failed": []}))
     try:
         assert status.main([f"paths.root={root}", "--gc"]) == 0
         text = capsys.readouterr().out
@@ -96,7 +98,7 @@ def test_status_names_finished_interrupted_stale_running_and_failed_runs(tmp_pat
         gc = text.split("gc: ", 1)[1]
         for path in (stale, interrupted, failed, old_code):
             assert rel[path] in gc
-        for path in (finished, running, windows.path):  # in a sweep, in use, an input of a kept run
+        for path in (finished, running, windows.path, sweep / "analysis"):  # in a sweep, in use, input, kept sweep's
             assert str(path.relative_to(root)) not in gc
         assert status.main([f"paths.root={root}", "--gc", "--delete"]) == 0
         assert "removed 4 items" in capsys.readouterr().out
@@ -145,3 +147,17 @@ def test_status_reads_a_root_with_100_runs_in_under_2_seconds(tmp_path):
 def test_delete_without_gc_is_refused(args, capsys):
     assert status.main(args) == 2
     assert "--delete goes with --gc" in capsys.readouterr().err
+
+
+def test_an_experiment_output_is_complete_and_its_edited_settings_stale(tmp_path):
+    from bows.artifacts import output_dir, write_checked_json
+
+    out = output_dir(tmp_path, "synthetic", "circular", {"L": 3})
+    with build_artifact(out.parent, "synthetic", out.name, {"L": 3}, final=out) as b:
+        b.path("metrics.parquet").write_text("numbers")
+    [entry] = status.Scan(tmp_path).entries
+    assert (entry.kind, entry.state) == ("synthetic", "complete")
+    meta = json.loads((out / "meta.json").read_text())
+    write_checked_json(out / "meta.json", {**{k: v for k, v in meta.items() if k != "meta_sha256"}, "config": {"L": 4}})
+    [entry] = status.Scan(tmp_path).entries
+    assert entry.state == "stale" and "settings" in entry.detail
