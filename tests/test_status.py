@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bows import status
-from bows.stages import artifact_key, build_artifact, output_dir
 from bows.artifacts import Artifact
 from bows.config import BowsConfig, as_dict
+from bows.stages import artifact_key, build_artifact, output_dir
 from bows.training.keys import run_key
 from bows.training.sweep import JOB_FILE
 from tests.conftest import tiny_config
