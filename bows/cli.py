@@ -151,7 +151,15 @@ def stage_main(run: Callable[[BowsConfig], Any]) -> Callable[[], Any]:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
 
-    return _main
+    def _entry(*args: Any, **kwargs: Any) -> Any:
+        from bows.overrides import type_error
+
+        message = type_error(sys.argv[1:])  # Hydra would say it in 7 lines and exit 1
+        if message is not None:
+            _fail(message, logged=False)
+        return _main(*args, **kwargs)
+
+    return _entry
 
 
 def _raise_stop(signum: int, frame: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, cast
@@ -485,16 +486,23 @@ def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
     return _build(BowsConfig, cast(dict[str, Any], OmegaConf.to_container(merged, resolve=True)))
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     """Instantiate ``cls`` from plain values, sections (dataclass-typed fields) first, so every
-    ``__post_init__`` check runs."""
+    ``__post_init__`` check runs. No number may be inf or nan (``train.lr=inf`` would fail at step 2)."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in values:
             continue
         section = f.default_factory  # sections are declared as field(default_factory=<SectionConfig>)
         is_section = isinstance(section, type) and dataclasses.is_dataclass(section)
-        kwargs[f.name] = _build(cast(type, section), values[f.name]) if is_section else values[f.name]
+        value = values[f.name]
+        if is_section:
+            value = _build(cast(type, section), value, f"{prefix}{f.name}.")
+        else:
+            numbers = value if isinstance(value, list) else [value]
+            bad = [v for v in numbers if isinstance(v, float) and not math.isfinite(v)]
+            _check(not bad, f"{prefix}{f.name}", f"must be a finite number, got {value}")
+        kwargs[f.name] = value
     return cls(**kwargs)
 
 

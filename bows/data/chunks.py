@@ -2,8 +2,10 @@
 rows, builds windows chunk by chunk, and appends them to ``.npy`` files (OpenWebText scale).
 
 Nothing here holds more than a chunk of rows (``data.chunk_rows``) plus what a window needs from
-the previous chunk: the rows of the unfinished last document when windows stay within documents,
-or the rows after the next window start (fewer than ``group_size``) when they cross documents. The
+the previous chunk: the rows after the next window start (fewer than ``group_size``), of the
+unfinished last document when windows stay within documents (whose finished windows are written
+as soon as their rows are read, so one huge document costs no more than many small ones), or of
+the split when they cross documents. The
 numba kernels of ``bows.data.windows`` run once per chunk; the output equals the one-shot build
 byte for byte (``tests/test_scale.py``). Shards (``data.num_shards``) are row ranges of a split:
 a shard owns the documents that start in its range (or, across documents, the windows that start
@@ -257,7 +259,10 @@ class ChunkedWindows:
         self.group_size, self.stride, self.cross = group_size, stride, cross_documents
         self.whole_split = whole_split
         self.pending = _Pending(ids=np.zeros(0, np.uint16 if vocab_size <= 2**16 else np.int32))
-        self.skip = 0  # across documents with stride > G: rows to drop before the next window start
+        self.skip = 0  # with stride > G: rows to drop before the next window start
+        # within documents: the first pending row continues a document whose first windows are written
+        # (so the rest of it gives windows only from G rows on, never the short whole-document one)
+        self.continued = False
         self.emitted = 0
         self.seconds = 0.0
 
@@ -268,10 +273,17 @@ class ChunkedWindows:
         start = time.perf_counter()
         if self.skip:
             drop = min(self.skip, n_rows)
+            skip = self.skip - drop
+            if not self.cross and changes is not None:  # a skip within a document ends where it ends
+                begins = np.flatnonzero(changes[:drop])
+                if len(begins):
+                    drop, skip, self.continued = int(begins[0]), 0, False
             keep = rows >= drop
-            rows, ids, n_rows, self.skip = rows[keep] - drop, ids[keep], n_rows - drop, self.skip - drop
+            rows, ids, n_rows, self.skip = rows[keep] - drop, ids[keep], n_rows - drop, skip
             changes = None if changes is None else changes[drop:]
         p = self.pending
+        if p.n_rows == 0 and changes is not None and len(changes) and changes[0]:
+            self.continued = False  # the continued document ended exactly where the carried rows did
         rows = np.concatenate([p.rows, np.asarray(rows, np.int64) + p.n_rows])
         ids = np.concatenate([p.ids, np.asarray(ids).astype(p.ids.dtype, copy=False)])
         n = p.n_rows + n_rows
@@ -305,12 +317,34 @@ class ChunkedWindows:
         )
 
     def _within(self, rows: np.ndarray, ids: np.ndarray, n: int, flags: np.ndarray, final: bool) -> None:
+        g, s = self.group_size, self.stride
         seg_starts = np.flatnonzero(flags).astype(np.int64)
         done = n if final else (int(seg_starts[-1]) if len(seg_starts) else 0)  # the last document may go on
-        if done > 0:
-            cut = np.searchsorted(rows, done)
-            self._emit(rows[:cut], ids[:cut], seg_starts[seg_starts < done], done)
-        self._carry(rows, ids, done, n, flags)
+        first = 0
+        if self.continued and n > 0 and (done > 0 or final):  # the continued document ended in these rows
+            end = int(seg_starts[1]) if len(seg_starts) > 1 else n
+            if end < g:  # its windows are all written: its last rows start none
+                first = end
+            self.continued = False
+        if done > first:
+            lo, hi = np.searchsorted(rows, first), np.searchsorted(rows, done)
+            starts = seg_starts[(seg_starts >= first) & (seg_starts < done)]
+            if len(starts) == 0 or starts[0] != first:
+                starts = np.concatenate([[first], starts]).astype(np.int64)
+            self._emit(rows[lo:hi] - first, ids[lo:hi], starts - first, done - first)
+        next_start = done
+        length = n - done
+        if not final and length >= g:  # the unfinished document's finished windows, now
+            count = (length - g) // s + 1
+            used = count * s - s + g
+            cut = np.searchsorted(rows, done + used)
+            lo = np.searchsorted(rows, done)
+            self._emit(rows[lo:cut] - done, ids[lo:cut], np.zeros(1, np.int64), used)
+            next_start = done + count * s
+            self.continued = True
+        if next_start > n:
+            self.skip, next_start = next_start - n, n
+        self._carry(rows, ids, next_start, n, flags)
 
     def _cross(self, rows: np.ndarray, ids: np.ndarray, n: int, final: bool) -> None:
         g, s = self.group_size, self.stride

@@ -61,6 +61,7 @@ from bows.training.checkpoint import (
 )
 from bows.training.dynamics import GeometryProbe
 from bows.training.kernels import Kernels, model_sparse_loss
+from bows.training.footprint import check_fits
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -166,6 +167,7 @@ def run(cfg: BowsConfig) -> Path:
         raise BowsError(f"model.latent_size must be >= 1, got {cfg.model.latent_size}")
     device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
+    check_fits(device, int(train_windows.vocab_size), cfg.model.latent_size, cfg.train.batch_size)
     path = run_dir(cfg, artifact)
     info = read_run_json(path)
     if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
