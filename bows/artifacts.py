@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import shutil
 import socket
 import time
@@ -30,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from bows.config import KEY_FORMAT
-from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
+from bows.errors import (
+    ArtifactError,  # noqa: F401  (re-exported: callers import it from here)
+    with_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +152,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:  # a full disk: the error names the file, the partial one is removed
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise with_path(exc, path) from exc
     os.replace(tmp, path)
 
 
@@ -382,12 +391,24 @@ def build_artifact(
     builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final)
     builder.final.parent.mkdir(parents=True, exist_ok=True)
     for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
-        if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
+        owner = stale.name.rsplit("-", 3)[-3:-1]
+        if _abandoned(owner):
             shutil.rmtree(stale, ignore_errors=True)
+        elif owner[0] != socket.gethostname().replace("-", "_"):
+            log.warning(
+                "%s: a temporary build directory of host %s (pid %s) is kept: that host may still be "
+                "building it; if it is not (a crashed job), remove it with  rm -rf %s",
+                stage,
+                owner[0],
+                owner[1],
+                shlex.quote(str(stale)),
+            )
     builder.tmp.mkdir()
     try:
         yield builder
         builder._artifact = builder.commit()
+    except OSError as exc:  # a full disk while writing: name the directory if the error names no file
+        raise with_path(exc, builder.tmp) from exc
     finally:
         if builder.tmp.exists():
             shutil.rmtree(builder.tmp, ignore_errors=True)

@@ -288,6 +288,12 @@ class AnalyzeConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        for name in ("run", "sweep"):
+            _check(
+                getattr(self, name) != "",
+                f"analyze.{name}",
+                f"is empty; pass analyze.{name}=<a {'run directory' if name == 'run' else 'sweep.parquet'}> or leave it out",
+            )
         _check(self.heldout_windows >= 1, "analyze.heldout_windows", f"must be >= 1, got {self.heldout_windows}")
         _check(self.umap_neighbors >= 2, "analyze.umap_neighbors", f"must be >= 2, got {self.umap_neighbors}")
         _check(self.umap_min_dist >= 0, "analyze.umap_min_dist", f"must be >= 0, got {self.umap_min_dist}")

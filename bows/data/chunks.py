@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 
 from bows.data.tokenize import tokenize, word_ids
 from bows.data.windows import NO_WINDOWS, build_windows, layout
+from bows.errors import with_path
+from bows.progress import Progress
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
@@ -139,15 +141,21 @@ class NpyAppender:
         values = np.ascontiguousarray(values)
         if values.dtype != self.dtype:
             values = values.astype(self.dtype, casting="safe")
-        values.tofile(self.handle)
+        try:
+            values.tofile(self.handle)
+        except OSError as exc:  # a full disk: numpy says "N requested and M written", naming no file
+            raise with_path(exc, self.path) from exc
         self.length += len(values)
 
     def close(self) -> None:
-        self.handle.seek(0)
-        self._header(self.length)
-        if self.handle.tell() != self.data_start:
-            raise RuntimeError(f"{self.path}: the .npy header changed length; cannot finish it in place")
-        self.handle.close()
+        try:
+            self.handle.seek(0)
+            self._header(self.length)
+            if self.handle.tell() != self.data_start:
+                raise RuntimeError(f"{self.path}: the .npy header changed length; cannot finish it in place")
+            self.handle.close()
+        except OSError as exc:
+            raise with_path(exc, self.path) from exc
 
     def __enter__(self) -> NpyAppender:
         return self
@@ -422,7 +430,10 @@ def split_windows_chunked(
     previous: str | None = None
     started, finished = False, False
     read_from = max(a - 1, 0)
+    label = f"binarize {split}" + (f" (shard {shard}/{num_shards})" if num_shards > 1 else "")
+    progress = Progress(label, b - a)
     for row0, table in read_split(path, split, ["doc_id", "text"], chunk_rows, read_from):
+        progress.update(max(0, min(table.num_rows, b - row0) - max(0, a - row0)))
         changes = doc_changes(table["doc_id"], previous)
         previous = table["doc_id"][-1].as_py()
         n = table.num_rows
@@ -461,6 +472,7 @@ def split_windows_chunked(
             finished = hi < n
         if finished:
             break
+    progress.close()
     builder.finish()
     result.sizes = out.sizes
     result.seconds["windows"] = builder.seconds

@@ -60,8 +60,8 @@ from bows.training.checkpoint import (
     write_run_json,
 )
 from bows.training.dynamics import GeometryProbe
-from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.footprint import check_fits
+from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -279,9 +279,15 @@ class Trainer:
     def _diverged(self) -> TrainingDiverged | None:
         """The divergence error if the loss went non-finite (device flag) or the weights did; one sync."""
         first = self.opt.first_nonfinite()
-        if first is None and self.opt.weights_finite():
+        weights_ok = self.opt.weights_finite()
+        if first is None and weights_ok and self.opt.state_finite():
             return None
-        what = f"the loss became NaN/inf at step {first}" if first is not None else "the weights became NaN/inf"
+        if first is not None:
+            what = f"the loss became NaN/inf at step {first}"
+        else:
+            what = (
+                "the weights became NaN/inf" if not weights_ok else "the AdamW state (gradient moments) became NaN/inf"
+            )
         if self.checkpoint_step is not None and (self.path / Files.CHECKPOINT).is_file():
             kept = (
                 f"the last good checkpoint (step {self.checkpoint_step}) is kept in {self.path}; "
