@@ -374,6 +374,19 @@ def _abandoned(host_pid: list[str]) -> bool:
     return False
 
 
+def _being_written(builder: ArtifactBuilder) -> Path:
+    """The file of a failed build that was written last (the one a full disk stopped, when the
+    error names none), as it would have been called in the finished artifact."""
+    try:
+        files = [f for f in builder.tmp.rglob("*") if f.is_file()]
+    except OSError:
+        files = []
+    if not files:
+        return builder.final
+    newest = max(files, key=lambda f: f.stat().st_mtime_ns)
+    return builder.final / newest.relative_to(builder.tmp)
+
+
 @contextlib.contextmanager
 def build_artifact(
     root: Path,
@@ -407,8 +420,12 @@ def build_artifact(
     try:
         yield builder
         builder._artifact = builder.commit()
-    except OSError as exc:  # a full disk while writing: name the directory if the error names no file
-        raise with_path(exc, builder.tmp) from exc
+    except OSError as exc:  # a full disk while writing: name the file (as the artifact would call it)
+        named = with_path(exc, _being_written(builder))
+        inside = str(named.filename or "")
+        if inside.startswith(str(builder.tmp)):
+            named = OSError(named.errno, named.strerror, str(builder.final) + inside[len(str(builder.tmp)) :])
+        raise named from exc
     finally:
         if builder.tmp.exists():
             shutil.rmtree(builder.tmp, ignore_errors=True)

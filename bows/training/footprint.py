@@ -61,13 +61,9 @@ def check_fits(
     if need <= free:
         return
     where = f"the GPU {device}" if device.type == "cuda" else "this host"
-    if model >= buffers:
-        setting = f"{latent_setting}={latent}"
-        what = f"parameters, gradients and AdamW state of {instances} x {vocab:,} x {latent:,} weights"
-    else:
-        setting = f"{batch_setting}={batch}"
-        what = f"batch buffers of {batch:,} windows x {vocab + latent:,} units"
     raise BowsError(
-        f"{setting} needs about {gb(need)} ({what}) but {where} has {gb(free)} free; "
-        f"lower {setting.split('=')[0]}" + (" or use a GPU with more memory" if device.type == "cuda" else "")
+        f"{latent_setting}={latent} and {batch_setting}={batch} need about {gb(need)} "
+        f"({instances} x {vocab:,} x {latent:,} weights with gradients and AdamW state {gb(model)}, "
+        f"batch buffers {gb(buffers)}) but {where} has {gb(free)} free; lower "
+        + (f"{latent_setting} or {batch_setting}" if model >= buffers / 8 else f"{batch_setting}")
     )
