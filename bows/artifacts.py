@@ -176,6 +176,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the error names the file being written
+        raise with_path(exc, path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()

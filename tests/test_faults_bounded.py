@@ -145,8 +145,8 @@ def test_disk_full_on_a_tiny_root_is_one_line_at_every_fill_level(tmp_path, fill
         corpus = tmp_path / "corpus"
         corpus.mkdir()
         rng = np.random.default_rng(0)
-        lines = [" ".join(rng.choice(LEXICON * 30, size=14)) for _ in range(30000)]
-        (corpus / "one.txt").write_text("\n".join(lines))  # ~2.5 MB: docs.parquet or windows fill the root
+        lines = [" ".join(rng.choice(LEXICON * 30, size=14)) for _ in range(60000)]
+        (corpus / "one.txt").write_text("\n".join(lines))  # ~5 MB: the windows alone need more than 3 MB
         if fill_kib:
             (root / "filler").write_bytes(bytes(fill_kib * 1024))
         done = bows(
