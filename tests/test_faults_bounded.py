@@ -104,6 +104,52 @@ def test_one_long_document_carries_fewer_than_G_rows_and_equals_one_shot(
         assert np.array_equal(got.offsets, ref.offsets) and np.array_equal(got.indices, ref.indices), split
 
 
+class _Sink:
+    """A ``WindowSink`` keeping the CSR pieces in memory."""
+
+    def __init__(self):
+        self.offsets, self.indices, self.nnz = [np.zeros(1, np.int64)], [np.zeros(0, np.uint16)], 0
+
+    def append(self, offsets, indices):
+        offsets = np.asarray(offsets, np.int64)
+        if len(offsets) > 1:
+            self.offsets.append(offsets[1:] + self.nnz)
+            self.indices.append(np.asarray(indices, np.uint16))
+            self.nnz += int(offsets[-1])
+
+
+def test_chunked_windows_equal_one_shot_for_random_documents_strides_and_chunks():
+    """Documents shorter and longer than G, strides below and above G, chunks of 1-8 rows: the
+    windows fed chunk by chunk equal the one-shot layout, and never more than G-1 rows are carried."""
+    from bows.data.windows import build_windows, layout, segment_starts
+
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        g, s, cross = int(rng.integers(1, 6)), int(rng.integers(1, 8)), bool(trial % 2)
+        k = int(rng.integers(1, 7))
+        doc = np.repeat(np.arange(k), rng.integers(1, 16, size=k))
+        n = len(doc)
+        rows, ids = [], []
+        for r in range(n):
+            words = np.unique(rng.integers(0, 8, int(rng.integers(0, 3))))
+            rows += [r] * len(words)
+            ids += words.tolist()
+        rows_a, ids_a = np.array(rows, np.int64), np.array(ids, np.uint16)
+        ref = build_windows(rows_a, ids_a, layout(segment_starts(doc, n, cross), n, g, s), 8)
+        sink, chunk = _Sink(), int(rng.integers(1, 9))
+        builder = ChunkedWindows(sink, 8, g, s, cross)
+        changes = np.ones(n, bool)
+        changes[1:] = doc[1:] != doc[:-1]
+        for a in range(0, n, chunk):
+            e = min(a + chunk, n)
+            keep = (rows_a >= a) & (rows_a < e)
+            builder.feed(rows_a[keep] - a, ids_a[keep], e - a, changes[a:e])
+            assert builder.pending.n_rows < max(g, 1) or cross, (trial, builder.pending.n_rows)
+        builder.finish()
+        assert np.array_equal(np.concatenate(sink.offsets), ref.offsets), (trial, g, s, chunk, doc)
+        assert np.array_equal(np.concatenate(sink.indices), ref.indices), (trial, g, s, chunk, doc)
+
+
 def test_progress_lines_when_not_on_a_terminal(caplog, monkeypatch):
     from bows import progress
 
