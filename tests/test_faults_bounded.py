@@ -191,7 +191,8 @@ def test_disk_full_on_a_tiny_root_is_one_line_at_every_fill_level(tmp_path, fill
         corpus = tmp_path / "corpus"
         corpus.mkdir()
         rng = np.random.default_rng(0)
-        lines = [" ".join(rng.choice(LEXICON * 30, size=14)) for _ in range(60000)]
+        lexicon = LEXICON + [f"word{i}" for i in range(200)]
+        lines = [" ".join(rng.choice(lexicon, size=14)) for _ in range(60000)]
         (corpus / "one.txt").write_text("\n".join(lines))  # ~5 MB: the windows alone need more than 3 MB
         if fill_kib:
             (root / "filler").write_bytes(bytes(fill_kib * 1024))
@@ -200,7 +201,7 @@ def test_disk_full_on_a_tiny_root_is_one_line_at_every_fill_level(tmp_path, fill
             f"paths.root={root}",
             "corpus=local",
             f"corpus.files=[{corpus}/*.txt]",
-            "vocab.size=40",
+            "vocab.size=80",
             "vocab.min_len=0",
             "wandb=disabled",
         )
@@ -401,7 +402,8 @@ def test_optimizer_state_with_inf_is_a_divergence_not_a_checkpoint():
     model = TiedAutoencoder(6, 2)
     opt = Optimisation(model, lr=1e-3, weight_decay=0.0, total_steps=4)
     model.zero_grad()
-    (model.get_parameter("W").sum() * 1e30).backward()
+    W = model.get_parameter("W")
+    (W.sum() + W[0, 0, 0] * 1e30).backward()  # one gradient overflows AdamW's exp_avg_sq, the rest stay finite
     for p, (alias, perm) in zip(opt.params, opt.aliases):
         alias.grad = None if p.grad is None else (p.grad if perm is None else p.grad.permute(perm))
     opt.optimizer.step()
