@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 import pytest
+import readers
 import torch
 
 from bows.artifacts import Files, artifact_key, build_artifact
@@ -84,7 +85,7 @@ def test_one_long_document_carries_fewer_than_G_rows_and_equals_one_shot(
     base += ("window.cross_documents=false",)
     one = make_config(*base, "data.chunk_rows=100000")
     words = vocab.build_vocab(one, docs)
-    table = vocab.read_texts(docs)
+    table = readers.read_texts(docs)
     carried: list[int] = []
     original = ChunkedWindows._carry
 
@@ -351,10 +352,9 @@ def test_coactivation_and_r2_give_true_reasons_when_every_window_is_alike():
     a = compute.Analysis()
 
     class Stats:
-        def pairs(self):
-            return pd.DataFrame(
-                {"i": [0, 0, 1], "j": [1, 2, 2], "count": [5, 5, 5], "corr": [1.0] * 3, "pmi": [np.nan] * 3}
-            )
+        pairs = pd.DataFrame(
+            {"i": [0, 0, 1], "j": [1, 2, 2], "count": [5, 5, 5], "corr": [1.0] * 3, "pmi": [np.nan] * 3}
+        )
 
     W = np.random.default_rng(0).normal(size=(4, 3))
     compute.coactivation(W, cast(Any, Stats()), a, seed=0)
