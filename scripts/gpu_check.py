@@ -218,6 +218,26 @@ class _Synthetic:
         raise ArtifactError("synthetic windows have no vocabulary artifact")
 
 
+def epoch_end_seconds(trainer: Any, batch: int) -> float:
+    """What the trainer does at each epoch end, timed once more after the run: eval loss, the calendar ring
+    scores and the checkpoint (best of two)."""
+    import torch
+
+    from bows.training import train as train_mod
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        if trainer.eval_data is not None:
+            train_mod.evaluate(trainer.model, trainer.eval_data, batch)
+        train_mod.calendar_rings(trainer.model.weights()[0], trainer.vocab)
+        trainer._checkpoint()
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    return min(once(), once())
+
+
 def part_paper(args: argparse.Namespace) -> dict[str, Any]:
     """The real trainer on synthetic WikiText-shaped windows, per precision, projected to the paper run."""
     import warnings
@@ -274,9 +294,10 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
         syncs = sum("synchroniz" in str(w.message) for w in caught) if cuda else None
         rates = [r["windows_per_s"] for r in trainer.history if "windows_per_s" in r][1:]  # the first warms up
         step_s = s["batch"] / float(np.median(rates))
+        epoch_end_s = epoch_end_seconds(trainer, s["batch"])
         epochs = -(-s["paper_steps"] // s["epoch_steps"])
-        epoch_end_s = max(0.0, total - step_s * s["paper_steps"]) / epochs  # eval, ring scores, checkpoint
-        projected = PAPER_STEPS * step_s + PAPER_EPOCHS * epoch_end_s
+        fixed_s = max(0.0, total - step_s * s["paper_steps"] - epochs * epoch_end_s)  # W&B, final weights
+        projected = PAPER_STEPS * step_s + PAPER_EPOCHS * epoch_end_s + fixed_s
         out["rows"][precision] = {
             "kernels": trainer.kernels.describe(),
             "setup_s": setup,
@@ -284,6 +305,7 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
             "step_ms": 1e3 * step_s,
             "windows_per_s": s["batch"] / step_s,
             "epoch_end_s": epoch_end_s,
+            "fixed_s": fixed_s,
             "syncs_per_step": None if syncs is None else syncs / s["paper_steps"],
             "projected_run_s": projected,
             "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda else None,
@@ -295,16 +317,38 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def seconds_per_step(data: Any, s: dict[str, Any], latent: int, instances: int, kernels: Any) -> float:
+    """Seconds per optimizer step of ``instances`` models of size ``latent`` in one direct step (the steps
+    queue on the device; one read at the end)."""
+    import torch
+
+    from bows.training.batches import epoch_batches
+    from bows.training.model import TiedAutoencoder
+    from bows.training.optim import Optimisation
+
+    device = data.rows.device
+    torch.manual_seed(0)
+    model = TiedAutoencoder(s["vocab"], latent, instances=instances).to(device)
+    opt = Optimisation(model, lr=5e-4, weight_decay=1.0, total_steps=PAPER_STEPS, kernels=kernels)
+    batches = epoch_batches(data, s["batch"], seed=0, epoch=0)
+    for _ in range(2):
+        opt.update(next(batches))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(s["sweep_steps"]):
+        opt.update(next(batches))
+    float(opt.update(next(batches))[0])
+    return (time.perf_counter() - t0) / (s["sweep_steps"] + 1)
+
+
 def part_sweep(args: argparse.Namespace) -> dict[str, Any]:
     """Step time of each latent size of the structure sweep: the seeds as instances of one model, and as
     separate models; per precision, projected to 31,670 steps each (48 models)."""
-    import numpy as np
     import torch
 
-    from bows.training.batches import epoch_batches, to_device
+    from bows.training.batches import to_device
     from bows.training.kernels import Kernels
-    from bows.training.model import TiedAutoencoder
-    from bows.training.optim import Optimisation
     from bows.training.train import resolve_device
 
     s = sizes(args.tiny)
@@ -318,29 +362,14 @@ def part_sweep(args: argparse.Namespace) -> dict[str, Any]:
         data = to_device(w.offsets, w.indices, w.vocab_size, device)
         kernels = Kernels(dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
 
-        def seconds_per_step(latent: int, instances: int) -> float:
-            torch.manual_seed(0)
-            model = TiedAutoencoder(s["vocab"], latent, instances=instances).to(device)
-            opt = Optimisation(model, lr=5e-4, weight_decay=1.0, total_steps=PAPER_STEPS, kernels=kernels)
-            batches = epoch_batches(data, s["batch"], seed=0, epoch=0)
-            for _ in range(2):
-                opt.update(next(batches))
-            if cuda:
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(s["sweep_steps"]):
-                opt.update(next(batches))
-            float(opt.update(next(batches))[0])  # one read at the end: the steps queue without a sync
-            return (time.perf_counter() - t0) / (s["sweep_steps"] + 1)
-
         per: dict[str, dict[str, float | None]] = {}
         for latent in s["sweep_latents"]:
             if time.perf_counter() > deadline:
                 per[str(latent)] = {"instances_s": None, "separate_s": None}
                 continue
             per[str(latent)] = {
-                "instances_s": seconds_per_step(latent, SWEEP_SEEDS),
-                "separate_s": SWEEP_SEEDS * seconds_per_step(latent, 1),
+                "instances_s": seconds_per_step(data, s, latent, SWEEP_SEEDS, kernels),
+                "separate_s": SWEEP_SEEDS * seconds_per_step(data, s, latent, 1, kernels),
             }
             if cuda:
                 torch.cuda.empty_cache()
@@ -359,7 +388,6 @@ def part_sweep(args: argparse.Namespace) -> dict[str, Any]:
         if cuda:
             torch.cuda.empty_cache()
     out["note"] = "sizes above a GPU's memory would need streaming; none here: L=10,000 x 3 instances is ~5 GB"
-    del np
     return out
 
 
@@ -628,11 +656,11 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
         if r:
             syncs = "n/a" if r["syncs_per_step"] is None else f"{r['syncs_per_step']:.3f}"
             measured = (
-                f"{r['step_ms']:.2f} ms/step ({r['windows_per_s']:,.0f} w/s), epoch end "
+                f"L={paper.get('latent', '?')}: {r['step_ms']:.2f} ms/step ({r['windows_per_s']:,.0f} w/s), epoch end "
                 f"{r['epoch_end_s']:.2f} s, syncs/step {syncs} -> 31,670 steps {_fmt_s(r['projected_run_s'])}"
             )
         add(
-            f"paper run {p} (L={paper.get('latent', '?')})",
+            f"paper run {p}",
             res,
             measured,
             f"<= {PAPER_TARGET_S[p]:.0f} s",
@@ -648,12 +676,12 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
         m1 = m2 = ""
         if r:
             step = "n/a" if r["largest_step_ms"] is None else f"{r['largest_step_ms']:.2f}"
-            m1 = f"{step} ms/step of {SWEEP_SEEDS} instances -> 31,670 steps {_fmt_s(r['largest_projected_s'])}"
+            m1 = f"L={largest}: {step} ms/step of {SWEEP_SEEDS} instances -> 31,670 steps {_fmt_s(r['largest_projected_s'])}"
             m2 = (
                 f"seeds as instances {_fmt_s(r['sweep_instances_s'])}; as 48 separate runs "
                 f"{_fmt_s(r['sweep_separate_s'])}" + (f" ({r['incomplete']})" if r.get("incomplete") else "")
             )
-        add(f"sweep L={largest} x{SWEEP_SEEDS} {p}", res, m1)
+        add(f"sweep largest L x{SWEEP_SEEDS} seeds {p}", res, m1)
         ok = None if not r or not cuda or r["sweep_instances_s"] is None else r["sweep_instances_s"] <= SWEEP_TARGET_S
         add(f"sweep 48 models {p}", res, m2, f"<= {SWEEP_TARGET_S / 60:.0f} min", ok)
     e2e = results.get("e2e", {})

@@ -22,7 +22,6 @@ import argparse
 import importlib.metadata as md
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
