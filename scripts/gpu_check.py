@@ -312,6 +312,7 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
             "final_loss": trainer.history[-1].get("loss") if trainer.history else None,
         }
         del trainer
+        save_partial(args, out)
         if cuda:
             torch.cuda.empty_cache()
     return out
@@ -358,7 +359,7 @@ def part_sweep(args: argparse.Namespace) -> dict[str, Any]:
     w = synthetic_windows(n, s["vocab"], s["words"], seed=2)
     deadline = time.perf_counter() + args.part_budget_s
     out: dict[str, Any] = {"latents": list(s["sweep_latents"]), "rows": {}}
-    for precision in [p for p in PRECISIONS if p != "tf32" or cuda]:
+    for precision in ("tf32", "bf16", "fp32") if cuda else ("fp32", "bf16"):  # fp32 last: cut first
         device, _ = resolve_device(args.device, precision, s["threads"])
         data = to_device(w.offsets, w.indices, w.vocab_size, device)
         kernels = Kernels(dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
@@ -386,6 +387,7 @@ def part_sweep(args: argparse.Namespace) -> dict[str, Any]:
             "incomplete": None if complete else f"time budget ran out after {len(done)} of {len(per)} sizes",
         }
         del data
+        save_partial(args, out)
         if cuda:
             torch.cuda.empty_cache()
     out["note"] = "sizes above a GPU's memory would need streaming; none here: L=10,000 x 3 instances is ~5 GB"
@@ -562,12 +564,31 @@ def run_part(name: str, args: argparse.Namespace, env: dict[str, str], limit: fl
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=limit)
         seconds = time.perf_counter() - t0
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "seconds": time.perf_counter() - t0, "error": f"stopped after {limit:.0f} s"}
+        stopped = {"status": "timeout", "seconds": time.perf_counter() - t0, "error": f"stopped after {limit:.0f} s"}
+        partial = Path(args.work) / f"{name}.partial.json"
+        if not partial.is_file():
+            return stopped
+        # the rows measured before the limit stand; the others say why they are missing
+        data = json.loads(partial.read_text())
+        data.update(status="ok", seconds=stopped["seconds"], note=f"not reached: {stopped['error']}")
+        return data
     if result_file.is_file():
         data = json.loads(result_file.read_text())
         data["seconds"] = seconds
         return data
     return {"status": "failed", "seconds": seconds, "error": f"exit {proc.returncode}, no result (see log.txt)"}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def save_partial(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """A part's rows so far (read back if the part is stopped at its time limit)."""
+    if args.part:
+        _write_json(Path(args.work) / f"{args.part}.partial.json", data)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -582,9 +603,7 @@ def child(args: argparse.Namespace) -> None:
             "status": "failed",
             "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
         }
-    tmp = result_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, result_file)
+    _write_json(result_file, data)
 
 
 # ---------------------------------------------------------------------------------------------- table
@@ -599,6 +618,13 @@ def _fmt_s(x: float | None) -> str:
 
 def _verdict(ok: bool | None) -> str:
     return "-" if ok is None else "met" if ok else "MISSED"
+
+
+def _missing(precision: str, cuda: bool, res: dict[str, Any]) -> str:
+    """Why a precision's row of a finished part holds no number."""
+    if precision == "tf32" and not cuda:
+        return "tf32 is a CUDA mode"
+    return res.get("note") or "not measured"
 
 
 def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[str, ...]]:
@@ -632,7 +658,7 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
         res = dict(bench)
         r = bench.get("rows", {}).get(p)
         if res.get("status") == "ok" and r is None:
-            res = {"status": "n/a", "error": "tf32 is a CUDA mode", "seconds": None}
+            res = {"status": "n/a", "error": _missing(p, cuda, res), "seconds": None}
         measured = ""
         if r:
             measured = (
@@ -652,7 +678,7 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
         res = dict(paper)
         r = paper.get("rows", {}).get(p)
         if res.get("status") == "ok" and r is None:
-            res = {"status": "n/a", "error": "tf32 is a CUDA mode", "seconds": None}
+            res = {"status": "n/a", "error": _missing(p, cuda, res), "seconds": None}
         measured = ""
         if r:
             syncs = "n/a" if r["syncs_per_step"] is None else f"{r['syncs_per_step']:.3f}"
@@ -673,13 +699,13 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
         res = dict(sweep)
         r = sweep.get("rows", {}).get(p)
         if res.get("status") == "ok" and r is None:
-            res = {"status": "n/a", "error": "tf32 is a CUDA mode", "seconds": None}
+            res = {"status": "n/a", "error": _missing(p, cuda, res), "seconds": None}
         m1 = m2 = ""
         if r:
             step = "n/a" if r["largest_step_ms"] is None else f"{r['largest_step_ms']:.2f}"
             m1 = f"L={largest}: {step} ms/step of {SWEEP_SEEDS} instances -> 31,670 steps {_fmt_s(r['largest_projected_s'])}"
             m2 = (
-                f"seeds as instances {_fmt_s(r['sweep_instances_s'])}; as 48 separate runs "
+                f"{len(sweep.get('latents', []))} sizes x {SWEEP_SEEDS} seeds: as instances {_fmt_s(r['sweep_instances_s'])}; as separate runs "
                 f"{_fmt_s(r['sweep_separate_s'])}" + (f" ({r['incomplete']})" if r.get("incomplete") else "")
             )
         add(f"sweep largest L x{SWEEP_SEEDS} seeds {p}", res, m1)

@@ -130,3 +130,12 @@ def test_gpu_wheels_carry_what_the_gpu_machine_lacks_and_nothing_it_has():
         assert name in pins
     assert not set(pins) & wheels.GPU_HAS  # nothing there is replaced
     assert {"torch", "numpy", "pyarrow", "datasets", "umap-learn"}.isdisjoint(pins)  # lazy or present
+
+
+def test_a_part_stopped_at_its_limit_keeps_the_rows_it_measured():
+    results = _results(0.8, 50.0, 600.0)
+    results["paper"]["rows"].pop("bf16")
+    results["paper"]["note"] = "not reached: stopped after 100 s"
+    rows = {r[0]: r for r in gpu_check.table_rows(results, "cuda")}
+    assert rows["paper run fp32"][1] == "ok" and "31,670 steps" in rows["paper run fp32"][3]
+    assert rows["paper run bf16"][1] == "n/a" and "stopped after 100 s" in rows["paper run bf16"][3]
