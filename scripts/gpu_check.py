@@ -292,6 +292,8 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
                     torch.cuda.set_sync_debug_mode("default")
             total = time.perf_counter() - t0
         syncs = sum("synchroniz" in str(w.message) for w in caught) if cuda else None
+        if syncs == 0:  # every log step reads the loss back (a sync): none seen means none were captured
+            syncs = None
         rates = [r["windows_per_s"] for r in trainer.history if "windows_per_s" in r][1:]  # the first warms up
         step_s = s["batch"] / float(np.median(rates))
         epoch_end_s = epoch_end_seconds(trainer, s["batch"])
