@@ -23,7 +23,9 @@ VOCAB, LATENT, BATCH = 400, 24, 64
 # mantissa GEMM operands) near 3e-4; bf16 operands (8 bits) between 1e-3 and 1e-2
 GRAD_TOL = {"fp32": 1e-4, "tf32": 3e-3, "bf16": 2e-2}
 LOSS_TOL = {"fp32": 1e-5, "tf32": 1e-3, "bf16": 5e-3}
-TRAJECTORY_TOL = {"fp32": 1e-4, "tf32": 3e-3, "bf16": 2e-2}
+# after ten Adam steps: Adam's normalised update turns the rounding of near-zero gradient entries into steps
+# of up to lr, so the bound is looser than one step's (a wrong update is off by orders of magnitude more)
+TRAJECTORY_TOL = {"fp32": 1e-3, "tf32": 5e-3, "bf16": 2e-2}
 
 
 @pytest.fixture
