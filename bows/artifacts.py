@@ -62,6 +62,7 @@ class Files:
     CHECKPOINT = "checkpoint.pt"  # weights + optimizer + scheduler + step + RNG (torch.load weights_only=True)
     METRICS = "metrics.jsonl"  # one JSON object per logged step / epoch
     SWEEP_INDEX = "sweep.parquet"  # one row per run of a multirun: config fields, final metrics, run dir
+    SWEEP = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
 
 
 def stable_hash(payload: Any) -> str:

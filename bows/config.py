@@ -17,7 +17,7 @@ from typing import Any, Optional, cast
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from bows.analysis.groups import FORCED_TOKENS
+from bows.core.groups import FORCED_TOKENS
 from bows.errors import ConfigError
 
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")

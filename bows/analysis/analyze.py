@@ -40,8 +40,9 @@ from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
-from bows.plots import figures
-from bows.plots import sweep as sweep_figures
+from bows.plots import registry
+from bows.plots import sweep as sweep_plots
+from bows.plots.common import figure_title
 from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
@@ -139,22 +140,23 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     W, b = np.asarray(info.W, dtype=np.float32), np.asarray(info.b, dtype=np.float32)
     if W.shape[1] != len(vocab):
         raise BowsError(f"{run_dir}: W has {W.shape[1]} columns but the vocabulary has {len(vocab)} words")
-    costats = load_stats(build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats))
+    stats_artifact = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
+    costats = load_stats(stats_artifact)
     X, split = _heldout(info.windows, cfg.analyze.heldout_windows)
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
     result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, cfg=cfg.analyze)
-    _attach_window_scan(result, info.config, cfg, info.windows, costats.artifact, _root_of(run_dir, cfg))
+    _attach_window_scan(result, info.config, cfg, info.windows, stats_artifact, _root_of(run_dir, cfg))
     out = run_dir / ANALYSIS_DIR
     (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
     save_analysis(result, out)
     meta = {
-        "identity": analysis_identity(info.meta, costats.artifact, cfg),
+        "identity": analysis_identity(info.meta, stats_artifact, cfg),
         "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
         "analyze": as_dict(cfg.analyze),
-        "stats": str(costats.artifact.path),
+        "stats": str(stats_artifact.path),
         "heldout_split": split,
         "heldout_windows": int(X.shape[0]),
         "latent_size": int(W.shape[0]),
@@ -171,8 +173,8 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     failed: list[dict[str, str]] = []
-    with figures.figure_title(meta["title"]):
-        made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    with figure_title(meta["title"]):
+        made = registry.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
     _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
@@ -362,7 +364,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     }
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
-    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_figures.sweep_title(table, group))
+    made = registry.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_plots.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
@@ -387,7 +389,7 @@ def _track_sweep(
 ) -> None:
     from bows.tracking import job_tags, tracking_run
 
-    axes = sweep_figures.varying_axes(table)
+    axes = sweep_plots.varying_axes(table)
     corpus = str(table["corpus"].iloc[0]) if "corpus" in table else "unknown"
     with tracking_run(
         cfg.wandb,

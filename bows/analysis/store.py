@@ -63,12 +63,6 @@ def load_analysis(out: Path) -> Analysis:
     return Analysis(metrics, sections, tables)
 
 
-def load_meta(out: Path) -> dict[str, Any]:
-    """The analysis's ``meta.json`` ({} when absent)."""
-    path = Path(out) / AnalysisFiles.META
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}

@@ -26,7 +26,7 @@ import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from bows.artifacts import Artifact, Files, build_artifact, file_sha256, open_artifact, reuse_or_key
+from bows.artifacts import Artifact, Files, build_artifact, file_sha256, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data import SPLITS, corpora
@@ -323,17 +323,6 @@ def run(cfg: BowsConfig) -> Artifact:
     artifact = builder.artifact
     log.info("\n%s", summary(artifact))
     return artifact
-
-
-def load_docs(artifact: Artifact | Path, split: str | None = None) -> pa.Table:
-    """The rows of a download artifact (all splits, or one), memory-mapped, in stored order."""
-    if not isinstance(artifact, Artifact):
-        artifact = open_artifact(Path(artifact))
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    path = artifact.file(Files.DOCS)
-    filters = None if split is None else pc.field("split") == split
-    return pq.read_table(path, filters=filters, memory_map=True)
 
 
 main = stage_main(run)

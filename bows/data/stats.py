@@ -12,7 +12,6 @@ import json
 import logging
 import mmap
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from bows.analysis.groups import GROUPS, lookup
 from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, key_dict
+from bows.core.groups import GROUPS, lookup
 from bows.data import TRAIN
-from bows.data.coactivation import PAIR_SCHEMA, GroupMoments, pair_blocks, pair_counts, symmetric_block
+from bows.data.coactivation import PAIR_SCHEMA, CoStats, GroupMoments, pair_blocks, pair_counts, symmetric_block
 from bows.data.windows import Windows, expand_ranges, spread_rows
 
 log = logging.getLogger(__name__)
@@ -135,36 +134,23 @@ def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- artifact
-@dataclass(frozen=True)
-class CoStats:
-    """A loaded stats artifact."""
-
-    artifact: Artifact
-    words: pd.DataFrame  # index, word, count, freq
-    n_windows: int  # windows in the sample behind counts and pairs
-
-    @property
-    def vocab(self) -> list[str]:
-        return self.words["word"].tolist()
-
-    def pairs(self) -> pd.DataFrame:
-        return pd.read_parquet(self.artifact.file(StatsFiles.PAIRS))
-
-    def cooccurrence(self) -> sp.csr_matrix:
-        return sp.csr_matrix(sp.load_npz(self.artifact.file(StatsFiles.COOC)))
-
-    def group(self, name: str) -> tuple[dict[str, np.ndarray], dict]:
-        """A named group's matrices and its word info (``words``, ``missing``, ``windows``)."""
-        info = json.loads(self.artifact.file(StatsFiles.GROUP_WORDS).read_text())[name]
-        with np.load(self.artifact.file(StatsFiles.GROUPS)) as data:
-            mats = {key.split("/", 1)[1]: data[key] for key in data.files if key.startswith(name + "/")}
-        return mats, info
-
-
 def load_stats(artifact: Artifact | Path) -> CoStats:
+    """Every file of a stats artifact, read into memory (the analyses compute on it without touching files)."""
     artifact = artifact if isinstance(artifact, Artifact) else open_artifact(Path(artifact))
-    words = pd.read_parquet(artifact.file(StatsFiles.WORDS))
-    return CoStats(artifact, words, int(artifact.stats["sample_windows"]))
+    info = json.loads(artifact.file(StatsFiles.GROUP_WORDS).read_text())
+    with np.load(artifact.file(StatsFiles.GROUPS)) as data:
+        arrays = {key: data[key] for key in data.files}
+    groups = {
+        name: ({key.split("/", 1)[1]: v for key, v in arrays.items() if key.startswith(name + "/")}, words)
+        for name, words in info.items()
+    }
+    return CoStats(
+        words=pd.read_parquet(artifact.file(StatsFiles.WORDS)),
+        n_windows=int(artifact.stats["sample_windows"]),
+        pairs=pd.read_parquet(artifact.file(StatsFiles.PAIRS)),
+        cooccurrence=sp.csr_matrix(sp.load_npz(artifact.file(StatsFiles.COOC))),
+        groups=groups,
+    )
 
 
 def build(
@@ -243,14 +229,14 @@ FOUND_SCORE = {"ring": "shape_ring", "line": "explained_pc1"}
 
 def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, seed: int = 0):
     """Label-free structure discovery on the co-occurrence alone, for comparison with the model's W
-    (``bows.analysis.discovery``): candidates from word vectors (PPMI-SVD of the most frequent words),
+    (``bows.core.discovery``): candidates from word vectors (PPMI-SVD of the most frequent words),
     shapes from the words' indicator correlations (phi, the data's analogue of W's Gram). Returns the
     discovery, the pool (vocabulary ids) and the evaluation against the months and days (labels used
     only after the method ran)."""
-    from bows.analysis.discovery import cooccurrence_correlation, discover, evaluate, ppmi_vectors
-    from bows.analysis.groups import GROUPS, MONTHS
+    from bows.core.discovery import cooccurrence_correlation, discover, evaluate, ppmi_vectors
+    from bows.core.groups import GROUPS, MONTHS
 
-    cooc = costats.cooccurrence()
+    cooc = costats.cooccurrence
     counts = cooc.diagonal().astype(np.float64)
     top = np.argsort(-counts, kind="stable")[: min(candidates, len(counts))]
     top = top[counts[top] > 0]
@@ -440,7 +426,7 @@ def load_window_scan(artifact: Artifact) -> tuple[pd.DataFrame, dict]:
 def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact) -> Artifact:
     """The data-diagnostics artifact: named groups and groups discovered in the co-occurrence, scanned
     over G and (embedded corpus) the row segmentation; numbers, then the figures next to them."""
-    from bows.analysis.groups import DIAGNOSTIC_GROUPS
+    from bows.core.groups import DIAGNOSTIC_GROUPS
     from bows.data.binarize import vocab_of
     from bows.plots import diagnostics as diag_plots
 

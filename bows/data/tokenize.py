@@ -130,11 +130,6 @@ def tokenize(texts: pa.Array | pa.ChunkedArray | Iterable[str], *, min_len: int 
     )
 
 
-def tokenize_text(text: str, *, min_len: int = 0) -> list[str]:
-    """Kept tokens of one string (convenience for tests and notebooks)."""
-    return tokenize([text], min_len=min_len).per_row()[0]
-
-
 def word_ids(tokens: Tokens, vocab: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, ids)`` of the tokens that are in ``vocab`` (ids = positions in ``vocab``).
 

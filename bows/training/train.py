@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bows.analysis.geometry import ring_analysis
-from bows.analysis.groups import DAYS, MONTHS, lookup
 from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
+from bows.core.geometry import ring_analysis
+from bows.core.groups import DAYS, MONTHS, lookup
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
