@@ -245,7 +245,7 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from bows.analysis.groups import DAYS, MONTHS
+    from bows.core.groups import DAYS, MONTHS
     from bows.config import compose
     from bows.training import train as train_mod
 
@@ -403,7 +403,7 @@ def synthetic_corpus(path: Path, docs: int = 240, rows: int = 12, seed: int = 0)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from bows.analysis.groups import DAYS, MONTHS
+    from bows.core.groups import DAYS, MONTHS
 
     rng = np.random.default_rng(seed)
     letters = "bcdfghklmnprstvz"
