@@ -245,8 +245,8 @@ def part_paper(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from bows.core.groups import DAYS, MONTHS
     from bows.config import compose
+    from bows.core.groups import DAYS, MONTHS
     from bows.training import train as train_mod
 
     s = sizes(args.tiny)
