@@ -204,11 +204,12 @@ def make_slice(dest: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from bows.artifacts import Files
     from bows.config import compose
     from bows.data import download
 
     artifact = download.run(compose(["corpus=embedded", "wandb=disabled"]))
-    table = download.load_docs(artifact)
+    table = pq.read_table(artifact.file(Files.DOCS), columns=["doc_id", "source", "text"])
     sources = table.column("source").to_pylist()
     docs = table.column("doc_id").to_pylist()
     texts = table.column("text").to_pylist()
