@@ -22,10 +22,6 @@ from bows.errors import ConfigError
 
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
 
-KEY_FORMAT = 2
-"""Version of the key declaration below: bump it when what enters a run/artifact/analysis key changes
-(every key changes with it, so nothing built under the old rules is reused)."""
-
 NOT_IN_KEY = {"key": False}
 """Field metadata of a setting that does not change a result (where it runs, how it logs, where files
 live): ``field(default=..., metadata=NOT_IN_KEY)``. Every other field enters the keys (``key_dict``)."""
@@ -41,6 +37,9 @@ class PathsConfig:
     root: str = field(
         default="data", metadata=NOT_IN_KEY
     )  # every artifact, run and cache lives under here (relative to the cwd)
+    # seconds a stage waits when another process trains the same run or writes the same analysis
+    # (0: stop at once with one line naming it; -1: no limit); artifact builds always wait (bows/locks.py)
+    lock_wait: float = field(default=0.0, metadata=NOT_IN_KEY)
 
     @property
     def root_path(self) -> Path:
@@ -174,6 +173,9 @@ class TrainConfig:
         default=0, metadata=NOT_IN_KEY
     )  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = field(default=50, metadata=NOT_IN_KEY)  # optimizer steps between metric rows
+    allow_code_change: bool = field(
+        default=False, metadata=NOT_IN_KEY
+    )  # resume a run begun by other training code (recorded in run.json); false: stop and say so
     num_threads: int = field(default=0, metadata=NOT_IN_KEY)  # CPU threads; 0 = all cores
     gemm: str = field(
         default="auto", metadata=NOT_IN_KEY
@@ -472,6 +474,25 @@ def _writable(node: DictConfig) -> None:
 
 
 ConfigStore.instance().store(name="bows_schema", node=_schema())
+
+
+def unique_dir(path: str) -> str:
+    """``path`` or, when another launch took it first (two multiruns in the same second), ``path-2``,
+    ``path-3``, ...: the first that this call creates (``mkdir`` is atomic, also on NFS). The resolver
+    ``${bows_unique_dir:...}`` of ``hydra.sweep.dir``; cached, so every job of one multirun (and the
+    copies Hydra pickles to joblib/submitit workers) sees the same directory."""
+    base = Path(path)
+    for n in range(1, 10_000):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return str(candidate)
+    raise ConfigError(f"hydra.sweep.dir: 9,999 multirun directories named {base}-N exist already")
+
+
+OmegaConf.register_new_resolver("bows_unique_dir", unique_dir, use_cache=True, replace=True)
 
 
 def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
