@@ -246,3 +246,20 @@ def test_seeds_are_averaged_and_null_stays_null():
 
     mean = report._mean_metrics([view(a=1.0, b=None, c=None), view(a=0.5, b=2.0, c=float("nan"))])
     assert mean == {"a": 0.75, "b": 2.0, "c": None}
+
+
+def test_claims_table_shows_each_rows_own_verdict_numbers_and_reason():
+    """Every row of the claims table carries its own verdict, numbers and reason (not another row's)."""
+    verdicts = [claims.REPRODUCED, claims.PARTIAL, claims.NOT_REPRODUCED, claims.NOT_MEASURABLE]
+    rows = [
+        claims.ClaimResult(claim, (("wd 4", f"number {i}"),), f"chance {i}", verdicts[i % 4], f"reason {i}")
+        for i, claim in enumerate(claims.CLAIMS)
+    ]
+    text = report.claims_table(rows, {claims.CLAIMS[0].figure})
+    for i, claim in enumerate(claims.CLAIMS):
+        row = re.search(rf"<tr id='claim-{claim.key}'>.*?</tr>", text)
+        assert row, claim.key
+        assert VERDICT.findall(row.group(0)) == [verdicts[i % 4].replace(" ", "-")], claim.key
+        assert f"number {i}<" in row.group(0) and f"<i>reason {i}</i>" in row.group(0)
+    assert f"<a href='#{claims.CLAIMS[0].figure}'" in text  # shown figures are linked, others are not
+    assert f"<a href='#{claims.CLAIMS[1].figure}'" not in text or claims.CLAIMS[1].figure == claims.CLAIMS[0].figure
