@@ -239,6 +239,12 @@ def test_streamed_block_order_is_reshuffled_each_epoch_and_repeats_per_seed(monk
     assert blocks(1, 0) == first
     assert blocks(1, 1) != first and blocks(1, 2) != first and blocks(1, 1) != blocks(1, 2)
     assert blocks(2, 0) != first
+    # inside a block, too, the windows are reshuffled every epoch (and per block)
+    from bows.training.batches import in_block_order
+
+    orders = [in_block_order(96, streamed.n_blocks, 3, 1, epoch).tolist() for epoch in range(3)]
+    assert orders[0] != orders[1] != orders[2] != orders[0]
+    assert in_block_order(96, streamed.n_blocks, 4, 1, 0).tolist() != orders[0]
 
 
 def test_streaming_training_equals_resident(tmp_path, make_config, monkeypatch):

@@ -83,6 +83,13 @@ def _cfg(**changes) -> SyntheticConfig:
     return replace(SyntheticConfig(), **changes)
 
 
+def test_antipodal_fraction_is_scale_free_and_ignores_near_zero_vectors():
+    """Only vectors of at least ``min_norm`` times the largest norm take part, whatever the overall scale."""
+    W = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.05, -0.05]])
+    assert antipodal_fraction(W) == 0.5  # the near-zero pair has no direction; the denominator is all 4
+    assert antipodal_fraction(W * 1e-3) == antipodal_fraction(W * 1e3) == 0.5
+
+
 def test_two_perfectly_correlated_features_align_with_one_dimension():
     x = np.repeat((np.random.default_rng(0).random((2000, 1)) < 0.5).astype(np.float32), 2, axis=1)
     s = _cfg(n_features=2, epochs=60)
