@@ -263,3 +263,16 @@ def test_claims_table_shows_each_rows_own_verdict_numbers_and_reason():
         assert f"number {i}<" in row.group(0) and f"<i>reason {i}</i>" in row.group(0)
     assert f"<a href='#{claims.CLAIMS[0].figure}'" in text  # shown figures are linked, others are not
     assert f"<a href='#{claims.CLAIMS[1].figure}'" not in text or claims.CLAIMS[1].figure == claims.CLAIMS[0].figure
+
+
+def test_a_damaged_figure_is_a_note_not_a_broken_image(study, tmp_path):
+    """A truncated PNG (figures carry no checksum) is named on the page with the fix, never embedded."""
+    table = pd.read_parquet(study.parent / analyze.SWEEP_METRICS)
+    analysis_dir = tmp_path / "analysis"
+    shutil.copytree(Path(table["analysis_dir"].iloc[0]), analysis_dir)
+    png = analysis_dir / analyze.FIGURE_DIR / "months_ring.png"
+    intact = report.run_page(analysis_dir).count("<img")
+    png.write_bytes(png.read_bytes()[:-100])
+    text = report.run_page(analysis_dir)
+    assert "Figure <code>months_ring.png</code> is damaged" in text and "re-run the analysis" in text
+    assert text.count("<img") == intact - 1
