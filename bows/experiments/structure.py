@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bows.analysis import discovery
-from bows.analysis.geometry import packing_floor, ring_analysis, ring_signal
-from bows.analysis.groups import DAYS, MONTHS, ROMAN, lookup
 from bows.analysis.structure import group_norms, settle_step, summarise
-from bows.artifacts import atomic_write_json, build_artifact, find_output, finite_json, output_dir
+from bows.artifacts import atomic_write_json, find_output, finite_json
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
+from bows.core import discovery
+from bows.core.geometry import packing_floor, ring_analysis, ring_signal
+from bows.core.groups import DAYS, MONTHS, ROMAN, lookup
+from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import epoch_batches, to_device
 from bows.training.model import TiedAutoencoder
