@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -505,3 +506,18 @@ def reuse_or_key(
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, found.path)
     return key, found
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float (numpy's too) as None, numpy scalars and arrays as plain
+    Python: JSON has no NaN (``json.dumps`` would write the invalid token ``NaN``), and a number that
+    cannot be measured is null, never a NaN a reader may take for a value."""
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy arrays and scalars
+        return finite_json(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -180,8 +180,20 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+PNG_HEAD, PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"  # signature; the IEND chunk that ends every PNG
+
+
 def _img(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
+    """The figure embedded in the page; a truncated or foreign file is shown as a one-line note instead
+    of a broken image (figures carry no checksum: the PNG's own start and end are checked)."""
+    raw = Path(path).read_bytes()
+    if not (raw.startswith(PNG_HEAD) and raw.endswith(PNG_TAIL)):
+        log.warning("report: figure %s is damaged (truncated or not a PNG); re-run the analysis to redraw it", path)
+        return (
+            f"<p class='note'>Figure <code>{esc(Path(path).name)}</code> is damaged ({len(raw):,} bytes, truncated "
+            f"or not a PNG): re-run the analysis (<code>make analyze</code>) to redraw it.</p>"
+        )
+    data = base64.b64encode(raw).decode()
     return f'<img class="fig" src="data:image/png;base64,{data}" alt="{esc(Path(path).stem)}">'
 
 

@@ -276,6 +276,11 @@ class Trainer:
         state = load_checkpoint(self.path, self.device) if self.cfg.train.resume else None
         if state is None:
             return False
+        if state.get("key", self.path.name) != self.path.name:  # copied or swapped in from another run
+            raise BowsError(
+                f"checkpoint {self.path / Files.CHECKPOINT} belongs to run {state['key']}, not to this run "
+                f"({self.path.name}); restore this run's own checkpoint, or delete it to start this run over"
+            )
         if int(state["vocab_size"]) != self.vocab_size or int(state["latent_size"]) != self.cfg.model.latent_size:
             raise BowsError(
                 f"checkpoint {self.path} is for vocab {state['vocab_size']} / latent {state['latent_size']}, "
@@ -333,6 +338,7 @@ class Trainer:
                 "pending": dict(self.pending),
                 "vocab_size": self.vocab_size,
                 "latent_size": self.cfg.model.latent_size,
+                "key": self.path.name,  # the run it belongs to (a checkpoint copied elsewhere is refused)
             },
         )
         self.checkpoint_step = self.opt.step
