@@ -559,6 +559,11 @@ def _compare_row(shown: Shown, columns: Sequence[tuple[str, RunView]]) -> str:
 
 def sweep_page(analysis_dir: Path) -> str:
     sweep_meta = analyze.verify_analysis(analysis_dir)
+    if not sweep_meta.get("complete"):
+        raise BowsError(
+            f"the sweep analysis in {analysis_dir} is incomplete (interrupted during its figures or uploads); "
+            f"re-run `python -m bows.analysis.analyze analyze.sweep=...` or the report with the same sweep to redo it"
+        )
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
     views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / AnalysisFiles.METRICS).is_file()}
@@ -663,7 +668,9 @@ def run(cfg: BowsConfig) -> Path:
     if cfg.analyze.sweep:
         analysis_dir = Path(cfg.analyze.sweep).resolve().parent / analyze.ANALYSIS_DIR
         try:
-            analyze.verify_analysis(analysis_dir)
+            meta = analyze.verify_analysis(analysis_dir)
+            if not meta.get("complete"):  # interrupted during its figures or uploads: never shown half-done
+                raise ArtifactError(f"the analysis in {analysis_dir} was not completed (meta.json complete: false)")
         except ArtifactError as exc:
             log.info("report: %s -- analysing the sweep", exc)
             analysis_dir = analyze.run(cfg)
