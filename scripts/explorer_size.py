@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bows.analysis import explorer
-from bows.analysis.groups import DAYS, MONTHS
+from bows.core.groups import DAYS, MONTHS
 
 PROBE = """<script>(function () {
   var pre = document.createElement('pre'); pre.id = 'bows-check';

@@ -21,9 +21,9 @@ from test_report import _browser, _chromium
 from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_vocab
 
 from bows.analysis import analyze, explorer, report
-from bows.analysis import discovery as disc
-from bows.analysis.groups import MONTHS
 from bows.artifacts import Files
+from bows.core import discovery as disc
+from bows.core.groups import MONTHS
 from bows.data.coactivation import phi
 
 OVERRIDES = ("analyze.umap=false", "analyze.heldout_windows=300", "stats.sample_windows=1500", "stats.min_count=3")

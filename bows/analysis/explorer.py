@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bows.analysis import geometry as geo
-from bows.analysis.groups import DIAGNOSTIC_GROUPS, GROUPS, category_labels
 from bows.artifacts import atomic_write_bytes
+from bows.core import geometry as geo
+from bows.core.groups import DIAGNOSTIC_GROUPS, GROUPS, category_labels
 from bows.data.coactivation import phi, pmi
 
 log = logging.getLogger(__name__)
