@@ -20,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from bows.analysis import explorer
 from bows.analysis.compute import Analysis, analyze_arrays
+from bows.analysis.identity import analysis_identity
 from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
 from bows.artifacts import (
     ArtifactError,
@@ -34,34 +37,23 @@ from bows.artifacts import (
     write_checked_json,
 )
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict, key_dict, to_config
+from bows.config import BowsConfig, as_dict, to_config
 from bows.data import HELDOUT_SPLITS
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
+from bows.locks import hold
 from bows.plots import registry
 from bows.plots import sweep as sweep_plots
 from bows.plots.common import figure_title
-from bows.stages import code_changes, code_digest, code_record, wandb_config
+from bows.stages import code_changes, code_record, wandb_config
 from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
 META = AnalysisFiles.META
-
-
-def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
-    """What an analysis's numbers depend on; an analysis is reused only if all of it matches."""
-    return {
-        "code": code_digest("analyze"),
-        "run_key": run_meta.get("key"),
-        "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
-        "stats_key": stats_artifact.key,
-        "stats_digest": stats_artifact.digest,
-        "settings": key_dict(cfg.analyze),
-    }
 
 
 def numbers_files(out: Path) -> dict:
@@ -127,7 +119,12 @@ def _heldout(windows_artifact, n: int):
 
 
 def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
-    """Analyse one run; returns ``<run>/analysis``."""
+    """Analyse one run; returns ``<run>/analysis`` (one writer at a time: a second waits or stops, ``bows.locks``)."""
+    with hold(Path(run_dir).resolve() / ANALYSIS_DIR, "analyze", cfg.paths.lock_wait):
+        return _analyze_run(run_dir, cfg, group)
+
+
+def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
     from bows.data.binarize import vocab_of
     from bows.training.checkpoint import load_run
 
@@ -181,6 +178,8 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     failed: list[dict[str, str]] = []
     with figure_title(meta["title"]):
         made = registry.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    inputs = _explorer_inputs(W, b, vocab, X, split, costats, result, meta)
+    _attempt(failed, "explorer", lambda: explorer.write_run_explorer(out, explorer.pack_model(inputs)))
     _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
@@ -188,6 +187,23 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     _where_run(run_dir, out)
     _raise_if_failed(failed, out)
     return out
+
+
+def _explorer_inputs(W, b, vocab, X, split: str, costats, result: Analysis, meta: dict) -> explorer.ModelInputs:
+    """What the run's explorer page is made of (``bows.analysis.explorer``)."""
+    return explorer.ModelInputs(
+        W=W,
+        b=b,
+        vocab=list(vocab),
+        X=X,
+        heldout_split=split,
+        counts=costats.words["count"].to_numpy(),
+        n_windows=costats.n_windows,
+        cooc=costats.cooccurrence,
+        tables=result.tables,
+        metrics=result.metrics,
+        info={k: meta.get(k) for k in ("title", "label", "run_key", "weight_decay", "seed", "output")},
+    )
 
 
 def _attach_window_scan(
@@ -320,6 +336,11 @@ def _track_run(
                     np.array(data["cond_corr"], dtype=float),
                     data["words"],
                 )
+        if "dimensionality" in result.tables:  # the word table, for W&B's embedding projector
+            words = explorer.word_table(
+                np.asarray(info.W), list(result.tables["dimensionality"]["word"]), result.tables["dimensionality"]
+            )
+            _attempt(failed, "wandb:tables/words", tracker.embedding_table, "tables/words", words)
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
                 _attempt(failed, f"wandb:tables/{name}", tracker.table, f"tables/{name}", result.tables[name])
@@ -328,10 +349,24 @@ def _track_run(
 # ----------------------------------------------------------------------------- sweeps
 def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     """Analyse every finished run of a sweep index; write the per-run metrics table and the sweep figures."""
+    with hold(Path(index_path).resolve().parent / ANALYSIS_DIR, "analyze sweep", cfg.paths.lock_wait):
+        return _analyze_sweep(index_path, cfg)
+
+
+def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     index_path = Path(index_path).resolve()
+    if index_path.is_dir() and (index_path / Files.SWEEP_INDEX).is_file():
+        index_path = index_path / Files.SWEEP_INDEX  # the multirun directory itself
     if not index_path.is_file():
         raise BowsError(f"sweep index {index_path} not found; pass analyze.sweep=<multirun dir>/sweep.parquet")
-    index = pd.read_parquet(index_path)
+    try:
+        index = pd.read_parquet(index_path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BowsError(
+            f"{index_path} is not a sweep index (a Parquet table written by `make sweep`): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+            "pass analyze.sweep=<multirun dir>/sweep.parquet"
+        ) from exc
     if "run_dir" not in index.columns:
         raise BowsError(f"{index_path} has no run_dir column; is it a sweep index written by `make sweep`?")
     group = cfg.wandb.group or _recorded_group(index) or f"sweep-{index_path.parent.name}"
@@ -395,6 +430,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = registry.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_plots.sweep_title(table, group))
+    _attempt(failed, "explorer", explorer.write_sweep_explorer, out, table, sweep_plots.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
@@ -468,6 +504,9 @@ def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
     if meta.get("failed"):
         log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
         return None
+    if not (out / explorer.EXPLORER).is_file():
+        log.info("analyze: %s has no %s, redone", out, explorer.EXPLORER)
+        return None
     info = load_run(run_dir)
     stats = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
     expected = json.loads(json.dumps(analysis_identity(info.meta, stats, cfg), default=str))
@@ -525,6 +564,12 @@ def default_run_dir(cfg: BowsConfig) -> Path:
     from bows.data import binarize
     from bows.training.checkpoint import run_dir as run_dir_of
 
+    runs = cfg.paths.root_path / "runs"
+    if not runs.is_dir() or not any(runs.iterdir()):  # nothing trained here: say so before building the data
+        raise BowsError(
+            f"no trained run under {runs}; run `make train` with the same overrides first, "
+            "or pass analyze.run=<a run directory>"
+        )
     run_dir = run_dir_of(cfg, binarize.run(cfg))
     if not run_dir.is_dir():
         raise BowsError(

@@ -31,6 +31,7 @@ from bows.core.groups import DAYS, MONTHS, ROMAN, lookup
 from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import epoch_batches, to_device
+from bows.training.footprint import check_fits
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, fit
 
@@ -204,6 +205,14 @@ def run(cfg: BowsConfig) -> Path:
     if not groups:
         raise ValueError("structure: neither the months nor the Roman numerals are in the vocabulary")
     device, _ = resolve_device(cfg.train.device, "fp32", cfg.train.num_threads)
+    check_fits(
+        device,
+        len(vocab),
+        max(s.latent_sizes),
+        cfg.train.batch_size,
+        instances=len(s.seeds),
+        latent_setting="structure.latent_sizes max",
+    )
     train = load_windows(windows_artifact, "train")
     windows = to_device(train.offsets, train.indices, train.vocab_size, device)
     counts = np.bincount(np.asarray(train.indices), minlength=len(vocab))  # windows holding each word

@@ -31,6 +31,7 @@ from bows.plots.synthetic import gram_figure, metrics_figure, sparsity_phase_fig
 from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import Batch, epoch_order, tensor_batches
+from bows.training.footprint import check_fits
 from bows.training.model import TiedAutoencoder, reconstruction_loss
 from bows.training.optim import Optimisation, fit
 
@@ -101,6 +102,15 @@ def train_instances(
     """
     started = time.perf_counter()
     n_features = train.shape[-1]
+    check_fits(
+        torch.device("cpu"),
+        n_features,
+        max(latents),
+        s.batch_size,
+        instances=len(latents),
+        latent_setting="synthetic.latent_sizes max",
+        batch_setting="synthetic.batch_size",
+    )
     x_train, x_test = torch.from_numpy(train).float(), torch.from_numpy(test).float()
     model = TiedAutoencoder(n_features, max(latents), instances=len(latents), output=output)
     with torch.no_grad():
