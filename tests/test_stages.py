@@ -144,8 +144,22 @@ def test_resume_under_changed_training_code_stops_with_one_line(make_config, dat
 
 
 def test_finished_run_of_other_training_code_is_reused_with_one_warning(make_config, data, monkeypatch, caplog):  # noqa: F811
+    import contextlib
+    from unittest import mock
+
+    configs = []
+
+    @contextlib.contextmanager
+    def capture(wandb_cfg, **kwargs):
+        configs.append(kwargs["config"])
+        yield mock.MagicMock()
+
+    monkeypatch.setattr(train_mod, "tracking_run", capture)
     cfg = _cfg(make_config, "train.max_steps=4")
     path = train_mod.run(cfg)
+    # the training run's W&B config: only the sections training (and its upstream stages) reads
+    assert set(configs[0]) == {"corpus", "vocab", "window", "model", "train"}
+    assert configs[0]["train"]["weight_decay"] == cfg.train.weight_decay
     recorded = json.loads((path / Files.RUN).read_text())["code"]
     other = {"digest": "other", "modules": {**recorded["modules"], "bows.training.kernels": "edited"}}
     monkeypatch.setattr(train_mod, "code_record", lambda name: other)
@@ -161,6 +175,7 @@ def test_a_same_size_same_mtime_edit_of_a_local_file_is_rebuilt(tmp_path, make_c
         (texts / f"doc{i}.txt").write_text(f"{TEXT} {i}.\nAnd a second line of document {i}.\n")
     cfg = make_config("corpus=local", f"corpus.files=['{texts}/*.txt']")
     first = download.run(cfg)
+    assert first.meta["code"] == stages.code_record("download")  # meta.json records the code that built it
     target = texts / "doc0.txt"
     before = target.stat()
     target.write_text(target.read_text().replace("snow", "rain"))  # same length
