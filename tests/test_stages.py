@@ -45,6 +45,21 @@ def test_code_digest_ignores_formatting_comments_and_docstrings():
     assert stages.source_digest(base) != stages.source_digest(base.replace("x + 1", "x + 2"))
 
 
+def test_package_data_files_count_as_the_code_that_reads_them(tmp_path, monkeypatch):
+    copy = tmp_path / "bows"
+    shutil.copytree(ROOT / "bows", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(stages, "PACKAGE", copy)
+    stages._parsed.cache_clear()
+    before = stages.module_digests(["bows.core.groups", "bows.data.tokenize"])
+    categories = copy / "resources" / "categories.json"
+    categories.write_text(categories.read_text().replace('"version"', '"version" ', 1) + " ")  # new bytes
+    stages._parsed.cache_clear()
+    after = stages.module_digests(["bows.core.groups", "bows.data.tokenize"])
+    stages._parsed.cache_clear()
+    assert after["bows.core.groups"] != before["bows.core.groups"]  # reads categories.json
+    assert after["bows.data.tokenize"] == before["bows.data.tokenize"]  # reads the stopwords only
+
+
 def _corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
