@@ -14,6 +14,7 @@ import logging
 import netrc
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -159,9 +160,17 @@ def offline_runs(dir: Path) -> list[Path]:
     return sorted(Path(dir).glob("wandb/offline-run-*"))
 
 
+def shell_path(path: Path | str) -> str:
+    """``path`` for a POSIX shell: literal parts quoted (spaces, quotes, ``$``), glob characters
+    (``*``, ``?``, ``[...]``) left to the shell to expand."""
+    pieces = re.split(r"(\*|\?|\[[^/\]]*\])", str(path))
+    return "".join(piece if i % 2 else (shlex.quote(piece) if piece else "") for i, piece in enumerate(pieces))
+
+
 def sync_command(paths: list[Path] | list[str]) -> str:
-    """The ``wandb sync`` command that uploads the given offline run directories (or glob patterns)."""
-    return "wandb sync " + " ".join(str(p) for p in paths)
+    """The ``wandb sync`` command that uploads the given offline run directories (or glob patterns),
+    ready to paste into a shell whatever characters the data root holds."""
+    return "wandb sync " + " ".join(shell_path(p) for p in paths)
 
 
 def sync_patterns(root: Path) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from bows.analysis.compute import Analysis, analyze_arrays
 from bows.analysis.identity import analysis_identity
@@ -329,9 +330,18 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
 
 def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     index_path = Path(index_path).resolve()
+    if index_path.is_dir() and (index_path / Files.SWEEP_INDEX).is_file():
+        index_path = index_path / Files.SWEEP_INDEX  # the multirun directory itself
     if not index_path.is_file():
         raise BowsError(f"sweep index {index_path} not found; pass analyze.sweep=<multirun dir>/sweep.parquet")
-    index = pd.read_parquet(index_path)
+    try:
+        index = pd.read_parquet(index_path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BowsError(
+            f"{index_path} is not a sweep index (a Parquet table written by `make sweep`): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+            "pass analyze.sweep=<multirun dir>/sweep.parquet"
+        ) from exc
     if "run_dir" not in index.columns:
         raise BowsError(f"{index_path} has no run_dir column; is it a sweep index written by `make sweep`?")
     group = cfg.wandb.group or _recorded_group(index) or f"sweep-{index_path.parent.name}"
@@ -525,6 +535,12 @@ def default_run_dir(cfg: BowsConfig) -> Path:
     from bows.data import binarize
     from bows.training.checkpoint import run_dir as run_dir_of
 
+    runs = cfg.paths.root_path / "runs"
+    if not runs.is_dir() or not any(runs.iterdir()):  # nothing trained here: say so before building the data
+        raise BowsError(
+            f"no trained run under {runs}; run `make train` with the same overrides first, "
+            "or pass analyze.run=<a run directory>"
+        )
     run_dir = run_dir_of(cfg, binarize.run(cfg))
     if not run_dir.is_dir():
         raise BowsError(
