@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -34,6 +35,7 @@ from bows.errors import (
     ArtifactError,  # noqa: F401  (re-exported: callers import it from here)
     with_path,
 )
+from bows.locks import hold, wait_while_held
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +328,9 @@ def output_dir(root: Path, kind: str, name: str, config: Any) -> Path:
 def find_output(directory: Path, stage: str) -> Artifact | None:
     """``find_artifact`` for an ``output_dir`` (logged as skipped when found)."""
     found = find_artifact(directory.parent, stage, directory.name, path=directory)
+    if found is None:  # another process building it: wait, then use theirs
+        wait_while_held(directory, f"{stage} (reuse)")
+        found = find_artifact(directory.parent, stage, directory.name, path=directory)
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, directory)
     return found
@@ -460,32 +465,33 @@ def build_artifact(
     ``final`` places it at another path than ``<root>/artifacts/<stage>/<key>`` (``output_dir``)."""
     builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final, code)
     builder.final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
-        owner = stale.name.rsplit("-", 3)[-3:-1]
-        if _abandoned(owner):
-            shutil.rmtree(stale, ignore_errors=True)
-        elif owner[0] != socket.gethostname().replace("-", "_"):
-            log.warning(
-                "%s: a temporary build directory of host %s (pid %s) is kept: that host may still be "
-                "building it; if it is not (a crashed job), remove it with  rm -rf %s",
-                stage,
-                owner[0],
-                owner[1],
-                shlex.quote(str(stale)),
-            )
-    builder.tmp.mkdir()
-    try:
-        yield builder
-        builder._artifact = builder.commit()
-    except OSError as exc:  # a full disk while writing: name the file (as the artifact would call it)
-        named = with_path(exc, _being_written(builder))
-        inside = str(named.filename or "")
-        if inside.startswith(str(builder.tmp)):
-            named = OSError(named.errno, named.strerror, str(builder.final) + inside[len(str(builder.tmp)) :])
-        raise named from exc
-    finally:
-        if builder.tmp.exists():
-            shutil.rmtree(builder.tmp, ignore_errors=True)
+    with hold(builder.final, f"build {stage}", wait=None):  # one builder per key; others wait, then reuse
+        for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
+            owner = stale.name.rsplit("-", 3)[-3:-1]
+            if _abandoned(owner):
+                shutil.rmtree(stale, ignore_errors=True)
+            elif owner[0] != socket.gethostname().replace("-", "_"):
+                log.warning(
+                    "%s: a temporary build directory of host %s (pid %s) is kept: that host may still be "
+                    "building it; if it is not (a crashed job), remove it with  rm -rf %s",
+                    stage,
+                    owner[0],
+                    owner[1],
+                    shlex.quote(str(stale)),
+                )
+        builder.tmp.mkdir()
+        try:
+            yield builder
+            builder._artifact = builder.commit()
+        except OSError as exc:  # a full disk while writing: name the file (as the artifact would call it)
+            named = with_path(exc, _being_written(builder))
+            inside = str(named.filename or "")
+            if inside.startswith(str(builder.tmp)):
+                named = OSError(named.errno, named.strerror, str(builder.final) + inside[len(str(builder.tmp)) :])
+            raise named from exc
+        finally:
+            if builder.tmp.exists():
+                shutil.rmtree(builder.tmp, ignore_errors=True)
 
 
 def reuse_or_key(
@@ -494,6 +500,24 @@ def reuse_or_key(
     """The stage's key and, if an intact artifact for it exists, that artifact (logged as skipped)."""
     key = artifact_key(stage, config, inputs)
     found = find_artifact(root, stage, key)
+    if found is None:  # another process building this key: wait, then use theirs
+        wait_while_held(artifact_dir(root, stage, key), f"{stage} (reuse)")
+        found = find_artifact(root, stage, key)
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, found.path)
     return key, found
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float (numpy's too) as None, numpy scalars and arrays as plain
+    Python: JSON has no NaN (``json.dumps`` would write the invalid token ``NaN``), and a number that
+    cannot be measured is null, never a NaN a reader may take for a value."""
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy arrays and scalars
+        return finite_json(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

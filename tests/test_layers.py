@@ -51,6 +51,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.config",
         "bows.artifacts",
         "bows.stages",
+        "bows.locks",
         "bows.tracking",
         "bows.cli",
         "bows.net",
@@ -61,7 +62,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.data.corpora",
         "bows.data.chunks",
         "bows.training.checkpoint",
+        "bows.training.keys",
         "bows.training.autotune",
+        "bows.analysis.identity",
         "bows.training.footprint",
         "bows.analysis.store",
         "bows.plots",
@@ -90,6 +93,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.experiments.synthetic",
         "bows.experiments.citymap",
         "bows.experiments.structure",
+        "bows.status",
     ),
 }
 # Sideways (same layer): a module may import one of its own package or of a package earlier in the

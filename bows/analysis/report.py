@@ -180,8 +180,20 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+PNG_HEAD, PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"  # signature; the IEND chunk that ends every PNG
+
+
 def _img(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
+    """The figure embedded in the page; a truncated or foreign file is shown as a one-line note instead
+    of a broken image (figures carry no checksum: the PNG's own start and end are checked)."""
+    raw = Path(path).read_bytes()
+    if not (raw.startswith(PNG_HEAD) and raw.endswith(PNG_TAIL)):
+        log.warning("report: figure %s is damaged (truncated or not a PNG); re-run the analysis to redraw it", path)
+        return (
+            f"<p class='note'>Figure <code>{esc(Path(path).name)}</code> is damaged ({len(raw):,} bytes, truncated "
+            f"or not a PNG): re-run the analysis (<code>make analyze</code>) to redraw it.</p>"
+        )
+    data = base64.b64encode(raw).decode()
     return f'<img class="fig" src="data:image/png;base64,{data}" alt="{esc(Path(path).stem)}">'
 
 
@@ -547,6 +559,11 @@ def _compare_row(shown: Shown, columns: Sequence[tuple[str, RunView]]) -> str:
 
 def sweep_page(analysis_dir: Path) -> str:
     sweep_meta = analyze.verify_analysis(analysis_dir)
+    if not sweep_meta.get("complete"):
+        raise BowsError(
+            f"the sweep analysis in {analysis_dir} is incomplete (interrupted during its figures or uploads); "
+            f"re-run `python -m bows.analysis.analyze analyze.sweep=...` or the report with the same sweep to redo it"
+        )
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
     views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / AnalysisFiles.METRICS).is_file()}
@@ -651,7 +668,9 @@ def run(cfg: BowsConfig) -> Path:
     if cfg.analyze.sweep:
         analysis_dir = Path(cfg.analyze.sweep).resolve().parent / analyze.ANALYSIS_DIR
         try:
-            analyze.verify_analysis(analysis_dir)
+            meta = analyze.verify_analysis(analysis_dir)
+            if not meta.get("complete"):  # interrupted during its figures or uploads: never shown half-done
+                raise ArtifactError(f"the analysis in {analysis_dir} was not completed (meta.json complete: false)")
         except ArtifactError as exc:
             log.info("report: %s -- analysing the sweep", exc)
             analysis_dir = analyze.run(cfg)

@@ -150,8 +150,8 @@ def coactivation_figure(a: Analysis, path: Path) -> bool:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, col, label in ((axes[0], "corr", "data correlation (phi)"), (axes[1], "pmi", "PMI (nats)")):
         ok = np.isfinite(frame[col]) & np.isfinite(frame["dot"])
-        if not ok.any():
-            ax.text(0.5, 0.5, f"no pair with a finite {label}", ha="center", va="center", transform=ax.transAxes)
+        if not ok.any():  # e.g. no pair co-occurs in any window: nothing to bin
+            not_enough_data(ax, label, f"no pair with a finite {col} and <w_i, w_j>")
             continue
         hb = ax.hexbin(frame.loc[ok, col], frame.loc[ok, "dot"], gridsize=60, bins="log", cmap="viridis", mincnt=1)
         plt.colorbar(hb, ax=ax, label="pairs (log)")

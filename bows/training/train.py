@@ -29,6 +29,7 @@ from bows.core.groups import DAYS, MONTHS, lookup
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
+from bows.locks import hold
 from bows.stages import code_changes, code_record, wandb_config
 from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
 from bows.training.autotune import select_kernels
@@ -170,26 +171,27 @@ def run(cfg: BowsConfig) -> Path:
     artifact, train_windows, val_windows = load_data(cfg)
     check_fits(device, int(train_windows.vocab_size), cfg.model.latent_size, cfg.train.batch_size)
     path = run_dir(cfg, artifact)
-    info = read_run_json(path)
-    changed = code_changes((info or {}).get("code"), code_record("train")) if info else []
-    if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
-        problem = weights_problem(path, info)
-        if problem is None:
-            if changed:
-                log.warning("train: %s was trained by other code (%s); reused as is", path, ", ".join(changed))
-            log.info("train: finished run, skipped (%s)", path)
-            return path
-        log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
-    resuming = cfg.train.resume and (path / Files.CHECKPOINT).is_file()
-    if resuming and changed and not cfg.train.allow_code_change:
-        raise BowsError(
-            f"{path} was begun by other training code ({', '.join(changed)}); start it over with "
-            "train.resume=false, or continue knowingly with train.allow_code_change=true"
-        )
-    trainer = Trainer(cfg, artifact, train_windows, val_windows, path, device)
-    if resuming and changed:
-        trainer.info["code_change"] = {"allowed": True, "modules": changed, "before": (info or {}).get("code")}
-    return trainer.train()
+    with hold(path, "train", cfg.paths.lock_wait):  # one trainer per run: a second one waits or stops
+        info = read_run_json(path)
+        changed = code_changes((info or {}).get("code"), code_record("train")) if info else []
+        if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
+            problem = weights_problem(path, info)
+            if problem is None:
+                if changed:
+                    log.warning("train: %s was trained by other code (%s); reused as is", path, ", ".join(changed))
+                log.info("train: finished run, skipped (%s)", path)
+                return path
+            log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
+        resuming = cfg.train.resume and (path / Files.CHECKPOINT).is_file()
+        if resuming and changed and not cfg.train.allow_code_change:
+            raise BowsError(
+                f"{path} was begun by other training code ({', '.join(changed)}); start it over with "
+                "train.resume=false, or continue knowingly with train.allow_code_change=true"
+            )
+        trainer = Trainer(cfg, artifact, train_windows, val_windows, path, device)
+        if resuming and changed:
+            trainer.info["code_change"] = {"allowed": True, "modules": changed, "before": (info or {}).get("code")}
+        return trainer.train()
 
 
 def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
@@ -274,6 +276,11 @@ class Trainer:
         state = load_checkpoint(self.path, self.device) if self.cfg.train.resume else None
         if state is None:
             return False
+        if state.get("key", self.path.name) != self.path.name:  # copied or swapped in from another run
+            raise BowsError(
+                f"checkpoint {self.path / Files.CHECKPOINT} belongs to run {state['key']}, not to this run "
+                f"({self.path.name}); restore this run's own checkpoint, or delete it to start this run over"
+            )
         if int(state["vocab_size"]) != self.vocab_size or int(state["latent_size"]) != self.cfg.model.latent_size:
             raise BowsError(
                 f"checkpoint {self.path} is for vocab {state['vocab_size']} / latent {state['latent_size']}, "
@@ -331,6 +338,7 @@ class Trainer:
                 "pending": dict(self.pending),
                 "vocab_size": self.vocab_size,
                 "latent_size": self.cfg.model.latent_size,
+                "key": self.path.name,  # the run it belongs to (a checkpoint copied elsewhere is refused)
             },
         )
         self.checkpoint_step = self.opt.step
