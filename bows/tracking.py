@@ -69,6 +69,17 @@ class Tracker:
 
             self.run.log({key: wandb.Table(dataframe=frame.reset_index(drop=True))})
 
+    def embedding_table(self, key: str, frame: Any) -> None:
+        """Log a table whose list-valued column (e.g. each word's vector) W&B's embedding projector plots
+        (a 2-D PCA / UMAP / t-SNE panel of that column, hover for the other columns)."""
+        if self.run is not None:
+            import wandb
+
+            rows: list[Any] = [
+                [v.tolist() if isinstance(v, np.ndarray) else v for v in row] for row in frame.itertuples(index=False)
+            ]
+            self.run.log({key: wandb.Table(columns=[str(c) for c in frame.columns], data=rows)})
+
     def heatmap(self, key: str, matrix: np.ndarray, labels: list[str]) -> None:
         """A labelled square matrix (Gram, correlation, ...) as an image plus a table."""
         if self.run is None:

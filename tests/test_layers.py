@@ -67,6 +67,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.analysis.identity",
         "bows.training.footprint",
         "bows.analysis.store",
+        "bows.analysis.explorer",
         "bows.plots",
         "bows.plots.common",
         "bows.plots.registry",

@@ -99,7 +99,8 @@ def test_study_page_reads_like_a_results_section(study):
     assert len(images) >= 16 and all(src.startswith("data:image/png;base64,") for src, _ in images)
     assert len(images) == text.count("<img")
     hrefs = [h for h in re.findall(r"<a href='([^']+)'", text) if not h.startswith("#")]
-    assert len(hrefs) == 2 and all((study.parent / h).resolve().is_file() for h in hrefs)
+    assert len(hrefs) == 3 and hrefs[0] == "explorer.html"  # the explorer first, then the run pages
+    assert all((study.parent / h).resolve().is_file() for h in hrefs)
 
 
 def test_run_page_names_the_run_and_shows_claims_before_figures(study):
@@ -171,7 +172,8 @@ def test_report_of_a_sweep_over_latent_sizes(make_config, tmp_path):
     (wd, chosen), *_ = report.representatives(table)
     assert list(chosen["latent_size"]) == [12]  # the claims and side-by-side figures use the largest L
     hrefs = [h for h in re.findall(r"<a href='([^']+)'", text) if not h.startswith("#")]
-    assert len(hrefs) == 2 and all((page.parent / h).resolve().is_file() for h in hrefs)
+    assert len(hrefs) == 3 and hrefs[0] == "explorer.html"
+    assert all((page.parent / h).resolve().is_file() for h in hrefs)
 
 
 # ----------------------------------------------------------------------------- in a real browser

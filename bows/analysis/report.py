@@ -25,6 +25,7 @@ import pandas as pd
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
 from bows.analysis.compute import Analysis
+from bows.analysis.explorer import EXPLORER, MODEL_SCRIPTS, write_sweep_explorer
 from bows.analysis.store import AnalysisFiles, load_analysis
 from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
@@ -371,6 +372,18 @@ def _notes(a: Analysis) -> list[str]:
     return notes
 
 
+def _explorer_link(analysis_dir: Path) -> str:
+    """A line linking the analysis's word explorer (``explorer.html`` next to the report), if written."""
+    if not (Path(analysis_dir) / EXPLORER).is_file():
+        return ""
+    return (
+        f"<p class='note'><a href='{EXPLORER}'><b>Open the word explorer</b></a>: any word's neighbours in W next to "
+        "its co-occurring words, any group's Gram, PCA and ring / line score, the map of every word"
+        + (", the same word or group across the models" if (Path(analysis_dir) / MODEL_SCRIPTS).is_dir() else "")
+        + " (opens from disk, no server).</p>"
+    )
+
+
 def _failed(meta: dict) -> str:
     """A warning block listing what failed in the analysis (figures, uploads) and sweep members skipped."""
     failed, skipped = meta.get("failed") or [], meta.get("skipped") or []
@@ -480,6 +493,7 @@ def run_page(analysis_dir: Path) -> str:
         ),
         _failed(view.meta),
         _code_note([view]),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
         claims_table(evaluate([view.model()]), present, _notes(view.analysis)),
     ]
@@ -594,6 +608,7 @@ def sweep_page(analysis_dir: Path) -> str:
         ),
         _failed(sweep_meta),
         _code_note(list(views.values())),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
     ]
     listed_run = {s.name for s in RUN_FIGURES}
@@ -678,6 +693,8 @@ def run(cfg: BowsConfig) -> Path:
         for run_analysis in table["analysis_dir"]:
             if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
+        if not (analysis_dir / EXPLORER).is_file():  # a sweep analysed before the explorer existed
+            write_sweep_explorer(analysis_dir, table, analysis_dir.parent.name)
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
     if not run_dir.is_dir():
