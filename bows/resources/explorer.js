@@ -1,10 +1,10 @@
 /* The bows explorer (written into analysis/explorer.html by bows.analysis.explorer): Word, Group, Map
    and Compare views of one model or of every model of a sweep / study, drawn with plotly.
    A group's ring and line scores are computed here with the analysis's definitions:
-   ring score  = bows.analysis.geometry.ring_analysis (PCA-3 of the raw vectors, angles around the
+   ring score  = bows.core.geometry.ring_analysis (PCA-3 of the raw vectors, angles around the
                  centroid in PC1-2, share of calendar-adjacent pairs that are angular neighbours;
                  chance 2/(n-1); p = share of random orders with at least as many adjacent pairs);
-   shape ring / line = bows.analysis.discovery.group_shapes on the group's cosine block. */
+   shape ring / line = bows.core.discovery.group_shapes on the group's cosine block. */
 (function () {
   "use strict";
   var HEAD = JSON.parse(document.getElementById("bows-head").textContent);
