@@ -165,7 +165,9 @@ def test_analysis_is_reused_only_when_run_stats_settings_and_version_match(analy
     assert analyze.current_analysis(run_dir, other_seed) is None
     other_stats = dataclasses.replace(cfg, stats=dataclasses.replace(cfg.stats, min_count=4))
     assert analyze.current_analysis(run_dir, other_stats) is None
-    monkeypatch.setattr(analyze, "ANALYSIS_VERSION", analyze.ANALYSIS_VERSION + 1)
+    from bows.analysis import identity
+
+    monkeypatch.setattr(identity, "ANALYSIS_VERSION", identity.ANALYSIS_VERSION + 1)
     assert analyze.current_analysis(run_dir, cfg) is None
     monkeypatch.undo()
     meta = json.loads((out / "meta.json").read_text())
