@@ -8,6 +8,7 @@ naming the path and the fix, even for a command that would only reuse finished w
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+from bows.artifacts import Files
 from bows.config import CONF_DIR, BowsConfig, to_config
 from bows.errors import USER_ERRORS, BowsError, StopRequested  # noqa: F401  (BowsError re-exported for callers)
 
@@ -52,12 +54,20 @@ def parallel_jobs() -> bool:
     return not launcher.endswith("BasicLauncher") and hydra_cfg.launcher.get("n_jobs", 2) != 1
 
 
+def job_group(hydra_cfg: Any) -> str | None:
+    """The W&B group of a multirun job: the one its sweep derived at start (``bows_sweep.json``, written by
+    ``bows.training.sweep.write_sweep_definition``)."""
+    file = Path(hydra_cfg.sweep.dir) / Files.SWEEP
+    if file.is_file():
+        return json.loads(file.read_text()).get("group")
+    log.warning("sweep: %s is missing (is the SweepIndex callback configured?); no W&B group derived", file)
+    return None
+
+
 def _with_sweep_group(dcfg: DictConfig) -> DictConfig:
     """Inside a multirun without an explicit ``wandb.group``, the group derived from what the sweep is."""
     if not _multirun() or dcfg.get("wandb", {}).get("group"):
         return dcfg
-    from bows.training.sweep import job_group
-
     group = job_group(HydraConfig.get())
     if group:
         with open_dict(dcfg):

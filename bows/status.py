@@ -14,8 +14,8 @@ Every artifact, run, analysis, sweep, study and experiment output is listed with
   directory whose builder is gone; a run marked ``running`` whose process is gone);
 - ``failed``: a run that diverged or raised, an analysis with failed parts;
 - ``stale``: its code, inputs or settings changed: the key rule or a recorded format/version differs,
-  an input artifact is missing or was rebuilt (its digest differs), or -- once results record one --
-  its ``code_digest`` differs from ``current_code_digest`` of the code that makes it.
+  an input artifact is missing or was rebuilt (its digest differs), or
+  its recorded code digest differs from that of the code that makes it now (``bows.stages``).
 
 Then the steps ``make all`` would run for the current config (the default one plus the overrides
 given), and with ``--gc`` what no current key reaches: not built by the current config, not a member
@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bows.artifacts import FORMAT_VERSION, META_CHECKSUM, Artifact, Files, artifact_key, stable_hash
+from bows import stages
+from bows.artifacts import FORMAT_VERSION, META_CHECKSUM, Artifact, Files, stable_hash
 from bows.config import BowsConfig
 from bows.locks import Owner, lock_files, owner_of, pid_alive, read_owner
 
@@ -47,10 +48,20 @@ ANALYSIS = "analysis"
 JOB_FILE = "bows_job.json"  # bows.training.sweep.JOB_FILE (not imported: that module needs Hydra's callback API)
 EXPERIMENT_KINDS = ("structure", "synthetic", "citymap")
 
-# Hook for code identity: once results record ``code_digest`` (of the modules that decide their numbers),
-# point this at the function that computes the current digest for a kind ("download", "run", "analysis",
-# "structure", ...). A recorded digest that differs from the current one makes the result stale.
-current_code_digest: Callable[[str], str | None] = lambda kind: None  # noqa: E731
+_KIND_STAGE = {"run": "train", "analysis": "analyze"}
+
+
+def current_code_digest(kind: str) -> str | None:
+    """The digest of the code that makes results of ``kind`` now (``bows.stages``), None for an unknown kind.
+    A recorded digest that differs from it makes the result stale."""
+    name = _KIND_STAGE.get(kind, kind)
+    return stages.code_digest(name) if name in stages.STAGES else None
+
+
+def recorded_code_digest(record: dict[str, Any]) -> str | None:
+    """The code digest a ``meta.json`` / ``run.json`` recorded (``code.digest``), None before code identities."""
+    code = record.get("code")
+    return code.get("digest") if isinstance(code, dict) else None
 
 
 @dataclass
@@ -168,11 +179,11 @@ class Scan:
         meta = self.metas.get(path) or _checked(path / Files.META)[0] or {}
         self.metas[path] = meta
         reason = ""
-        recorded_code, code = meta.get("code_digest"), current_code_digest(str(meta.get("stage")))
+        recorded_code, code = recorded_code_digest(meta), current_code_digest(str(meta.get("stage")))
         if meta.get("format") != FORMAT_VERSION:
             reason = f"artifact format {meta.get('format')}, this bows writes {FORMAT_VERSION}"
         elif recorded_code and code and recorded_code != code:
-            reason = "code changed (code_digest differs)"
+            reason = "code changed (code digest differs)"
         else:
             for name, info in meta.get("inputs", {}).items():
                 source = _artifact_path(self.root, info["path"])
@@ -202,7 +213,7 @@ class Scan:
 
             def key_of(meta: dict[str, Any], stage: str = stage) -> str:
                 inputs = {n: Artifact(Path("."), {"files": self._input_files(i)}) for n, i in meta["inputs"].items()}
-                return artifact_key(stage, meta.get("config"), inputs)
+                return stages.artifact_key(stage, meta.get("config"), inputs)
 
             for path in sorted(stage_dir.iterdir()):
                 if path.name.startswith(".tmp-"):
@@ -243,7 +254,7 @@ class Scan:
                 name, _, key = path.name.rpartition("-")  # artifacts.output_dir: <name>-<key> or <key>
 
                 def key_of(meta: dict[str, Any], kind: str = kind, name: str = name) -> str:
-                    key = artifact_key(kind, meta.get("config"))[:10]
+                    key = stages.artifact_key(kind, meta.get("config"))[:10]
                     return f"{name}-{key}" if name else key
 
                 entry = self._artifact_entry(kind, path, key_of)
@@ -298,9 +309,9 @@ class Scan:
     def run_stale(self, path: Path, info: dict[str, Any]) -> str:
         from bows.training.keys import recorded_run_key
 
-        recorded_code, code = info.get("code_digest"), current_code_digest("run")
+        recorded_code, code = recorded_code_digest(info), current_code_digest("run")
         if recorded_code and code and recorded_code != code:
-            return "training code changed (code_digest differs)"
+            return "training code changed (code digest differs)"
         data = info.get("data", {})
         windows_path = _artifact_path(self.root, data.get("windows", ""))
         meta = self.metas.get(windows_path) or _checked(windows_path / Files.META)[0]
@@ -347,14 +358,12 @@ class Scan:
         return entry
 
     def analysis_stale(self, path: Path, meta: dict[str, Any]) -> str:
-        from bows.analysis.identity import ANALYSIS_VERSION
-
         identity = meta.get("identity") or {}
-        recorded_code, code = meta.get("code_digest"), current_code_digest("analysis")
-        if recorded_code and code and recorded_code != code:
-            return "analysis code changed (code_digest differs)"
-        if "version" in identity and identity.get("version") != ANALYSIS_VERSION:
-            return f"analysis version {identity.get('version')}, this bows makes {ANALYSIS_VERSION}"
+        recorded_code, code = identity.get("code"), current_code_digest("analysis")
+        if not recorded_code:
+            return "made before code identities were recorded"
+        if code and recorded_code != code:
+            return "analysis code changed (code digest differs)"
         run = _json(path.parent / Files.RUN) or {}
         if identity.get("weights_sha256") not in (None, (run.get("weights") or {}).get("sha256")):
             return "the run's weights changed since"
@@ -439,7 +448,7 @@ def plan(cfg: BowsConfig, scan: Scan) -> list[Step]:
     by_path = {e.path: e for e in scan.entries}
 
     def artifact(stage: str, config: Any, inputs: dict[str, Artifact]) -> Artifact | None:
-        key = artifact_key(stage, config, inputs)
+        key = stages.artifact_key(stage, config, inputs)
         path = root / "artifacts" / stage / key
         meta = _existing(path)
         entry = by_path.get(path)
@@ -636,4 +645,15 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["Entry", "Scan", "Step", "plan", "garbage", "remove", "render", "main", "current_code_digest"]
+__all__ = [
+    "Entry",
+    "Scan",
+    "Step",
+    "plan",
+    "garbage",
+    "remove",
+    "render",
+    "main",
+    "current_code_digest",
+    "recorded_code_digest",
+]

@@ -108,7 +108,7 @@ def test_umap_figure(tiny):
 
 
 def test_sweep_figures_from_a_metric_table(tmp_path):
-    from bows.plots.sweep import sweep_figures
+    from bows.plots.registry import sweep_figures
 
     rng = np.random.default_rng(0)
     rows = [
@@ -133,7 +133,7 @@ def test_missing_and_unseen_calendar_words_give_null_with_reason_never_one(tmp_p
     """Finding 1: months in the vocabulary (forced tokens) but in no window, and only some day
     names in the vocabulary: every ring metric is null with its reason, figures say 'not enough
     data' instead of crashing, and the analysis completes."""
-    from bows.analysis.groups import DAYS, MONTHS
+    from bows.core.groups import DAYS, MONTHS
 
     cfg = make_config(
         "analyze.umap=false",
@@ -169,19 +169,16 @@ def test_missing_and_unseen_calendar_words_give_null_with_reason_never_one(tmp_p
 
 
 def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tiny, monkeypatch):
-    from bows.plots import figures
+    import dataclasses
+
+    from bows.plots import registry
 
     cfg, vocab, windows = tiny
     W, b = linear_weights(windows, len(vocab), 16)
     run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, "figfail")
-    real = figures.run_figure_specs
-
-    def broken():
-        specs = real()
-        specs["groups"] = (lambda a, p: bool(1 / 0), "broken")
-        return specs
-
-    monkeypatch.setattr(figures, "run_figure_specs", broken)
+    real = registry.RUN_FIGURES
+    broken = tuple(dataclasses.replace(f, draw=lambda a, p: bool(1 / 0)) if f.name == "groups" else f for f in real)
+    monkeypatch.setattr(registry, "RUN_FIGURES", broken)
     cfg = with_analyze(cfg, run=str(run_dir))
     with pytest.raises(analyze.AnalysisIncomplete, match="figure:groups"):
         analyze.run(cfg)
@@ -191,7 +188,7 @@ def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tin
     assert {"months_ring", "coactivation", "dimensionality"} <= set(meta["figures"])
     assert (run_dir / "analysis" / "figures" / "months_ring.png").is_file()
     assert analyze.current_analysis(run_dir, cfg) is None  # incomplete: never reused as up to date
-    monkeypatch.setattr(figures, "run_figure_specs", real)
+    monkeypatch.setattr(registry, "RUN_FIGURES", real)
     analyze.run(cfg)
     assert json.loads((run_dir / "analysis" / "meta.json").read_text())["failed"] == []
     assert analyze.current_analysis(run_dir, cfg) is not None

@@ -2,8 +2,9 @@
 and the ring score of a synthetic corpus with a planted cyclic co-occurrence peaks at the planted G."""
 
 import numpy as np
+from readers import row_indicators
 
-from bows.data.diagnostics import centred_gram, row_indicators, scan_window_sizes, structure_scores, windowed_union
+from bows.data.diagnostics import centred_gram, scan_window_sizes, structure_scores, windowed_union
 from bows.data.windows import build_windows, layout
 
 

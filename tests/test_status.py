@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from bows import status
-from bows.artifacts import Artifact, artifact_key, build_artifact
+from bows.artifacts import Artifact
 from bows.config import BowsConfig, as_dict
+from bows.stages import artifact_key, build_artifact, output_dir
 from bows.training.keys import run_key
 from bows.training.sweep import JOB_FILE
 from tests.conftest import tiny_config
@@ -70,7 +71,7 @@ def test_status_names_finished_interrupted_stale_running_and_failed_runs(tmp_pat
     interrupted = _run(root, cfg, windows, 3.0, status="running")
     running = _run(root, cfg, windows, 4.0, status="running")
     failed = _run(root, cfg, windows, 5.0, status="failed", error="TrainingDiverged: the loss became NaN")
-    old_code = _run(root, cfg, windows, 6.0, code_digest="old")
+    old_code = _run(root, cfg, windows, 6.0, code={"digest": "old", "modules": {}})
     monkeypatch.setattr(status, "current_code_digest", lambda kind: "new" if kind == "run" else None)
     dead = holder(interrupted)  # the trainer of `interrupted` is killed with -9 mid-run
     os.kill(dead.pid, signal.SIGKILL)
@@ -92,7 +93,7 @@ def test_status_names_finished_interrupted_stale_running_and_failed_runs(tmp_pat
         assert f"PID {dead.pid} on" in states[rel[interrupted]][1] and "is gone" in states[rel[interrupted]][1]
         assert states[rel[running]][0] == "running" and f"PID {live.pid} on" in states[rel[running]][1]
         assert states[rel[failed]][0] == "failed" and "NaN" in states[rel[failed]][1]
-        assert states[rel[old_code]] == ("stale", "training code changed (code_digest differs)")
+        assert states[rel[old_code]] == ("stale", "training code changed (code digest differs)")
         assert states["multirun/2026-12-07/10-00-00"][0] == "complete"
         assert "make all would run now:" in text and "download" in text
         gc = text.split("gc: ", 1)[1]
@@ -150,7 +151,7 @@ def test_delete_without_gc_is_refused(args, capsys):
 
 
 def test_an_experiment_output_is_complete_and_its_edited_settings_stale(tmp_path):
-    from bows.artifacts import output_dir, write_checked_json
+    from bows.artifacts import write_checked_json
 
     out = output_dir(tmp_path, "synthetic", "circular", {"L": 3})
     with build_artifact(out.parent, "synthetic", out.name, {"L": 3}, final=out) as b:

@@ -29,7 +29,7 @@ def test_summary_is_mean_plus_minus_two_sd_over_seeds():
 
 
 def test_ring_adjacent_of_a_planted_month_ring():
-    from bows.analysis.groups import MONTHS
+    from bows.core.groups import MONTHS
     from bows.experiments.structure import ring_adjacent
 
     angle = 2 * np.pi * np.arange(12) / 12
@@ -41,7 +41,7 @@ def test_ring_adjacent_of_a_planted_month_ring():
 
 
 def test_ring_rows_of_a_planted_month_ring_among_random_words():
-    from bows.analysis.groups import DAYS, MONTHS, lookup
+    from bows.core.groups import DAYS, MONTHS, lookup
     from bows.experiments.structure import CYCLIC, ring_rows
 
     rng = np.random.default_rng(0)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from bows.analysis.geometry import ring_analysis
-from bows.analysis.groups import DAYS, MONTHS
 from bows.artifacts import Files, build_artifact
+from bows.core.geometry import ring_analysis
+from bows.core.groups import DAYS, MONTHS
 from bows.data.windows import Windows, heldout_rows
 from bows.errors import BowsError
 from bows.training import train as train_mod

@@ -4,7 +4,7 @@ vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then 
 
 An analysis's ``meta.json`` is a checked JSON (``bows.artifacts.write_checked_json``) recording its
 identity -- the run (key + weights sha256), the stats artifact (key + digest), the analysis settings
-(``key_dict(cfg.analyze)``) and ``ANALYSIS_VERSION`` -- the sha256 of every numbers file, and
+(``key_dict(cfg.analyze)``) and the digest of the analysis code (``bows.stages``) -- the sha256 of every numbers file, and
 ``failed`` (figures/uploads that failed) and ``complete`` (set once figures and W&B are done). It is
 reused only when all of these match, it is complete and ``failed`` is empty (``current_analysis``);
 readers verify it with ``verify_analysis``.
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bows.analysis.compute import Analysis, analyze_arrays
-from bows.analysis.identity import ANALYSIS_VERSION, analysis_identity  # noqa: F401  (re-exported)
+from bows.analysis.identity import analysis_identity
 from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
 from bows.artifacts import (
     ArtifactError,
@@ -42,8 +42,10 @@ from bows.data.stats import load_stats
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
 from bows.locks import hold
-from bows.plots import figures
-from bows.plots import sweep as sweep_figures
+from bows.plots import registry
+from bows.plots import sweep as sweep_plots
+from bows.plots.common import figure_title
+from bows.stages import code_changes, code_record, wandb_config
 from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
@@ -133,22 +135,29 @@ def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pa
     W, b = np.asarray(info.W, dtype=np.float32), np.asarray(info.b, dtype=np.float32)
     if W.shape[1] != len(vocab):
         raise BowsError(f"{run_dir}: W has {W.shape[1]} columns but the vocabulary has {len(vocab)} words")
-    costats = load_stats(build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats))
+    stats_artifact = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
+    costats = load_stats(stats_artifact)
     X, split = _heldout(info.windows, cfg.analyze.heldout_windows)
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
     result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, cfg=cfg.analyze)
-    _attach_window_scan(result, info.config, cfg, info.windows, costats.artifact, _root_of(run_dir, cfg))
+    _attach_window_scan(result, info.config, cfg, info.windows, stats_artifact, _root_of(run_dir, cfg))
     out = run_dir / ANALYSIS_DIR
     (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
+    note = training_code_note(info.meta)
+    if note:
+        log.warning("analyze: %s", note)
+        result.sections["training_code"] = {"note": note}
     save_analysis(result, out)
     meta = {
-        "identity": analysis_identity(info.meta, costats.artifact, cfg),
+        "identity": analysis_identity(info.meta, stats_artifact, cfg),
+        "code": code_record("analyze"),
+        "training_code_note": note,
         "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
         "analyze": as_dict(cfg.analyze),
-        "stats": str(costats.artifact.path),
+        "stats": str(stats_artifact.path),
         "heldout_split": split,
         "heldout_windows": int(X.shape[0]),
         "latent_size": int(W.shape[0]),
@@ -165,8 +174,8 @@ def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pa
     meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     failed: list[dict[str, str]] = []
-    with figures.figure_title(meta["title"]):
-        made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    with figure_title(meta["title"]):
+        made = registry.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
     _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
@@ -226,6 +235,30 @@ def _where_run(run_dir: Path, out: Path) -> None:
         log.info("analyze: upload training and analysis of this model with:  %s", sync_command(dirs))
 
 
+def training_code_note(run_meta: dict) -> str | None:
+    """One line if the run was trained by other training code than this bows's (or by code before code
+    identities were recorded); None if the same."""
+    changed = code_changes(run_meta.get("code"), code_record("train"))
+    if not changed:
+        return None
+    key = run_meta.get("key", "?")
+    if changed == ["(not recorded)"]:
+        return f"run {key} records no training code identity (trained by an older bows); its weights are analysed as is"
+    return f"run {key} was trained by other training code (changed since: {', '.join(changed)}); analysed as is"
+
+
+def _analysis_config(cfg: BowsConfig, meta: dict) -> dict:
+    """An analysis run's own W&B config: its settings and identity (no file manifest, no progress flags)."""
+    keep = ("run_key", "heldout_split", "heldout_windows", "latent_size", "vocab_size", "output", "label")
+    return {
+        "stats": as_dict(cfg.stats),
+        "analyze": as_dict(cfg.analyze),
+        "analysis_identity": meta["identity"],
+        **{f"analysis_{k}": meta[k] for k in keep if k in meta},
+        "training_code_note": meta.get("training_code_note"),
+    }
+
+
 def comparable_record(info, metrics: dict) -> dict:
     """The analysis run's summary: every analysis number plus the training run's final losses under the
     training run's own keys, so one W&B row per model holds config, losses and geometry side by side."""
@@ -253,7 +286,7 @@ def _track_run(
         cfg.wandb,
         name=f"{meta['label']}-analysis",
         job_type="analyze",
-        config={**as_dict(info.config), "analysis": {**meta, **lineage}},
+        config={**wandb_config("train", info.config), **_analysis_config(cfg, meta), "analysis": lineage},
         dir=run_dir / ANALYSIS_DIR,
         group=group,
         run_id=f"analyze-{run_dir.name}",
@@ -355,13 +388,13 @@ def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         "runs": len(table),
         "group": group,
         "analyze": as_dict(cfg.analyze),
-        "version": ANALYSIS_VERSION,
+        "code": code_record("analyze"),
         "skipped": skipped,  # members that did not finish (or are missing), with their errors
         "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
     }
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
-    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_figures.sweep_title(table, group))
+    made = registry.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_plots.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
@@ -386,7 +419,7 @@ def _track_sweep(
 ) -> None:
     from bows.tracking import job_tags, tracking_run
 
-    axes = sweep_figures.varying_axes(table)
+    axes = sweep_plots.varying_axes(table)
     corpus = str(table["corpus"].iloc[0]) if "corpus" in table else "unknown"
     with tracking_run(
         cfg.wandb,
@@ -417,7 +450,7 @@ def _where_sweep(table: pd.DataFrame, out: Path) -> None:
 
 def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
     """A run's existing analysis if it is complete, intact, without failures, and made from this run's
-    weights, this stats artifact, these analysis settings and this ``ANALYSIS_VERSION``; else None
+    weights, this stats artifact, these analysis settings and this analysis code; else None
     (with the reason logged)."""
     from bows.training.checkpoint import load_run
 

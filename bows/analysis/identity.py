@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from bows.config import BowsConfig, key_dict
-
-ANALYSIS_VERSION = 3  # bump when the analysis code changes its numbers: every stored analysis is redone
+from bows.stages import code_digest
 
 
 def analysis_identity(run_meta: dict, stats_artifact: Any, cfg: BowsConfig) -> dict:
-    """The run's key and weights, the stats artifact, the ``analyze.*`` settings and ``ANALYSIS_VERSION``."""
+    """The digest of the analysis code, the run's key and weights, the stats artifact and the ``analyze.*``
+    settings."""
     return {
-        "version": ANALYSIS_VERSION,
+        "code": code_digest("analyze"),
         "run_key": run_meta.get("key"),
         "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
         "stats_key": stats_artifact.key,

@@ -1,6 +1,6 @@
 """Stage "vocab": reads docs.parquet (download), writes vocab.parquet (index, word, count, forced).
 
-The vocabulary is the 39 forced tokens (``bows.analysis.groups.FORCED_TOKENS``, in that order, kept even when
+The vocabulary is the 39 forced tokens (``bows.core.groups.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
 The counts stream over the train rows in chunks of ``data.chunk_rows``; with ``data.shard`` the
@@ -17,26 +17,21 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
-from bows.analysis.groups import FORCED_TOKENS
-from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
+from bows.artifacts import Artifact, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, VocabConfig, key_dict
+from bows.core.groups import FORCED_TOKENS
 from bows.data import TRAIN
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
+from bows.stages import build_artifact, reuse_or_key
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
 VOCAB_SCHEMA = pa.schema([("index", pa.int32()), ("word", pa.string()), ("count", pa.int64()), ("forced", pa.bool_())])
-
-
-def read_texts(docs: Artifact, split: str | None = None) -> pa.Table:
-    """The ``doc_id``, ``split`` and ``text`` columns of a docs artifact (one split, or all), in reading order."""
-    filters = [("split", "==", split)] if split is not None else None
-    return pq.read_table(docs.file(Files.DOCS), columns=["doc_id", "split", "text"], filters=filters)
 
 
 def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
@@ -51,14 +46,9 @@ def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
 
 
-def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
-    """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
-    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()
-    return short_rows_message(int((lengths < min_len).sum()), len(lengths), int(lengths.max(initial=0)), min_len)
-
-
 def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
-    """``short_rows_hint`` from counts: ``short`` of ``n`` sampled rows below ``min_len``, the longest row."""
+    """A hint naming ``vocab.min_len`` when most of ``n`` sampled rows (``short`` of them below
+    ``min_len`` characters; the longest ``longest``) give no words (empty otherwise)."""
     if n == 0 or short < n / 2:
         return ""
     return (

@@ -1,8 +1,8 @@
 """The key of a training run (``<root>/runs/<key>``), without importing torch (``bows.status`` reads it).
 
 It hashes the model and training settings that change the result -- the fields of
-``ModelConfig``/``TrainConfig`` not declared ``NOT_IN_KEY`` in ``bows.config`` -- plus ``KEY_FORMAT``
-and the windows artifact's content digest.
+``ModelConfig``/``TrainConfig`` not declared ``NOT_IN_KEY`` in ``bows.config`` -- plus
+the windows artifact's content digest.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from bows.artifacts import Artifact, stable_hash
-from bows.config import KEY_FORMAT, BowsConfig, ModelConfig, TrainConfig, key_dict
+from bows.config import BowsConfig, ModelConfig, TrainConfig, key_dict
 
 
 def _key(model: ModelConfig, train: TrainConfig, windows_digest: str) -> str:
-    payload = {"key_format": KEY_FORMAT, "model": key_dict(model), "train": key_dict(train)}
+    payload = {"model": key_dict(model), "train": key_dict(train)}
     return stable_hash({**payload, "windows": windows_digest})[:16]
 
 

@@ -33,7 +33,6 @@ from bows.training.checkpoint import read_run_json
 log = logging.getLogger(__name__)
 
 JOB_FILE = "bows_job.json"
-SWEEP_FILE = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
 SHORT_NAMES = {"train.weight_decay": "wd", "model.latent_size": "L", "train.seed": "seed", "train.lr": "lr"}
 RESULT_SECTIONS = ("corpus", "vocab", "window", "model", "train")  # the settings that change a trained model
 
@@ -159,18 +158,9 @@ def write_sweep_definition(config: DictConfig) -> dict[str, Any]:
     """Write ``<sweep dir>/bows_sweep.json`` (read by every job of the multirun) and return it."""
     definition = sweep_definition(config)
     sweep_dir = Path(config.hydra.sweep.dir)
-    atomic_write_json(sweep_dir / SWEEP_FILE, definition)
+    atomic_write_json(sweep_dir / Files.SWEEP, definition)
     log.info("sweep: W&B group %s (axes: %s)", definition["group"], ", ".join(definition["axes"]) or "none")
     return definition
-
-
-def job_group(hydra_cfg: Any) -> str | None:
-    """The W&B group of a multirun job: the one its sweep derived at start (``bows_sweep.json``)."""
-    file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
-    if file.is_file():
-        return json.loads(file.read_text()).get("group")
-    log.warning("sweep: %s is missing (is the SweepIndex callback configured?); no W&B group derived", file)
-    return None
 
 
 def log_sync_hint(frame: pd.DataFrame, sweep_dir: Path) -> None:
