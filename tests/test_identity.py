@@ -166,7 +166,9 @@ def test_analysis_is_reused_only_when_run_stats_settings_and_version_match(analy
     assert analyze.current_analysis(run_dir, other_seed) is None
     other_stats = dataclasses.replace(cfg, stats=dataclasses.replace(cfg.stats, min_count=4))
     assert analyze.current_analysis(run_dir, other_stats) is None
-    monkeypatch.setattr(analyze, "code_digest", lambda name: "other analysis code")  # the analysis code changed
+    from bows.analysis import identity  # analysis_identity lives there (bows.status reads it without torch)
+
+    monkeypatch.setattr(identity, "code_digest", lambda name: "other analysis code")  # the analysis code changed
     assert analyze.current_analysis(run_dir, cfg) is None
     monkeypatch.undo()
     meta = json.loads((out / "meta.json").read_text())
