@@ -17,8 +17,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
+import shlex
 import shutil
 import socket
 import time
@@ -29,7 +31,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
+from bows.errors import (
+    ArtifactError,  # noqa: F401  (re-exported: callers import it from here)
+    with_path,
+)
 from bows.locks import hold, wait_while_held
 
 log = logging.getLogger(__name__)
@@ -193,10 +198,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:  # a full disk: the error names the file, the partial one is removed
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise with_path(exc, path) from exc
     os.replace(tmp, path)
 
 
@@ -212,6 +222,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the error names the file being written
+        raise with_path(exc, path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -423,6 +435,19 @@ def _abandoned(host_pid: list[str]) -> bool:
     return False
 
 
+def _being_written(builder: ArtifactBuilder) -> Path:
+    """The file of a failed build that was written last (the one a full disk stopped, when the
+    error names none), as it would have been called in the finished artifact."""
+    try:
+        files = [f for f in builder.tmp.rglob("*") if f.is_file()]
+    except OSError:
+        files = []
+    if not files:
+        return builder.final
+    newest = max(files, key=lambda f: f.stat().st_mtime_ns)
+    return builder.final / newest.relative_to(builder.tmp)
+
+
 @contextlib.contextmanager
 def build_artifact(
     root: Path,
@@ -442,12 +467,28 @@ def build_artifact(
     builder.final.parent.mkdir(parents=True, exist_ok=True)
     with hold(builder.final, f"build {stage}", wait=None):  # one builder per key; others wait, then reuse
         for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
-            if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
+            owner = stale.name.rsplit("-", 3)[-3:-1]
+            if _abandoned(owner):
                 shutil.rmtree(stale, ignore_errors=True)
+            elif owner[0] != socket.gethostname().replace("-", "_"):
+                log.warning(
+                    "%s: a temporary build directory of host %s (pid %s) is kept: that host may still be "
+                    "building it; if it is not (a crashed job), remove it with  rm -rf %s",
+                    stage,
+                    owner[0],
+                    owner[1],
+                    shlex.quote(str(stale)),
+                )
         builder.tmp.mkdir()
         try:
             yield builder
             builder._artifact = builder.commit()
+        except OSError as exc:  # a full disk while writing: name the file (as the artifact would call it)
+            named = with_path(exc, _being_written(builder))
+            inside = str(named.filename or "")
+            if inside.startswith(str(builder.tmp)):
+                named = OSError(named.errno, named.strerror, str(builder.final) + inside[len(str(builder.tmp)) :])
+            raise named from exc
         finally:
             if builder.tmp.exists():
                 shutil.rmtree(builder.tmp, ignore_errors=True)
@@ -465,3 +506,18 @@ def reuse_or_key(
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, found.path)
     return key, found
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float (numpy's too) as None, numpy scalars and arrays as plain
+    Python: JSON has no NaN (``json.dumps`` would write the invalid token ``NaN``), and a number that
+    cannot be measured is null, never a NaN a reader may take for a value."""
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy arrays and scalars
+        return finite_json(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, cast
@@ -289,6 +290,12 @@ class AnalyzeConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        for name in ("run", "sweep"):
+            _check(
+                getattr(self, name) != "",
+                f"analyze.{name}",
+                f"is empty; pass analyze.{name}=<a {'run directory' if name == 'run' else 'sweep.parquet'}> or leave it out",
+            )
         _check(self.heldout_windows >= 1, "analyze.heldout_windows", f"must be >= 1, got {self.heldout_windows}")
         _check(self.umap_neighbors >= 2, "analyze.umap_neighbors", f"must be >= 2, got {self.umap_neighbors}")
         _check(self.umap_min_dist >= 0, "analyze.umap_min_dist", f"must be >= 0, got {self.umap_min_dist}")
@@ -506,16 +513,23 @@ def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
     return _build(BowsConfig, cast(dict[str, Any], OmegaConf.to_container(merged, resolve=True)))
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     """Instantiate ``cls`` from plain values, sections (dataclass-typed fields) first, so every
-    ``__post_init__`` check runs."""
+    ``__post_init__`` check runs. No number may be inf or nan (``train.lr=inf`` would fail at step 2)."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in values:
             continue
         section = f.default_factory  # sections are declared as field(default_factory=<SectionConfig>)
         is_section = isinstance(section, type) and dataclasses.is_dataclass(section)
-        kwargs[f.name] = _build(cast(type, section), values[f.name]) if is_section else values[f.name]
+        value = values[f.name]
+        if is_section:
+            value = _build(cast(type, section), value, f"{prefix}{f.name}.")
+        else:
+            numbers = value if isinstance(value, list) else [value]
+            bad = [v for v in numbers if isinstance(v, float) and not math.isfinite(v)]
+            _check(not bad, f"{prefix}{f.name}", f"must be a finite number, got {value}")
+        kwargs[f.name] = value
     return cls(**kwargs)
 
 

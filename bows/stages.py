@@ -10,6 +10,7 @@ modules whose code decides its numbers. From it come
   (``artifact_key``/``reuse_or_key``/``build_artifact`` below), so a stage whose code changed is rebuilt
   without a hand-bumped version; a training run records it (not in its key: a run is expensive) and
   is checked against it on resume and before analysis;
+  The package data files a module names (``bows/resources``: stopwords, categories) count as its code;
 - the **W&B config** of a job (``wandb_config``): only the sections the stage (and its upstream) reads;
 - the **stage table** of the README (``stage_table_markdown``; ``tests/test_stages.py`` keeps them equal).
 
@@ -251,13 +252,25 @@ def _parsed(module: str) -> tuple[str, frozenset[str]]:
             imports.update(f"{node.module}.{a.name}" for a in node.names if _source_path(f"{node.module}.{a.name}"))
         elif isinstance(node, ast.Import):
             imports.update(a.name for a in node.names if a.name.startswith("bows"))
-    return source_digest(text), frozenset(m for m in imports if _source_path(m) is not None)
+    digest = source_digest(text)
+    resources = resource_files(text)
+    if resources:  # the data files it reads decide its numbers like its code does
+        digest = artifacts.stable_hash([digest, {f.name: content_hash(f) for f in resources}])[:16]
+    return digest, frozenset(m for m in imports if _source_path(m) is not None)
 
 
 def source_digest(text: str) -> str:
     """Digest of Python source as parsed, docstrings removed: formatting and comments do not count."""
     tree = _strip_docstrings(ast.parse(text))
     return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:16]
+
+
+def resource_files(text: str) -> list[Path]:
+    """The files of ``bows/resources`` a module's code names in a string (docstrings aside), e.g. the
+    stopword list of ``data.tokenize``, the categories of ``core.groups``."""
+    tree = _strip_docstrings(ast.parse(text))
+    strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return sorted(f for f in (PACKAGE / "resources").iterdir() if f.is_file() and any(f.name in s for s in strings))
 
 
 def closure(modules: tuple[str, ...]) -> list[str]:

@@ -207,3 +207,21 @@ def test_data_side_needs_windows_with_every_word():
     )
     assert "differ" in str(_data_shortfall(["a", "b"], words, {"windows_with_group": 9}, np.ones(2)))
     assert _data_shortfall(list(words), words, {"windows_with_group": 9}, np.ones(3)) is None
+
+
+def test_analysis_wandb_run_carries_the_training_config(tiny):
+    """The analysis W&B run (offline files, read back with wandb's schema) holds the training run's config
+    keys -- ``train.weight_decay`` included -- next to ``analysis.*``, under the deterministic id."""
+    from wandb_offline import read_runs
+
+    cfg, vocab, windows = tiny
+    W, b = linear_weights(windows, len(vocab), 16)
+    run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, weight_decay=2.5, lr=7e-4))
+    run_dir = make_run(cfg.paths.root_path, run_cfg, windows, W, b, "wdrun")
+    offline = dataclasses.replace(cfg, wandb=dataclasses.replace(cfg.wandb, mode="offline"))
+    out = analyze.run(with_analyze(offline, run=str(run_dir), figures=False))
+    [wb] = read_runs(out)
+    flat = wb.flat_config()
+    assert wb.id == "analyze-wdrun" and wb.job_type == "analyze"
+    assert flat["train.weight_decay"] == 2.5 and flat["train.lr"] == 7e-4
+    assert flat["model.latent_size"] == 16 and flat["analysis.training_run"] == "train-wdrun"

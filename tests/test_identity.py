@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_vocab
 
 from bows import artifacts
-from bows.analysis import analyze, report
+from bows.analysis import analyze, identity, report
 from bows.artifacts import Artifact, ArtifactError, Files, find_artifact, open_artifact, write_checked_json
 from bows.config import AnalyzeConfig, BowsConfig, CorpusConfig, ModelConfig, TrainConfig, key_dict
 from bows.data import download
@@ -166,8 +166,6 @@ def test_analysis_is_reused_only_when_run_stats_settings_and_version_match(analy
     assert analyze.current_analysis(run_dir, other_seed) is None
     other_stats = dataclasses.replace(cfg, stats=dataclasses.replace(cfg.stats, min_count=4))
     assert analyze.current_analysis(run_dir, other_stats) is None
-    from bows.analysis import identity  # analysis_identity lives there (bows.status reads it without torch)
-
     monkeypatch.setattr(identity, "code_digest", lambda name: "other analysis code")  # the analysis code changed
     assert analyze.current_analysis(run_dir, cfg) is None
     monkeypatch.undo()

@@ -216,6 +216,38 @@ def test_streamed_blocks_cover_every_window_once_and_resume():
     assert [_ids(b) for b in stream_batches(streamed, 32, 1, 1)] != epoch  # reshuffled per epoch
 
 
+def test_streamed_block_order_is_reshuffled_each_epoch_and_repeats_per_seed(monkeypatch):
+    """The order of the blocks (not only of the windows inside them) depends on the epoch and the seed."""
+    import torch
+
+    from bows.training.batches import StreamedWindows, stream_batches, stream_windows
+
+    offsets, indices = _csr(n=2000)
+    streamed = stream_windows(offsets, indices, 50, torch.device("cpu"), 32, 64, chunk=101)
+    assert streamed.n_blocks >= 10
+    loaded: list[int] = []
+    real_load = StreamedWindows.load
+    monkeypatch.setattr(StreamedWindows, "load", lambda self, b: (loaded.append(b), real_load(self, b))[1])
+
+    def blocks(seed: int, epoch: int) -> list[int]:
+        loaded.clear()
+        for _ in stream_batches(streamed, 32, seed, epoch):
+            pass
+        return list(loaded)
+
+    first = blocks(1, 0)
+    assert sorted(first) == list(range(streamed.n_blocks))  # each block once
+    assert blocks(1, 0) == first
+    assert blocks(1, 1) != first and blocks(1, 2) != first and blocks(1, 1) != blocks(1, 2)
+    assert blocks(2, 0) != first
+    # inside a block, too, the windows are reshuffled every epoch (and per block)
+    from bows.training.batches import in_block_order
+
+    orders = [in_block_order(96, streamed.n_blocks, 3, 1, epoch).tolist() for epoch in range(3)]
+    assert orders[0] != orders[1] != orders[2] != orders[0]
+    assert in_block_order(96, streamed.n_blocks, 4, 1, 0).tolist() != orders[0]
+
+
 def test_streaming_training_equals_resident(tmp_path, make_config, monkeypatch):
     """One block covering the train split: the streamed run equals the resident run bitwise."""
     import json

@@ -45,6 +45,21 @@ def test_code_digest_ignores_formatting_comments_and_docstrings():
     assert stages.source_digest(base) != stages.source_digest(base.replace("x + 1", "x + 2"))
 
 
+def test_package_data_files_count_as_the_code_that_reads_them(tmp_path, monkeypatch):
+    copy = tmp_path / "bows"
+    shutil.copytree(ROOT / "bows", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(stages, "PACKAGE", copy)
+    stages._parsed.cache_clear()
+    before = stages.module_digests(["bows.core.groups", "bows.data.tokenize"])
+    categories = copy / "resources" / "categories.json"
+    categories.write_text(categories.read_text().replace('"version"', '"version" ', 1) + " ")  # new bytes
+    stages._parsed.cache_clear()
+    after = stages.module_digests(["bows.core.groups", "bows.data.tokenize"])
+    stages._parsed.cache_clear()
+    assert after["bows.core.groups"] != before["bows.core.groups"]  # reads categories.json
+    assert after["bows.data.tokenize"] == before["bows.data.tokenize"]  # reads the stopwords only
+
+
 def _corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -144,8 +159,22 @@ def test_resume_under_changed_training_code_stops_with_one_line(make_config, dat
 
 
 def test_finished_run_of_other_training_code_is_reused_with_one_warning(make_config, data, monkeypatch, caplog):  # noqa: F811
+    import contextlib
+    from unittest import mock
+
+    configs = []
+
+    @contextlib.contextmanager
+    def capture(wandb_cfg, **kwargs):
+        configs.append(kwargs["config"])
+        yield mock.MagicMock()
+
+    monkeypatch.setattr(train_mod, "tracking_run", capture)
     cfg = _cfg(make_config, "train.max_steps=4")
     path = train_mod.run(cfg)
+    # the training run's W&B config: only the sections training (and its upstream stages) reads
+    assert set(configs[0]) == {"corpus", "vocab", "window", "model", "train"}
+    assert configs[0]["train"]["weight_decay"] == cfg.train.weight_decay
     recorded = json.loads((path / Files.RUN).read_text())["code"]
     other = {"digest": "other", "modules": {**recorded["modules"], "bows.training.kernels": "edited"}}
     monkeypatch.setattr(train_mod, "code_record", lambda name: other)
@@ -161,6 +190,7 @@ def test_a_same_size_same_mtime_edit_of_a_local_file_is_rebuilt(tmp_path, make_c
         (texts / f"doc{i}.txt").write_text(f"{TEXT} {i}.\nAnd a second line of document {i}.\n")
     cfg = make_config("corpus=local", f"corpus.files=['{texts}/*.txt']")
     first = download.run(cfg)
+    assert first.meta["code"] == stages.code_record("download")  # meta.json records the code that built it
     target = texts / "doc0.txt"
     before = target.stat()
     target.write_text(target.read_text().replace("snow", "rain"))  # same length

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from bows.analysis import explorer
 from bows.analysis.compute import Analysis, analyze_arrays
 from bows.analysis.identity import analysis_identity
 from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
@@ -176,6 +178,8 @@ def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pa
     failed: list[dict[str, str]] = []
     with figure_title(meta["title"]):
         made = registry.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    inputs = _explorer_inputs(W, b, vocab, X, split, costats, result, meta)
+    _attempt(failed, "explorer", lambda: explorer.write_run_explorer(out, explorer.pack_model(inputs)))
     _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
@@ -183,6 +187,23 @@ def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pa
     _where_run(run_dir, out)
     _raise_if_failed(failed, out)
     return out
+
+
+def _explorer_inputs(W, b, vocab, X, split: str, costats, result: Analysis, meta: dict) -> explorer.ModelInputs:
+    """What the run's explorer page is made of (``bows.analysis.explorer``)."""
+    return explorer.ModelInputs(
+        W=W,
+        b=b,
+        vocab=list(vocab),
+        X=X,
+        heldout_split=split,
+        counts=costats.words["count"].to_numpy(),
+        n_windows=costats.n_windows,
+        cooc=costats.cooccurrence,
+        tables=result.tables,
+        metrics=result.metrics,
+        info={k: meta.get(k) for k in ("title", "label", "run_key", "weight_decay", "seed", "output")},
+    )
 
 
 def _attach_window_scan(
@@ -315,6 +336,11 @@ def _track_run(
                     np.array(data["cond_corr"], dtype=float),
                     data["words"],
                 )
+        if "dimensionality" in result.tables:  # the word table, for W&B's embedding projector
+            words = explorer.word_table(
+                np.asarray(info.W), list(result.tables["dimensionality"]["word"]), result.tables["dimensionality"]
+            )
+            _attempt(failed, "wandb:tables/words", tracker.embedding_table, "tables/words", words)
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
                 _attempt(failed, f"wandb:tables/{name}", tracker.table, f"tables/{name}", result.tables[name])
@@ -329,9 +355,18 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
 
 def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     index_path = Path(index_path).resolve()
+    if index_path.is_dir() and (index_path / Files.SWEEP_INDEX).is_file():
+        index_path = index_path / Files.SWEEP_INDEX  # the multirun directory itself
     if not index_path.is_file():
         raise BowsError(f"sweep index {index_path} not found; pass analyze.sweep=<multirun dir>/sweep.parquet")
-    index = pd.read_parquet(index_path)
+    try:
+        index = pd.read_parquet(index_path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BowsError(
+            f"{index_path} is not a sweep index (a Parquet table written by `make sweep`): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+            "pass analyze.sweep=<multirun dir>/sweep.parquet"
+        ) from exc
     if "run_dir" not in index.columns:
         raise BowsError(f"{index_path} has no run_dir column; is it a sweep index written by `make sweep`?")
     group = cfg.wandb.group or _recorded_group(index) or f"sweep-{index_path.parent.name}"
@@ -395,6 +430,7 @@ def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     made = registry.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_plots.sweep_title(table, group))
+    _attempt(failed, "explorer", explorer.write_sweep_explorer, out, table, sweep_plots.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
@@ -468,6 +504,9 @@ def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
     if meta.get("failed"):
         log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
         return None
+    if not (out / explorer.EXPLORER).is_file():
+        log.info("analyze: %s has no %s, redone", out, explorer.EXPLORER)
+        return None
     info = load_run(run_dir)
     stats = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
     expected = json.loads(json.dumps(analysis_identity(info.meta, stats, cfg), default=str))
@@ -525,6 +564,12 @@ def default_run_dir(cfg: BowsConfig) -> Path:
     from bows.data import binarize
     from bows.training.checkpoint import run_dir as run_dir_of
 
+    runs = cfg.paths.root_path / "runs"
+    if not runs.is_dir() or not any(runs.iterdir()):  # nothing trained here: say so before building the data
+        raise BowsError(
+            f"no trained run under {runs}; run `make train` with the same overrides first, "
+            "or pass analyze.run=<a run directory>"
+        )
     run_dir = run_dir_of(cfg, binarize.run(cfg))
     if not run_dir.is_dir():
         raise BowsError(

@@ -237,9 +237,29 @@ def _data_side(
 
 
 # ----------------------------------------------------------------------------- 5.3 co-activation
+def _correlation_gap(frame: pd.DataFrame, col: str, what: str) -> str | None:
+    """Why interference cannot be correlated with ``col`` over the pairs of ``frame`` (None: it can)."""
+    if frame.empty:
+        return "no word pair is frequent enough in the statistics sample (stats.min_count)"
+    ok = np.isfinite(frame[col].to_numpy()) & np.isfinite(frame["dot"].to_numpy())
+    if ok.sum() < 3:
+        return f"{int(ok.sum())} of {len(frame)} frequent word pairs have a finite {what} (3 needed)"
+    if np.std(frame[col].to_numpy()[ok]) == 0:
+        return f"the {what} is the same for all {int(ok.sum())} pairs (every window holds the same words)"
+    if np.std(frame["dot"].to_numpy()[ok]) == 0:
+        return f"the interference <w_i, w_j> is the same for all {int(ok.sum())} pairs"
+    return None
+
+
 def coactivation(W: np.ndarray, costats: CoStats, a: Analysis, seed: int) -> None:
     numbers, frame = geo.coactivation_vs_interference(W, costats.pairs)
     a.metrics.update({f"coactivation/{k}": v for k, v in numbers.items()})
+    for col, what in (("corr", "data correlation (phi)"), ("pmi", "PMI")):
+        reason = _correlation_gap(frame, col, what)
+        for kind in ("pearson", "spearman"):
+            key = f"coactivation/{kind}_dot_{col}"
+            if not np.isfinite(numbers[f"{kind}_dot_{col}"]):
+                a.refuse(key, reason or f"the {kind} correlation of <w_i, w_j> with the {what} is undefined")
     if len(frame) > MAX_PLOTTED_PAIRS:
         frame = frame.sample(MAX_PLOTTED_PAIRS, random_state=seed)
     a.tables["coactivation"] = frame.reset_index(drop=True)
@@ -326,8 +346,16 @@ def mechanism(
         }
     )
     if not ok.any():
+        present = table["count"] > 0
+        if not present.any():
+            reason = f"no word occurs in the {X.shape[0]} held-out windows"
+        else:
+            reason = (
+                f"each of the {int(present.sum())} words that occur is in all {X.shape[0]} held-out windows "
+                "(R^2 needs a word present in some windows and absent from others)"
+            )
         for key in ("r2_median", "gap_median"):
-            a.refuse(f"mechanism/{key}", f"no word occurs in the {X.shape[0]} held-out windows")
+            a.refuse(f"mechanism/{key}", reason)
     index = {w: i for i, w in enumerate(vocab)}
     targets, substitutes = _pick_targets(table, vocab)
     cooc = costats.cooccurrence if costats is not None else None

@@ -25,6 +25,7 @@ import pandas as pd
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
 from bows.analysis.compute import Analysis
+from bows.analysis.explorer import EXPLORER, MODEL_SCRIPTS, write_sweep_explorer
 from bows.analysis.store import AnalysisFiles, load_analysis
 from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
@@ -180,8 +181,20 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+PNG_HEAD, PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"  # signature; the IEND chunk that ends every PNG
+
+
 def _img(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
+    """The figure embedded in the page; a truncated or foreign file is shown as a one-line note instead
+    of a broken image (figures carry no checksum: the PNG's own start and end are checked)."""
+    raw = Path(path).read_bytes()
+    if not (raw.startswith(PNG_HEAD) and raw.endswith(PNG_TAIL)):
+        log.warning("report: figure %s is damaged (truncated or not a PNG); re-run the analysis to redraw it", path)
+        return (
+            f"<p class='note'>Figure <code>{esc(Path(path).name)}</code> is damaged ({len(raw):,} bytes, truncated "
+            f"or not a PNG): re-run the analysis (<code>make analyze</code>) to redraw it.</p>"
+        )
+    data = base64.b64encode(raw).decode()
     return f'<img class="fig" src="data:image/png;base64,{data}" alt="{esc(Path(path).stem)}">'
 
 
@@ -359,6 +372,18 @@ def _notes(a: Analysis) -> list[str]:
     return notes
 
 
+def _explorer_link(analysis_dir: Path) -> str:
+    """A line linking the analysis's word explorer (``explorer.html`` next to the report), if written."""
+    if not (Path(analysis_dir) / EXPLORER).is_file():
+        return ""
+    return (
+        f"<p class='note'><a href='{EXPLORER}'><b>Open the word explorer</b></a>: any word's neighbours in W next to "
+        "its co-occurring words, any group's Gram, PCA and ring / line score, the map of every word"
+        + (", the same word or group across the models" if (Path(analysis_dir) / MODEL_SCRIPTS).is_dir() else "")
+        + " (opens from disk, no server).</p>"
+    )
+
+
 def _failed(meta: dict) -> str:
     """A warning block listing what failed in the analysis (figures, uploads) and sweep members skipped."""
     failed, skipped = meta.get("failed") or [], meta.get("skipped") or []
@@ -468,6 +493,7 @@ def run_page(analysis_dir: Path) -> str:
         ),
         _failed(view.meta),
         _code_note([view]),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
         claims_table(evaluate([view.model()]), present, _notes(view.analysis)),
     ]
@@ -547,6 +573,11 @@ def _compare_row(shown: Shown, columns: Sequence[tuple[str, RunView]]) -> str:
 
 def sweep_page(analysis_dir: Path) -> str:
     sweep_meta = analyze.verify_analysis(analysis_dir)
+    if not sweep_meta.get("complete"):
+        raise BowsError(
+            f"the sweep analysis in {analysis_dir} is incomplete (interrupted during its figures or uploads); "
+            f"re-run `python -m bows.analysis.analyze analyze.sweep=...` or the report with the same sweep to redo it"
+        )
     table = pd.read_parquet(analysis_dir / analyze.SWEEP_METRICS)
     study = analysis_dir.parent.parent.name == "study"
     views = {d: read_run(Path(d)) for d in table["analysis_dir"] if (Path(d) / AnalysisFiles.METRICS).is_file()}
@@ -577,6 +608,7 @@ def sweep_page(analysis_dir: Path) -> str:
         ),
         _failed(sweep_meta),
         _code_note(list(views.values())),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
     ]
     listed_run = {s.name for s in RUN_FIGURES}
@@ -651,7 +683,9 @@ def run(cfg: BowsConfig) -> Path:
     if cfg.analyze.sweep:
         analysis_dir = Path(cfg.analyze.sweep).resolve().parent / analyze.ANALYSIS_DIR
         try:
-            analyze.verify_analysis(analysis_dir)
+            meta = analyze.verify_analysis(analysis_dir)
+            if not meta.get("complete"):  # interrupted during its figures or uploads: never shown half-done
+                raise ArtifactError(f"the analysis in {analysis_dir} was not completed (meta.json complete: false)")
         except ArtifactError as exc:
             log.info("report: %s -- analysing the sweep", exc)
             analysis_dir = analyze.run(cfg)
@@ -659,6 +693,8 @@ def run(cfg: BowsConfig) -> Path:
         for run_analysis in table["analysis_dir"]:
             if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
+        if not (analysis_dir / EXPLORER).is_file():  # a sweep analysed before the explorer existed
+            write_sweep_explorer(analysis_dir, table, analysis_dir.parent.name)
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
     if not run_dir.is_dir():

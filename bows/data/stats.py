@@ -27,6 +27,7 @@ from bows.core.groups import GROUPS, lookup
 from bows.data import TRAIN
 from bows.data.coactivation import PAIR_SCHEMA, CoStats, GroupMoments, pair_blocks, pair_counts, symmetric_block
 from bows.data.windows import Windows, expand_ranges, spread_rows
+from bows.progress import Progress
 from bows.stages import build_artifact, reuse_or_key
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ def group_window_moments(
     the windows of the binarize stage), so memory is set by the chunk, not by the corpus."""
     import pyarrow as pa
 
-    from bows.data.chunks import ChunkedWindows, doc_changes, read_split
+    from bows.data.chunks import ChunkedWindows, doc_changes, read_split, split_rows
     from bows.data.tokenize import tokenize, word_ids
 
     words = pa.array(vocab, pa.string())
@@ -264,7 +265,9 @@ def group_window_moments(
         columns[name][ids] = np.arange(len(ids))
         builders[name] = [ChunkedWindows(moments[name][g], len(ids), g, stride, cross_documents) for g in sizes]
     previous: str | None = None
+    progress = Progress(f"stats: windows of {', '.join(groups)}", split_rows(path, SPLIT))
     for _, table in read_split(path, SPLIT, ["doc_id", "text"], chunk_rows):
+        progress.update(table.num_rows)
         changes = doc_changes(table["doc_id"], previous)
         previous = table["doc_id"][-1].as_py()
         rows, ids = word_ids(tokenize(table["text"], min_len=min_len), words)
@@ -273,6 +276,7 @@ def group_window_moments(
             hit = mapped >= 0
             for builder in builders[name]:
                 builder.feed(rows[hit], mapped[hit], table.num_rows, changes)
+    progress.close()
     for chain in builders.values():
         for builder in chain:
             builder.finish()

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.plots.common import save_figure  # noqa: E402
+from bows.plots.common import not_enough_data, save_figure  # noqa: E402
 
 SCORE_LABEL = {
     "adjacent_fraction": "calendar neighbours on the data ring (share)",
@@ -37,6 +37,13 @@ def window_scan_figure(table: pd.DataFrame | None, path: Path, summary: dict | N
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(segs), 1)))
     for ax, name in zip(axes.ravel(), names):
         frame = table[table["group"] == name]
+        title = f"{name} ({frame['kind'].iloc[0]})"
+        drawable = frame[np.isfinite(frame["score"].astype(float)) & (frame["group_size"] > 0)]
+        if drawable.empty:  # nothing measurable at any G: say why instead of an empty log axis
+            reasons = frame["reason"].dropna().astype(str) if "reason" in frame else pd.Series(dtype=str)
+            not_enough_data(ax, title, reasons.iloc[-1] if len(reasons) else "no finite score at any window size")
+            continue
+        frame = drawable
         for color, seg in zip(colors, segs or [None]):
             part = frame if seg is None else frame[frame["sentences_per_row"] == seg]
             ax.plot(
@@ -59,12 +66,14 @@ def window_scan_figure(table: pd.DataFrame | None, path: Path, summary: dict | N
         ax.set_xticks(sorted(frame["group_size"].unique()))
         ax.set_xticklabels([str(g) for g in sorted(frame["group_size"].unique())], fontsize=7)
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"{name} ({frame['kind'].iloc[0]})", fontsize=9)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("window size G (rows)", fontsize=8)
         ax.set_ylabel(SCORE_LABEL.get(frame["primary"].iloc[0], frame["primary"].iloc[0]), fontsize=7)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=6, loc="best")
+    drawn = [ax for ax in axes.ravel() if ax.get_lines()]
+    if drawn:
+        drawn[0].legend(fontsize=6, loc="best")
     fig.suptitle(
         "Data diagnostics: how strongly the windows' co-occurrence supports each group's ring / line "
         "(dashed: chance; circled: configured)",

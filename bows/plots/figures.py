@@ -144,9 +144,15 @@ def coactivation_figure(a: Analysis, path: Path) -> bool:
     frame = a.tables.get("coactivation")
     if frame is None or frame.empty:
         return False
+    finite = np.isfinite(frame["dot"])
+    if not any((np.isfinite(frame[col]) & finite).any() for col in ("corr", "pmi")):
+        return False  # nothing to draw (the reasons are in the metrics' unavailable section)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, col, label in ((axes[0], "corr", "data correlation (phi)"), (axes[1], "pmi", "PMI (nats)")):
         ok = np.isfinite(frame[col]) & np.isfinite(frame["dot"])
+        if not ok.any():  # e.g. no pair co-occurs in any window: nothing to bin
+            not_enough_data(ax, label, f"no pair with a finite {col} and <w_i, w_j>")
+            continue
         hb = ax.hexbin(frame.loc[ok, col], frame.loc[ok, "dot"], gridsize=60, bins="log", cmap="viridis", mincnt=1)
         plt.colorbar(hb, ax=ax, label="pairs (log)")
         r = num(a.metrics.get(f"coactivation/pearson_dot_{col}"))

@@ -80,11 +80,13 @@ def preactivation_figure(a: Analysis, path: Path) -> bool:
     fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
     for ax, t in zip(axes[0], targets):
         info = section["per_target"][t]
-        values = z.loc[z["target"] == t, "z"]
+        values = z.loc[z["target"] == t, "z"].astype(float)
+        values = values[np.isfinite(values)]
         if len(values):
             ax.hist(values, bins=40, color="tab:blue", alpha=0.8)
         ax.axvline(0, color="k", lw=1, label="ReLU threshold")
-        ax.axvline(info["onehot"], color="crimson", ls="--", lw=1.2, label="one-hot b_t + |w_t|^2")
+        if info.get("onehot") is not None and np.isfinite(info["onehot"]):
+            ax.axvline(info["onehot"], color="crimson", ls="--", lw=1.2, label="one-hot b_t + |w_t|^2")
         share = info["share_above_zero"]
         ax.set_title(
             f"{_target_label(a, t)}\n{info['windows']} windows, {num(share, '.0%')} above 0"
@@ -147,7 +149,7 @@ def christmas_figure(a: Analysis, path: Path) -> bool:
         ax2.legend(fontsize=7, loc="upper center")
         bound = float(np.nanmax(np.abs(frame["data_corr"]))) if frame["data_corr"].notna().any() else 0.0
         ax2.set_ylim(-1.1 * bound - 1e-9, 1.1 * bound + 1e-9)  # both axes symmetric: zeros line up
-    bound = float(np.nanmax(np.abs(frame["dot"]))) if len(frame) else 0.0
+    bound = float(np.nanmax(np.abs(frame["dot"]))) if frame["dot"].notna().any() else 0.0
     ax.set_ylim(-1.1 * bound - 1e-9, 1.1 * bound + 1e-9)
     ax.axhline(0, color="k", lw=0.6)
     ax.legend(fontsize=7, loc="upper left")

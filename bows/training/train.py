@@ -62,6 +62,7 @@ from bows.training.checkpoint import (
     write_run_json,
 )
 from bows.training.dynamics import GeometryProbe
+from bows.training.footprint import check_fits
 from bows.training.kernels import Kernels, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
@@ -168,6 +169,7 @@ def run(cfg: BowsConfig) -> Path:
         raise BowsError(f"model.latent_size must be >= 1, got {cfg.model.latent_size}")
     device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
+    check_fits(device, int(train_windows.vocab_size), cfg.model.latent_size, cfg.train.batch_size)
     path = run_dir(cfg, artifact)
     with hold(path, "train", cfg.paths.lock_wait):  # one trainer per run: a second one waits or stops
         info = read_run_json(path)
@@ -274,6 +276,11 @@ class Trainer:
         state = load_checkpoint(self.path, self.device) if self.cfg.train.resume else None
         if state is None:
             return False
+        if state.get("key", self.path.name) != self.path.name:  # copied or swapped in from another run
+            raise BowsError(
+                f"checkpoint {self.path / Files.CHECKPOINT} belongs to run {state['key']}, not to this run "
+                f"({self.path.name}); restore this run's own checkpoint, or delete it to start this run over"
+            )
         if int(state["vocab_size"]) != self.vocab_size or int(state["latent_size"]) != self.cfg.model.latent_size:
             raise BowsError(
                 f"checkpoint {self.path} is for vocab {state['vocab_size']} / latent {state['latent_size']}, "
@@ -293,9 +300,15 @@ class Trainer:
     def _diverged(self) -> TrainingDiverged | None:
         """The divergence error if the loss went non-finite (device flag) or the weights did; one sync."""
         first = self.opt.first_nonfinite()
-        if first is None and self.opt.weights_finite():
+        weights_ok = self.opt.weights_finite()
+        if first is None and weights_ok and self.opt.state_finite():
             return None
-        what = f"the loss became NaN/inf at step {first}" if first is not None else "the weights became NaN/inf"
+        if first is not None:
+            what = f"the loss became NaN/inf at step {first}"
+        else:
+            what = (
+                "the weights became NaN/inf" if not weights_ok else "the AdamW state (gradient moments) became NaN/inf"
+            )
         if self.checkpoint_step is not None and (self.path / Files.CHECKPOINT).is_file():
             kept = (
                 f"the last good checkpoint (step {self.checkpoint_step}) is kept in {self.path}; "
@@ -325,6 +338,7 @@ class Trainer:
                 "pending": dict(self.pending),
                 "vocab_size": self.vocab_size,
                 "latent_size": self.cfg.model.latent_size,
+                "key": self.path.name,  # the run it belongs to (a checkpoint copied elsewhere is refused)
             },
         )
         self.checkpoint_step = self.opt.step
