@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed
 DATA_ROOT := $(or $(BOWS_DATA),data)
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
-        synthetic citymap structure reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics \
-        bench-scale bf16-check lint check clean data-shards
+        synthetic citymap structure status reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics \
+        bench-scale bf16-check lint check clean data-shards gpu-wheels gpu-check
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +78,9 @@ synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
 citymap: $(STAMP) ## value-coding city map (US cities, compass-direction embeddings)
 	$(PY) -m bows.experiments.citymap $(ARGS)
 
+status: $(STAMP) ## what exists under the data root and its state, what `make all` would run (ARGS="--gc [--delete]")
+	@$(PY) -m bows.status $(ARGS)
+
 reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103: L=1000 at wd 4 and the wd-1 structure sweep (GPU + HF hub)
 	$(PY) -m bows.data.binarize corpus=wikitext103 $(ARGS)
 	$(PY) -m bows.training.train +experiment=paper_wd4 $(ARGS)
@@ -114,6 +117,15 @@ bench-dynamics: $(STAMP) ## overhead of the per-interval geometry dynamics (||W|
 
 bf16-check: $(STAMP) ## bf16 vs the fp32 seed spread of the geometry metrics (ARGS="--latent 1000 --steps 4000 --lr 5e-4": full size)
 	$(PY) scripts/bf16_check.py $(ARGS)
+
+gpu-wheels: $(STAMP) ## wheels + corpus slice a lent GPU machine lacks, into .whl/ (carried; prints the size)
+	$(PY) scripts/gpu_wheels.py $(ARGS)
+
+# on a lent GPU machine there is no .venv: plain python3 (its torch); the check installs .whl/ itself
+GPU_PY := $(if $(wildcard $(PY)),$(PY),python3)
+DEVICE ?= cuda
+gpu-check: ## the CUDA path in one command: tests, bench, paper-run and sweep projections, e2e (DEVICE=cpu: tiny, CI)
+	PYTHONUNBUFFERED=1 $(GPU_PY) scripts/gpu_check.py --device $(DEVICE) $(if $(filter cpu,$(DEVICE)),--tiny) $(ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check) and pyright (basic mode) over bows, scripts, tests
 	$(VENV)/bin/ruff check bows scripts tests

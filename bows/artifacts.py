@@ -17,8 +17,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
+import shlex
 import shutil
 import socket
 import time
@@ -29,8 +31,11 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from bows.config import KEY_FORMAT
-from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
+from bows.errors import (
+    ArtifactError,  # noqa: F401  (re-exported: callers import it from here)
+    with_path,
+)
+from bows.locks import hold, wait_while_held
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,51 @@ class Files:
     CHECKPOINT = "checkpoint.pt"  # weights + optimizer + scheduler + step + RNG (torch.load weights_only=True)
     METRICS = "metrics.jsonl"  # one JSON object per logged step / epoch
     SWEEP_INDEX = "sweep.parquet"  # one row per run of a multirun: config fields, final metrics, run dir
+    SWEEP = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
+
+
+class StatsFiles:
+    """File names of a stats artifact."""
+
+    WORDS = "words.parquet"  # index, word, count (in the sample), freq (count / sample windows)
+    COOC = "cooccurrence.npz"  # scipy.sparse upper-triangular CSR of pair counts (diagonal = word counts)
+    PAIRS = "pairs.parquet"  # i < j, count, corr (phi), pmi: pairs with count >= min_count
+    GROUPS = "groups.npz"  # per group: <group>/count|corr|pmi|cond_corr|centred_gram (all train windows)
+    GROUP_WORDS = "groups.json"  # per group: present words (matrix order), missing words, windows counted
+
+
+class ScanFiles:
+    """File names of a window-scan artifact (data diagnostics, ``bows.data.diagnostics``)."""
+
+    TABLE = "window_scan.parquet"  # segmentation x group x G: ring/line scores of the windowed group indicators
+    SUMMARY = "window_scan.json"  # per group: best G per segmentation, the configured setting's scores
+    FIGURE = "window_scan.png"  # the scores against G, one line per segmentation
+    DISCOVERY = "data_discovery.parquet"  # groups discovered in the co-occurrence (PPMI-SVD vectors)
+    GALLERY = "data_discovery.png"  # their PCA panels
+
+
+class AnalysisFiles:
+    """File names of an analysis directory (a run's or a sweep's)."""
+
+    DIR = "analysis"  # <run>/analysis, <sweep dir>/analysis, <study dir>/analysis
+    METRICS = "metrics.json"  # flat namespaced metrics
+    META = "meta.json"  # what was analysed: run, settings, held-out split, timings
+    FIGURES = "figures"  # one PNG per figure
+    SWEEP_METRICS = "sweep_metrics.parquet"  # a sweep's analysis: one row per run (config + metrics)
+    REPORT = "report.html"
+    GROUPS = "groups.json"  # section "groups": Gram matrices and data rings of the named word groups
+
+    @staticmethod
+    def section(name: str) -> str:
+        return f"{name}.json"
+
+    @staticmethod
+    def table(name: str) -> str:
+        return f"{name}.parquet"
+
+    @staticmethod
+    def figure(name: str) -> str:
+        return f"{name}.png"
 
 
 def stable_hash(payload: Any) -> str:
@@ -148,10 +198,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:  # a full disk: the error names the file, the partial one is removed
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise with_path(exc, path) from exc
     os.replace(tmp, path)
 
 
@@ -167,6 +222,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the error names the file being written
+        raise with_path(exc, path) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -218,15 +275,17 @@ class Artifact:
         return self.meta.get("stats", {})
 
 
-def artifact_key(stage: str, config: Any, inputs: dict[str, Artifact] | None = None) -> str:
-    """Key of a stage's output: hash of format version, stage, config and input content hashes."""
+def artifact_key(stage: str, config: Any, inputs: dict[str, Artifact] | None = None, *, code: str | None = None) -> str:
+    """Key of a stage's output: hash of format version, stage, config, input content hashes and the
+    digest of the code that decides it (``bows.stages.artifact_key`` supplies a declared stage's)."""
     payload = {
         "format": FORMAT_VERSION,
-        "key_format": KEY_FORMAT,
         "stage": stage,
         "config": config,
         "inputs": {name: art.digest for name, art in sorted((inputs or {}).items())},
     }
+    if code is not None:
+        payload["code"] = code
     return stable_hash(payload)[:16]
 
 
@@ -269,6 +328,9 @@ def output_dir(root: Path, kind: str, name: str, config: Any) -> Path:
 def find_output(directory: Path, stage: str) -> Artifact | None:
     """``find_artifact`` for an ``output_dir`` (logged as skipped when found)."""
     found = find_artifact(directory.parent, stage, directory.name, path=directory)
+    if found is None:  # another process building it: wait, then use theirs
+        wait_while_held(directory, f"{stage} (reuse)")
+        found = find_artifact(directory.parent, stage, directory.name, path=directory)
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, directory)
     return found
@@ -291,9 +353,16 @@ class ArtifactBuilder:
     """Collects a stage's output in a temporary directory; ``commit`` makes it an artifact."""
 
     def __init__(
-        self, root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact], final: Path | None = None
+        self,
+        root: Path,
+        stage: str,
+        key: str,
+        config: Any,
+        inputs: dict[str, Artifact],
+        final: Path | None = None,
+        code: dict[str, Any] | None = None,
     ):
-        self.stage, self.key, self.config, self.inputs = stage, key, config, inputs
+        self.stage, self.key, self.config, self.inputs, self.code = stage, key, config, inputs, code
         self.final = Path(final) if final is not None else artifact_dir(root, stage, key)
         self.tmp = self.final.parent / f".tmp-{key}-{_owner()}"
         self.stats: dict[str, Any] = {}
@@ -327,6 +396,7 @@ class ArtifactBuilder:
             },
             "files": files,
             "stats": self.stats,
+            "code": self.code,  # the digest of the code that decided it (bows.stages.code_record)
             "versions": library_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "seconds": round(time.time() - self.started, 3),
@@ -365,6 +435,19 @@ def _abandoned(host_pid: list[str]) -> bool:
     return False
 
 
+def _being_written(builder: ArtifactBuilder) -> Path:
+    """The file of a failed build that was written last (the one a full disk stopped, when the
+    error names none), as it would have been called in the finished artifact."""
+    try:
+        files = [f for f in builder.tmp.rglob("*") if f.is_file()]
+    except OSError:
+        files = []
+    if not files:
+        return builder.final
+    newest = max(files, key=lambda f: f.stat().st_mtime_ns)
+    return builder.final / newest.relative_to(builder.tmp)
+
+
 @contextlib.contextmanager
 def build_artifact(
     root: Path,
@@ -374,23 +457,41 @@ def build_artifact(
     inputs: dict[str, Artifact] | None = None,
     *,
     final: Path | None = None,
+    code: dict[str, Any] | None = None,
 ) -> Iterator[ArtifactBuilder]:
     """Context manager: write files with ``builder.path(name)``, set ``builder.stats``; the
     directory becomes the artifact only if the block completes (then call ``builder.commit()``
     is done for you). On error the temporary directory is removed and nothing is left behind.
     ``final`` places it at another path than ``<root>/artifacts/<stage>/<key>`` (``output_dir``)."""
-    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final)
+    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final, code)
     builder.final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
-        if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
-            shutil.rmtree(stale, ignore_errors=True)
-    builder.tmp.mkdir()
-    try:
-        yield builder
-        builder._artifact = builder.commit()
-    finally:
-        if builder.tmp.exists():
-            shutil.rmtree(builder.tmp, ignore_errors=True)
+    with hold(builder.final, f"build {stage}", wait=None):  # one builder per key; others wait, then reuse
+        for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
+            owner = stale.name.rsplit("-", 3)[-3:-1]
+            if _abandoned(owner):
+                shutil.rmtree(stale, ignore_errors=True)
+            elif owner[0] != socket.gethostname().replace("-", "_"):
+                log.warning(
+                    "%s: a temporary build directory of host %s (pid %s) is kept: that host may still be "
+                    "building it; if it is not (a crashed job), remove it with  rm -rf %s",
+                    stage,
+                    owner[0],
+                    owner[1],
+                    shlex.quote(str(stale)),
+                )
+        builder.tmp.mkdir()
+        try:
+            yield builder
+            builder._artifact = builder.commit()
+        except OSError as exc:  # a full disk while writing: name the file (as the artifact would call it)
+            named = with_path(exc, _being_written(builder))
+            inside = str(named.filename or "")
+            if inside.startswith(str(builder.tmp)):
+                named = OSError(named.errno, named.strerror, str(builder.final) + inside[len(str(builder.tmp)) :])
+            raise named from exc
+        finally:
+            if builder.tmp.exists():
+                shutil.rmtree(builder.tmp, ignore_errors=True)
 
 
 def reuse_or_key(
@@ -399,6 +500,24 @@ def reuse_or_key(
     """The stage's key and, if an intact artifact for it exists, that artifact (logged as skipped)."""
     key = artifact_key(stage, config, inputs)
     found = find_artifact(root, stage, key)
+    if found is None:  # another process building this key: wait, then use theirs
+        wait_while_held(artifact_dir(root, stage, key), f"{stage} (reuse)")
+        found = find_artifact(root, stage, key)
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, found.path)
     return key, found
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN / infinite float (numpy's too) as None, numpy scalars and arrays as plain
+    Python: JSON has no NaN (``json.dumps`` would write the invalid token ``NaN``), and a number that
+    cannot be measured is null, never a NaN a reader may take for a value."""
+    if isinstance(obj, dict):
+        return {str(k): finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy arrays and scalars
+        return finite_json(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, cast
@@ -17,14 +18,10 @@ from typing import Any, Optional, cast
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from bows.analysis.groups import FORCED_TOKENS
+from bows.core.groups import FORCED_TOKENS
 from bows.errors import ConfigError
 
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
-
-KEY_FORMAT = 2
-"""Version of the key declaration below: bump it when what enters a run/artifact/analysis key changes
-(every key changes with it, so nothing built under the old rules is reused)."""
 
 NOT_IN_KEY = {"key": False}
 """Field metadata of a setting that does not change a result (where it runs, how it logs, where files
@@ -41,6 +38,9 @@ class PathsConfig:
     root: str = field(
         default="data", metadata=NOT_IN_KEY
     )  # every artifact, run and cache lives under here (relative to the cwd)
+    # seconds a stage waits when another process trains the same run or writes the same analysis
+    # (0: stop at once with one line naming it; -1: no limit); artifact builds always wait (bows/locks.py)
+    lock_wait: float = field(default=0.0, metadata=NOT_IN_KEY)
 
     @property
     def root_path(self) -> Path:
@@ -174,6 +174,9 @@ class TrainConfig:
         default=0, metadata=NOT_IN_KEY
     )  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = field(default=50, metadata=NOT_IN_KEY)  # optimizer steps between metric rows
+    allow_code_change: bool = field(
+        default=False, metadata=NOT_IN_KEY
+    )  # resume a run begun by other training code (recorded in run.json); false: stop and say so
     num_threads: int = field(default=0, metadata=NOT_IN_KEY)  # CPU threads; 0 = all cores
     gemm: str = field(
         default="auto", metadata=NOT_IN_KEY
@@ -287,6 +290,12 @@ class AnalyzeConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        for name in ("run", "sweep"):
+            _check(
+                getattr(self, name) != "",
+                f"analyze.{name}",
+                f"is empty; pass analyze.{name}=<a {'run directory' if name == 'run' else 'sweep.parquet'}> or leave it out",
+            )
         _check(self.heldout_windows >= 1, "analyze.heldout_windows", f"must be >= 1, got {self.heldout_windows}")
         _check(self.umap_neighbors >= 2, "analyze.umap_neighbors", f"must be >= 2, got {self.umap_neighbors}")
         _check(self.umap_min_dist >= 0, "analyze.umap_min_dist", f"must be >= 0, got {self.umap_min_dist}")
@@ -474,6 +483,25 @@ def _writable(node: DictConfig) -> None:
 ConfigStore.instance().store(name="bows_schema", node=_schema())
 
 
+def unique_dir(path: str) -> str:
+    """``path`` or, when another launch took it first (two multiruns in the same second), ``path-2``,
+    ``path-3``, ...: the first that this call creates (``mkdir`` is atomic, also on NFS). The resolver
+    ``${bows_unique_dir:...}`` of ``hydra.sweep.dir``; cached, so every job of one multirun (and the
+    copies Hydra pickles to joblib/submitit workers) sees the same directory."""
+    base = Path(path)
+    for n in range(1, 10_000):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return str(candidate)
+    raise ConfigError(f"hydra.sweep.dir: 9,999 multirun directories named {base}-N exist already")
+
+
+OmegaConf.register_new_resolver("bows_unique_dir", unique_dir, use_cache=True, replace=True)
+
+
 def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
     """Convert a composed Hydra config (the ``hydra`` key ignored) to a validated ``BowsConfig``."""
     if isinstance(cfg, DictConfig):
@@ -485,16 +513,23 @@ def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:
     return _build(BowsConfig, cast(dict[str, Any], OmegaConf.to_container(merged, resolve=True)))
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     """Instantiate ``cls`` from plain values, sections (dataclass-typed fields) first, so every
-    ``__post_init__`` check runs."""
+    ``__post_init__`` check runs. No number may be inf or nan (``train.lr=inf`` would fail at step 2)."""
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in values:
             continue
         section = f.default_factory  # sections are declared as field(default_factory=<SectionConfig>)
         is_section = isinstance(section, type) and dataclasses.is_dataclass(section)
-        kwargs[f.name] = _build(cast(type, section), values[f.name]) if is_section else values[f.name]
+        value = values[f.name]
+        if is_section:
+            value = _build(cast(type, section), value, f"{prefix}{f.name}.")
+        else:
+            numbers = value if isinstance(value, list) else [value]
+            bad = [v for v in numbers if isinstance(v, float) and not math.isfinite(v)]
+            _check(not bad, f"{prefix}{f.name}", f"must be a finite number, got {value}")
+        kwargs[f.name] = value
     return cls(**kwargs)
 
 

@@ -14,6 +14,7 @@ import logging
 import netrc
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -67,6 +68,17 @@ class Tracker:
             import wandb
 
             self.run.log({key: wandb.Table(dataframe=frame.reset_index(drop=True))})
+
+    def embedding_table(self, key: str, frame: Any) -> None:
+        """Log a table whose list-valued column (e.g. each word's vector) W&B's embedding projector plots
+        (a 2-D PCA / UMAP / t-SNE panel of that column, hover for the other columns)."""
+        if self.run is not None:
+            import wandb
+
+            rows: list[Any] = [
+                [v.tolist() if isinstance(v, np.ndarray) else v for v in row] for row in frame.itertuples(index=False)
+            ]
+            self.run.log({key: wandb.Table(columns=[str(c) for c in frame.columns], data=rows)})
 
     def heatmap(self, key: str, matrix: np.ndarray, labels: list[str]) -> None:
         """A labelled square matrix (Gram, correlation, ...) as an image plus a table."""
@@ -159,9 +171,17 @@ def offline_runs(dir: Path) -> list[Path]:
     return sorted(Path(dir).glob("wandb/offline-run-*"))
 
 
+def shell_path(path: Path | str) -> str:
+    """``path`` for a POSIX shell: literal parts quoted (spaces, quotes, ``$``), glob characters
+    (``*``, ``?``, ``[...]``) left to the shell to expand."""
+    pieces = re.split(r"(\*|\?|\[[^/\]]*\])", str(path))
+    return "".join(piece if i % 2 else (shlex.quote(piece) if piece else "") for i, piece in enumerate(pieces))
+
+
 def sync_command(paths: list[Path] | list[str]) -> str:
-    """The ``wandb sync`` command that uploads the given offline run directories (or glob patterns)."""
-    return "wandb sync " + " ".join(str(p) for p in paths)
+    """The ``wandb sync`` command that uploads the given offline run directories (or glob patterns),
+    ready to paste into a shell whatever characters the data root holds."""
+    return "wandb sync " + " ".join(shell_path(p) for p in paths)
 
 
 def sync_patterns(root: Path) -> list[str]:

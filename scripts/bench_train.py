@@ -245,10 +245,14 @@ def bench_paper(offsets, indices, latent: int, steps: int, device: torch.device)
 
 
 def main() -> None:
+    global V
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--paper-steps", type=int, default=5)
     parser.add_argument("--latent", type=int, default=1000)
+    parser.add_argument("--words", type=int, default=WORDS, help="target distinct words per window")
+    parser.add_argument("--vocab", type=int, default=V, help="vocabulary size (smaller: a quick check only)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precisions", nargs="+", default=None, help="default: fp32 bf16 (CPU), fp32 tf32 bf16 (CUDA)")
     parser.add_argument("--instances", type=int, default=3, help="models of one L in one pass (0: skip)")
@@ -256,9 +260,10 @@ def main() -> None:
     parser.add_argument("--instance-steps", type=int, default=8)
     parser.add_argument("--root", default=os.environ.get("BOWS_DATA", "data"))
     args = parser.parse_args()
-    device, _ = resolve_device(args.device)
+    V = args.vocab  # the module's functions read V at call time
+    device, _ = resolve_device(args.device, num_threads=args.threads)
     precisions = args.precisions or (["fp32", "tf32", "bf16"] if device.type == "cuda" else ["fp32", "bf16"])
-    offsets, indices = zipf_windows(BATCH * (max(args.steps, args.paper_steps) + 4), V, WORDS)
+    offsets, indices = zipf_windows(BATCH * (max(args.steps, args.paper_steps) + 4), V, args.words)
     data = to_device(offsets, indices, V, device)
     words = float(np.diff(offsets).mean())
     L = args.latent

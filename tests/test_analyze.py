@@ -108,7 +108,7 @@ def test_umap_figure(tiny):
 
 
 def test_sweep_figures_from_a_metric_table(tmp_path):
-    from bows.plots.sweep import sweep_figures
+    from bows.plots.registry import sweep_figures
 
     rng = np.random.default_rng(0)
     rows = [
@@ -133,7 +133,7 @@ def test_missing_and_unseen_calendar_words_give_null_with_reason_never_one(tmp_p
     """Finding 1: months in the vocabulary (forced tokens) but in no window, and only some day
     names in the vocabulary: every ring metric is null with its reason, figures say 'not enough
     data' instead of crashing, and the analysis completes."""
-    from bows.analysis.groups import DAYS, MONTHS
+    from bows.core.groups import DAYS, MONTHS
 
     cfg = make_config(
         "analyze.umap=false",
@@ -179,19 +179,16 @@ def test_missing_and_unseen_calendar_words_give_null_with_reason_never_one(tmp_p
 
 
 def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tiny, monkeypatch):
-    from bows.plots import figures
+    import dataclasses
+
+    from bows.plots import registry
 
     cfg, vocab, windows = tiny
     W, b = linear_weights(windows, len(vocab), 16)
     run_dir = make_run(cfg.paths.root_path, cfg, windows, W, b, "figfail")
-    real = figures.run_figure_specs
-
-    def broken():
-        specs = real()
-        specs["groups"] = (lambda a, p: bool(1 / 0), "broken")
-        return specs
-
-    monkeypatch.setattr(figures, "run_figure_specs", broken)
+    real = registry.RUN_FIGURES
+    broken = tuple(dataclasses.replace(f, draw=lambda a, p: bool(1 / 0)) if f.name == "groups" else f for f in real)
+    monkeypatch.setattr(registry, "RUN_FIGURES", broken)
     cfg = with_analyze(cfg, run=str(run_dir))
     with pytest.raises(analyze.AnalysisIncomplete, match="figure:groups"):
         analyze.run(cfg)
@@ -201,7 +198,7 @@ def test_one_failing_figure_is_recorded_the_rest_completes_and_is_not_reused(tin
     assert {"months_ring", "coactivation", "dimensionality"} <= set(meta["figures"])
     assert (run_dir / "analysis" / "figures" / "months_ring.png").is_file()
     assert analyze.current_analysis(run_dir, cfg) is None  # incomplete: never reused as up to date
-    monkeypatch.setattr(figures, "run_figure_specs", real)
+    monkeypatch.setattr(registry, "RUN_FIGURES", real)
     analyze.run(cfg)
     assert json.loads((run_dir / "analysis" / "meta.json").read_text())["failed"] == []
     assert analyze.current_analysis(run_dir, cfg) is not None
@@ -220,3 +217,21 @@ def test_data_side_needs_windows_with_every_word():
     )
     assert "differ" in str(_data_shortfall(["a", "b"], words, {"windows_with_group": 9}, np.ones(2)))
     assert _data_shortfall(list(words), words, {"windows_with_group": 9}, np.ones(3)) is None
+
+
+def test_analysis_wandb_run_carries_the_training_config(tiny):
+    """The analysis W&B run (offline files, read back with wandb's schema) holds the training run's config
+    keys -- ``train.weight_decay`` included -- next to ``analysis.*``, under the deterministic id."""
+    from wandb_offline import read_runs
+
+    cfg, vocab, windows = tiny
+    W, b = linear_weights(windows, len(vocab), 16)
+    run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, weight_decay=2.5, lr=7e-4))
+    run_dir = make_run(cfg.paths.root_path, run_cfg, windows, W, b, "wdrun")
+    offline = dataclasses.replace(cfg, wandb=dataclasses.replace(cfg.wandb, mode="offline"))
+    out = analyze.run(with_analyze(offline, run=str(run_dir), figures=False))
+    [wb] = read_runs(out)
+    flat = wb.flat_config()
+    assert wb.id == "analyze-wdrun" and wb.job_type == "analyze"
+    assert flat["train.weight_decay"] == 2.5 and flat["train.lr"] == 7e-4
+    assert flat["model.latent_size"] == 16 and flat["analysis.training_run"] == "train-wdrun"

@@ -162,6 +162,14 @@ def test_mechanism_claims_are_judged_at_the_lowest_weight_decay():
     )
 
 
+def test_interference_reads_the_gap_of_the_lowest_weight_decay():
+    """The gap half of the rule is judged on the low-wd model only: a main model without a gap changes
+    nothing, a low-wd model without one drops the verdict to partial."""
+    assert verdicts(model(4.0, **{"mechanism/gap_median": 0.0}), model(1.0))["interference"] == c.REPRODUCED
+    assert verdicts(model(4.0), model(1.0, **{"mechanism/gap_median": 0.0}))["interference"] == c.PARTIAL
+    assert "median gap not above" in reasons(model(4.0), model(1.0, **{"mechanism/gap_median": 0.0}))["interference"]
+
+
 def test_christmas_december():
     top = {m: 0.1 for m in MONTHS} | {"December": 0.5}
     second = top | {"November": 0.9}

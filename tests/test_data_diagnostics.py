@@ -2,8 +2,9 @@
 and the ring score of a synthetic corpus with a planted cyclic co-occurrence peaks at the planted G."""
 
 import numpy as np
+from readers import row_indicators
 
-from bows.data.diagnostics import centred_gram, row_indicators, scan_window_sizes, structure_scores, windowed_union
+from bows.data.diagnostics import centred_gram, scan_window_sizes, structure_scores, windowed_union
 from bows.data.windows import build_windows, layout
 
 
@@ -57,3 +58,18 @@ def test_too_few_windows_give_null_with_reason():
     M, n = centred_gram(windowed_union(ind, np.array([0]), 2))
     out = structure_scores(M, n, "ring")
     assert out["adjacent_fraction"] is None and "windows" in out["reason"]
+
+
+def test_line_spearman_orders_words_along_the_first_principal_axis():
+    """A group whose dominant axis follows the natural order (and whose second axis does not) has
+    line_spearman 1; reversing the order keeps it 1 (absolute value); a scrambled axis gives less."""
+    k = 8
+    i = np.arange(k) - (k - 1) / 2
+    alternating = np.array([1.0, -1.0] * (k // 2))
+    M = 10 * np.outer(i, i) / (i @ i) + np.outer(alternating, alternating) / k
+    out = structure_scores(M, 10_000, "line")
+    assert out["reason"] is None and out["line_spearman"] == 1.0
+    assert structure_scores(M[::-1, ::-1], 10_000, "line")["line_spearman"] == 1.0
+    scramble = np.array([3, 0, 6, 1, 7, 2, 5, 4])
+    assert structure_scores(M[np.ix_(scramble, scramble)], 10_000, "line")["line_spearman"] < 0.5
+    assert structure_scores(M, 10_000, None)["line_spearman"] is None  # no natural order, no score

@@ -14,8 +14,8 @@ from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_voca
 from bows.analysis import analyze
 from bows.analysis.compute import Analysis
 from bows.analysis.store import load_analysis
-from bows.plots import diagnostics, figures
-from bows.plots.sweep import SWEEP_FIGURES, sweep_figures
+from bows.plots import diagnostics, registry
+from bows.plots.registry import SWEEP_FIGURES, sweep_figures
 
 
 def _nan_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +77,7 @@ DEGRADE = {
 @pytest.mark.parametrize("case", list(DEGRADE))
 def test_every_run_figure_survives_degenerate_numbers(real_analysis, case, tmp_path):
     failed: list[dict[str, str]] = []
-    figures.draw_figures(figures.run_figure_specs(), DEGRADE[case](real_analysis), tmp_path, failed)
+    registry.draw(registry.RUN_FIGURES, DEGRADE[case](real_analysis), tmp_path, failed)
     assert failed == []
 
 

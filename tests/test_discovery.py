@@ -1,10 +1,10 @@
-"""Structure discovery (bows.analysis.discovery): a planted ring among random vectors is found and
+"""Structure discovery (bows.core.discovery): a planted ring among random vectors is found and
 ranked first with its words, also when tight clusters beside its arcs make a clustering cut it into
 pieces; pure noise yields no ring and no line."""
 
 import numpy as np
 
-from bows.analysis.discovery import (
+from bows.core.discovery import (
     cooccurrence_correlation,
     discover,
     evaluate,

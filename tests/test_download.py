@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 import pytest
+import readers
 from fixtures.embedded_wheels import MONTHS, build_embedded_wheels
 
 from bows.artifacts import Files, file_sha256
@@ -45,7 +46,7 @@ def _contiguous(ids: list[str]) -> bool:
 
 def test_embedded_stage_writes_schema_and_splits_by_document(make_config, embedded):
     artifact = download.run(make_config())
-    table = download.load_docs(artifact)
+    table = readers.load_docs(artifact)
     assert table.schema == download.SCHEMA
     rows = table.to_pydict()
     assert _contiguous(rows["doc_id"])  # rows of a document stay together ...
@@ -68,7 +69,7 @@ def test_embedded_stage_writes_schema_and_splits_by_document(make_config, embedd
         assert sorted(split_of[d] for d in docs).count("test") == 1
     assert stats["splits"]["validation"]["docs"] == 4  # factbook's 4 documents still give one (at least 1 of >= 3)
     assert all(m in " ".join(rows["text"]) for m in MONTHS)
-    val = download.load_docs(artifact, "validation").to_pydict()
+    val = readers.load_docs(artifact, "validation").to_pydict()
     assert set(val["split"]) == {"validation"}
     assert val["doc_id"] == [d for d, s in zip(rows["doc_id"], rows["split"]) if s == "validation"]
 
@@ -82,7 +83,7 @@ def test_splits_are_deterministic_and_follow_the_seed(tmp_path, make_config, emb
     reseeded = download.run(make_config("corpus.split_seed=7"))
     assert reseeded.path != first.path
     assignments = [
-        set(zip(*download.load_docs(a).select(["doc_id", "split"]).to_pydict().values())) for a in (first, reseeded)
+        set(zip(*readers.load_docs(a).select(["doc_id", "split"]).to_pydict().values())) for a in (first, reseeded)
     ]
     assert assignments[0] != assignments[1]
 
@@ -112,8 +113,8 @@ def test_corrupted_docs_are_detected_and_rebuilt(make_config, embedded):
 
 
 def test_max_rows_keeps_the_first_rows_of_each_split(make_config, embedded):
-    full = download.load_docs(download.run(make_config()))
-    small = download.load_docs(download.run(make_config("corpus.max_rows=5")))
+    full = readers.load_docs(download.run(make_config()))
+    small = readers.load_docs(download.run(make_config("corpus.max_rows=5")))
     for split in download.SPLITS:
         want = full.filter(pc.equal(full.column("split"), split)).slice(0, 5)
         got = small.filter(pc.equal(small.column("split"), split))
@@ -194,12 +195,12 @@ def test_local_corpus_round_trip(tmp_path, make_config):
         (texts / f"doc{i}.txt").write_text(f"Doc {i} first line.\nDoc {i} second line.\n")
     cfg = make_config("corpus=local", f"corpus.files=['{texts}/*.txt']")
     artifact = download.run(cfg)
-    rows = download.load_docs(artifact).to_pydict()
+    rows = readers.load_docs(artifact).to_pydict()
     assert len(rows["text"]) == 20 and _contiguous(rows["doc_id"])
     assert artifact.stats["docs"] == 10 and artifact.stats["splits"]["validation"]["docs"] == 1
     assert download.run(cfg).path == artifact.path
     (texts / "doc0.txt").write_text("Doc 0 changed.\n")
-    assert download.run(cfg).path != artifact.path  # the key follows the files' size and mtime
+    assert download.run(cfg).path != artifact.path  # the key follows the files' content
 
 
 def test_local_corpus_missing_files(make_config, tmp_path):

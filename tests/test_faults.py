@@ -12,12 +12,12 @@ import numpy as np
 import pyarrow.compute as _pc
 import pytest
 import torch
+from readers import read_texts, tokenize_text
 
 from bows.artifacts import build_artifact
 from bows.config import CorpusConfig
 from bows.data import binarize, corpora
-from bows.data.tokenize import tokenize_text
-from bows.data.vocab import load_vocab, read_texts
+from bows.data.vocab import load_vocab
 from bows.data.windows import build_windows, layout, segment_starts
 from bows.errors import BowsError, ConfigError
 from bows.training.batches import sequential_batches, to_device

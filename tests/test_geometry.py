@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bows.analysis import geometry as geo
-from bows.analysis.groups import MONTH_SEASON, MONTHS, SEASON_OF_WORD
+from bows.core import geometry as geo
+from bows.core.groups import MONTH_SEASON, MONTHS, SEASON_OF_WORD
 
 
 def _circle(n, radius=1.0, noise=0.0, dim=6, seed=0):
@@ -171,7 +171,7 @@ def test_tied_or_missing_angles_have_no_order():
 
 
 def test_packing_floor_is_the_welch_bound():
-    from bows.analysis.geometry import packing_floor
+    from bows.core.geometry import packing_floor
 
     # three unit vectors 120 degrees apart in the plane: the tightest packing, max |cos| = 1/2 = the bound
     angle = 2 * np.pi * np.arange(3) / 3

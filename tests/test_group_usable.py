@@ -9,8 +9,8 @@ import json
 import numpy as np
 from tiny_runs import make_windows_artifact, tiny_vocab
 
-from bows.analysis.groups import DAYS, MIN_GROUP_WORD_WINDOWS, MONTHS, usable_group
 from bows.artifacts import Files
+from bows.core.groups import DAYS, MIN_GROUP_WORD_WINDOWS, MONTHS, usable_group
 from bows.data.binarize import load_windows
 from bows.training import train as train_mod
 

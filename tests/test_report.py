@@ -99,7 +99,8 @@ def test_study_page_reads_like_a_results_section(study):
     assert len(images) >= 16 and all(src.startswith("data:image/png;base64,") for src, _ in images)
     assert len(images) == text.count("<img")
     hrefs = [h for h in re.findall(r"<a href='([^']+)'", text) if not h.startswith("#")]
-    assert len(hrefs) == 2 and all((study.parent / h).resolve().is_file() for h in hrefs)
+    assert len(hrefs) == 3 and hrefs[0] == "explorer.html"  # the explorer first, then the run pages
+    assert all((study.parent / h).resolve().is_file() for h in hrefs)
 
 
 def test_run_page_names_the_run_and_shows_claims_before_figures(study):
@@ -171,7 +172,8 @@ def test_report_of_a_sweep_over_latent_sizes(make_config, tmp_path):
     (wd, chosen), *_ = report.representatives(table)
     assert list(chosen["latent_size"]) == [12]  # the claims and side-by-side figures use the largest L
     hrefs = [h for h in re.findall(r"<a href='([^']+)'", text) if not h.startswith("#")]
-    assert len(hrefs) == 2 and all((page.parent / h).resolve().is_file() for h in hrefs)
+    assert len(hrefs) == 3 and hrefs[0] == "explorer.html"
+    assert all((page.parent / h).resolve().is_file() for h in hrefs)
 
 
 # ----------------------------------------------------------------------------- in a real browser
@@ -246,3 +248,33 @@ def test_seeds_are_averaged_and_null_stays_null():
 
     mean = report._mean_metrics([view(a=1.0, b=None, c=None), view(a=0.5, b=2.0, c=float("nan"))])
     assert mean == {"a": 0.75, "b": 2.0, "c": None}
+
+
+def test_claims_table_shows_each_rows_own_verdict_numbers_and_reason():
+    """Every row of the claims table carries its own verdict, numbers and reason (not another row's)."""
+    verdicts = [claims.REPRODUCED, claims.PARTIAL, claims.NOT_REPRODUCED, claims.NOT_MEASURABLE]
+    rows = [
+        claims.ClaimResult(claim, (("wd 4", f"number {i}"),), f"chance {i}", verdicts[i % 4], f"reason {i}")
+        for i, claim in enumerate(claims.CLAIMS)
+    ]
+    text = report.claims_table(rows, {claims.CLAIMS[0].figure})
+    for i, claim in enumerate(claims.CLAIMS):
+        row = re.search(rf"<tr id='claim-{claim.key}'>.*?</tr>", text)
+        assert row, claim.key
+        assert VERDICT.findall(row.group(0)) == [verdicts[i % 4].replace(" ", "-")], claim.key
+        assert f"number {i}<" in row.group(0) and f"<i>reason {i}</i>" in row.group(0)
+    assert f"<a href='#{claims.CLAIMS[0].figure}'" in text  # shown figures are linked, others are not
+    assert f"<a href='#{claims.CLAIMS[1].figure}'" not in text or claims.CLAIMS[1].figure == claims.CLAIMS[0].figure
+
+
+def test_a_damaged_figure_is_a_note_not_a_broken_image(study, tmp_path):
+    """A truncated PNG (figures carry no checksum) is named on the page with the fix, never embedded."""
+    table = pd.read_parquet(study.parent / analyze.SWEEP_METRICS)
+    analysis_dir = tmp_path / "analysis"
+    shutil.copytree(Path(table["analysis_dir"].iloc[0]), analysis_dir)
+    png = analysis_dir / analyze.FIGURE_DIR / "months_ring.png"
+    intact = report.run_page(analysis_dir).count("<img")
+    png.write_bytes(png.read_bytes()[:-100])
+    text = report.run_page(analysis_dir)
+    assert "Figure <code>months_ring.png</code> is damaged" in text and "re-run the analysis" in text
+    assert text.count("<img") == intact - 1

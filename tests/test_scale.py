@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 import pytest
+import readers
 
-from bows.analysis.groups import FORCED_TOKENS
 from bows.artifacts import Files, artifact_key, build_artifact
+from bows.core.groups import FORCED_TOKENS
 from bows.data import binarize, vocab
 from bows.data.chunks import NpyAppender, read_split, size_stats
 from bows.data.windows import window_stats
@@ -50,7 +51,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 def one_shot(cfg, docs, vocab_artifact):
     """The pre-streaming build: every split read whole and windowed in one call."""
     words = pa.array(vocab.load_vocab(vocab_artifact), pa.string())
-    table = vocab.read_texts(docs)
+    table = readers.read_texts(docs)
     out = {}
     for split in binarize.SPLITS:
         out[split] = binarize.split_windows(table.filter(pc.equal(table["split"], split)), words, cfg)
@@ -123,7 +124,7 @@ def test_sharded_vocab_counts_merge_exactly(tmp_path, make_config):
     docs = random_docs(tmp_path, seed=3)
     base = ("vocab.size=50", "vocab.sample_fraction=0.5", "vocab.min_len=3")
     one = make_config(*base)
-    table = vocab.read_texts(docs, "train")
+    table = readers.read_texts(docs, "train")
     sample = vocab.sample_rows(table.num_rows, 0.5, 0)
     expected = vocab.choose_vocab(vocab.count_words(table["text"].take(pa.array(sample)), 3), 50)
     assert pq.read_table(vocab.build_vocab(one, docs).file(Files.VOCAB)).equals(expected)
@@ -158,7 +159,7 @@ def test_local_download_streams_the_same_rows_and_splits(tmp_path, make_config):
         "corpus.text_field=body",
         "data.chunk_rows=3",
     )
-    streamed = download.load_docs(download.run(cfg))
+    streamed = readers.load_docs(download.run(cfg))
     whole = download.split_documents(corpora.local_table(cfg.corpus), validation=0.1, test=0.1, seed=0, by_source=False)
     expected = pa.concat_tables([rows.append_column("split", pa.repeat(split, rows.num_rows)) for split, rows in whole])
     assert (
@@ -213,6 +214,38 @@ def test_streamed_blocks_cover_every_window_once_and_resume():
     assert [_ids(b) for b in stream_batches(streamed, 32, 1, 0, skip=5)] == epoch[5:]  # mid-epoch resume
     assert [_ids(b) for b in stream_batches(streamed, 32, 1, 0)] == epoch  # deterministic
     assert [_ids(b) for b in stream_batches(streamed, 32, 1, 1)] != epoch  # reshuffled per epoch
+
+
+def test_streamed_block_order_is_reshuffled_each_epoch_and_repeats_per_seed(monkeypatch):
+    """The order of the blocks (not only of the windows inside them) depends on the epoch and the seed."""
+    import torch
+
+    from bows.training.batches import StreamedWindows, stream_batches, stream_windows
+
+    offsets, indices = _csr(n=2000)
+    streamed = stream_windows(offsets, indices, 50, torch.device("cpu"), 32, 64, chunk=101)
+    assert streamed.n_blocks >= 10
+    loaded: list[int] = []
+    real_load = StreamedWindows.load
+    monkeypatch.setattr(StreamedWindows, "load", lambda self, b: (loaded.append(b), real_load(self, b))[1])
+
+    def blocks(seed: int, epoch: int) -> list[int]:
+        loaded.clear()
+        for _ in stream_batches(streamed, 32, seed, epoch):
+            pass
+        return list(loaded)
+
+    first = blocks(1, 0)
+    assert sorted(first) == list(range(streamed.n_blocks))  # each block once
+    assert blocks(1, 0) == first
+    assert blocks(1, 1) != first and blocks(1, 2) != first and blocks(1, 1) != blocks(1, 2)
+    assert blocks(2, 0) != first
+    # inside a block, too, the windows are reshuffled every epoch (and per block)
+    from bows.training.batches import in_block_order
+
+    orders = [in_block_order(96, streamed.n_blocks, 3, 1, epoch).tolist() for epoch in range(3)]
+    assert orders[0] != orders[1] != orders[2] != orders[0]
+    assert in_block_order(96, streamed.n_blocks, 4, 1, 0).tolist() != orders[0]
 
 
 def test_streaming_training_equals_resident(tmp_path, make_config, monkeypatch):
@@ -334,7 +367,7 @@ def test_window_scan_streams_equal_one_shot(tmp_path, cross):
     words = list(FORCED_TOKENS[:19]) + LEXICON[19:40]
     groups = {"a": np.array([0, 5, 21, 30]), "b": np.array([22, 19, 3])}
     sizes, stride = (1, 2, 5, 40), 2
-    table = vocab.read_texts(docs, "train")
+    table = readers.read_texts(docs, "train")
     rows, ids = word_ids(tokenize(table["text"], min_len=3), pa.array(words, pa.string()))
     codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
     seg = segment_starts(codes, table.num_rows, cross)
@@ -350,7 +383,7 @@ def test_window_scan_streams_equal_one_shot(tmp_path, cross):
             chunk_rows=chunk_rows,
         )
         for name, group in groups.items():
-            ind = diag.row_indicators(rows, ids, table.num_rows, group, len(words))
+            ind = readers.row_indicators(rows, ids, table.num_rows, group, len(words))
             for g in sizes:
                 whole = diag.moments_of(diag.windowed_union(ind, seg, g, stride))
                 got = streamed[name][g]

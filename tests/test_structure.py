@@ -29,7 +29,7 @@ def test_summary_is_mean_plus_minus_two_sd_over_seeds():
 
 
 def test_ring_adjacent_of_a_planted_month_ring():
-    from bows.analysis.groups import MONTHS
+    from bows.core.groups import MONTHS
     from bows.experiments.structure import ring_adjacent
 
     angle = 2 * np.pi * np.arange(12) / 12
@@ -41,7 +41,7 @@ def test_ring_adjacent_of_a_planted_month_ring():
 
 
 def test_ring_rows_of_a_planted_month_ring_among_random_words():
-    from bows.analysis.groups import DAYS, MONTHS, lookup
+    from bows.core.groups import DAYS, MONTHS, lookup
     from bows.experiments.structure import CYCLIC, ring_rows
 
     rng = np.random.default_rng(0)
@@ -106,3 +106,43 @@ def test_make_structure_tiny_run(tmp_path):
     assert ring_score["mean"].between(0, 1).all() and (ring_score["seeds"] == 3).all()
     again = structure.run(cfg)  # up to date: reused, not retrained
     assert again == out
+
+
+def _strict_json(path):
+    """JSON as the standard has it: ``NaN`` / ``Infinity`` are not numbers a reader can parse."""
+    import json
+
+    def refuse(token):
+        raise AssertionError(f"{path} holds {token}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_one_seed_structure_summary_is_strict_json_with_null_spread(tmp_path):
+    """With one seed the spread is undefined: summary.json holds null there (and says why), not NaN."""
+    from bows.config import compose
+    from bows.experiments import structure
+    from tests.test_study import write_corpus
+
+    write_corpus(tmp_path / "corpus")
+    cfg = compose(
+        [
+            f"paths.root={tmp_path / 'data'}",
+            "wandb=disabled",
+            "corpus=local",
+            f"corpus.files=[{tmp_path / 'corpus'}/*.txt]",
+            "vocab.size=80",
+            "vocab.sample_fraction=1.0",
+            "train.batch_size=64",
+            "train.num_threads=1",
+            "structure.latent_sizes=[2]",
+            "structure.steps=[20]",
+            "structure.seeds=[1]",
+            "structure.eval_every=10",
+            "structure.discovery=false",
+        ]
+    )
+    summary = _strict_json(structure.run(cfg) / structure.SUMMARY)
+    rows = summary["summary"] + summary["ring_summary"]
+    assert rows and all(r["seeds"] <= 1 and r["sd"] is None and r["lower"] is None for r in rows)
+    assert any(r["mean"] is not None for r in rows) and "one seed" in summary["nulls"]

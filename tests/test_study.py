@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bows.analysis.groups import DAYS, MONTHS
+from bows.core.groups import DAYS, MONTHS
 
 
 def write_corpus(folder, docs: int = 60, lines: int = 10, seed: int = 0) -> None:

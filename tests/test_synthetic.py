@@ -83,6 +83,13 @@ def _cfg(**changes) -> SyntheticConfig:
     return replace(SyntheticConfig(), **changes)
 
 
+def test_antipodal_fraction_is_scale_free_and_ignores_near_zero_vectors():
+    """Only vectors of at least ``min_norm`` times the largest norm take part, whatever the overall scale."""
+    W = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.05, -0.05]])
+    assert antipodal_fraction(W) == 0.5  # the near-zero pair has no direction; the denominator is all 4
+    assert antipodal_fraction(W * 1e-3) == antipodal_fraction(W * 1e3) == 0.5
+
+
 def test_two_perfectly_correlated_features_align_with_one_dimension():
     x = np.repeat((np.random.default_rng(0).random((2000, 1)) < 0.5).astype(np.float32), 2, axis=1)
     s = _cfg(n_features=2, epochs=60)
@@ -158,3 +165,22 @@ def test_full_circular_experiment_follows_covariance(make_config):
     metrics = pd.read_parquet(out / METRICS)
     relu6 = metrics[(metrics.output == "relu") & (metrics.weight_decay == 6.0)]
     assert relu6.gram_cov_corr.median() > 0.8  # strong decay: linear superposition of the circulant covariance
+
+
+def test_summary_is_strict_json_with_null_for_undefined_correlations(make_config):
+    """Two features give one off-diagonal pair: the Gram-vs-covariance correlations are undefined, so
+    summary.json holds null there (and says why), never the invalid token NaN."""
+
+    def refuse(token):
+        raise AssertionError(f"summary.json holds {token}")
+
+    cfg = make_config(
+        "synthetic.n_features=2",
+        "synthetic.latent_sizes=[1]",
+        "synthetic.epochs=2",
+        "synthetic.n_samples=500",
+        "synthetic.n_train=400",
+        "synthetic.timing_check=0",
+    )
+    summary = json.loads((run(cfg) / SUMMARY).read_text(), parse_constant=refuse)
+    assert all(row["gram_cov_corr"] is None for row in summary["metrics"]) and "null" in summary["nulls"]

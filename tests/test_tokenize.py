@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pyarrow as pa
+from readers import tokenize_text
 
-from bows.data.tokenize import NUMBERS, stopwords, tokenize, tokenize_text, word_ids
+from bows.data.tokenize import NUMBERS, stopwords, tokenize, word_ids
 
 
 def test_stopwords_are_the_179_lowercase_nltk_words_and_the_test_is_case_sensitive():

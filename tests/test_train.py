@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from bows.analysis.geometry import ring_analysis
-from bows.analysis.groups import DAYS, MONTHS
 from bows.artifacts import Files, build_artifact
+from bows.core.geometry import ring_analysis
+from bows.core.groups import DAYS, MONTHS
 from bows.data.windows import Windows, heldout_rows
 from bows.errors import BowsError
 from bows.training import train as train_mod
@@ -178,6 +178,35 @@ def test_same_seed_same_weights_and_resume_is_bitwise(make_config, data, tmp_pat
     metrics = [json.loads(line) for line in (path / Files.METRICS).read_text().splitlines()]
     steps = [r["step"] for r in metrics if "loss" in r]
     assert steps == sorted(set(steps))  # no duplicated rows after the resume
+
+
+def test_a_checkpoint_swapped_in_from_another_run_is_refused(make_config, data, monkeypatch):
+    """Two interrupted runs of the same shape (seeds 1 and 2): their checkpoints swapped, re-running
+    seed 1 stops with one line naming the checkpoint and both runs, instead of silently continuing
+    seed 2's weights under seed 1's key; nothing is overwritten."""
+    real_update = train_mod.Optimisation.update
+
+    def crashing_update(self, batch):
+        if self.step == 9:
+            raise KeyboardInterrupt
+        return real_update(self, batch)
+
+    monkeypatch.setattr(train_mod.Optimisation, "update", crashing_update)
+    paths = {}
+    for seed in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            train_mod.run(_cfg(make_config, f"train.seed={seed}", "train.checkpoint_every=4"))
+        [paths[seed]] = [p for p in (make_config().paths.root_path / "runs").iterdir() if p not in paths.values()]
+    monkeypatch.setattr(train_mod.Optimisation, "update", real_update)
+    one, two = (paths[s] / Files.CHECKPOINT for s in (1, 2))
+    first, second = one.read_bytes(), two.read_bytes()
+    one.write_bytes(second)
+    two.write_bytes(first)
+    with pytest.raises(BowsError, match=f"belongs to run {paths[2].name}, not to this run \\({paths[1].name}\\)"):
+        train_mod.run(_cfg(make_config, "train.seed=1", "train.checkpoint_every=4"))
+    assert one.read_bytes() == second and not (paths[1] / Files.WEIGHTS).exists()
+    one.write_bytes(first)  # its own checkpoint back: the run resumes and finishes
+    assert (train_mod.run(_cfg(make_config, "train.seed=1", "train.checkpoint_every=4")) / Files.WEIGHTS).is_file()
 
 
 def test_diverging_loss_stops_and_keeps_checkpoint(make_config, data):

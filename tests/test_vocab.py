@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from corpus_fixture import write_docs
 
-from bows.analysis.groups import FORCED_TOKENS
 from bows.artifacts import Files
 from bows.config import compose
+from bows.core.groups import FORCED_TOKENS
 from bows.data.vocab import build_vocab, choose_vocab, count_words, load_vocab, sample_rows
 from bows.errors import BowsError
 

@@ -11,9 +11,9 @@ import pandas as pd
 import scipy.sparse as sp
 from safetensors.numpy import save_file
 
-from bows.analysis.groups import DAYS, MONTHS, ROMAN, SEASONAL, load_categories
 from bows.artifacts import Artifact, Files, build_artifact, file_record
 from bows.config import BowsConfig, as_dict
+from bows.core.groups import DAYS, MONTHS, ROMAN, SEASONAL, load_categories
 
 WINTER = ("snow", "Christmas", "freezing")
 

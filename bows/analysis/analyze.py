@@ -4,7 +4,7 @@ vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then 
 
 An analysis's ``meta.json`` is a checked JSON (``bows.artifacts.write_checked_json``) recording its
 identity -- the run (key + weights sha256), the stats artifact (key + digest), the analysis settings
-(``key_dict(cfg.analyze)``) and ``ANALYSIS_VERSION`` -- the sha256 of every numbers file, and
+(``key_dict(cfg.analyze)``) and the digest of the analysis code (``bows.stages``) -- the sha256 of every numbers file, and
 ``failed`` (figures/uploads that failed) and ``complete`` (set once figures and W&B are done). It is
 reused only when all of these match, it is complete and ``failed`` is empty (``current_analysis``);
 readers verify it with ``verify_analysis``.
@@ -20,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from bows.analysis import explorer
 from bows.analysis.compute import Analysis, analyze_arrays
+from bows.analysis.identity import analysis_identity
 from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
 from bows.artifacts import (
     ArtifactError,
@@ -34,33 +37,23 @@ from bows.artifacts import (
     write_checked_json,
 )
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict, key_dict, to_config
+from bows.config import BowsConfig, as_dict, to_config
 from bows.data import HELDOUT_SPLITS
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
-from bows.plots import figures
-from bows.plots import sweep as sweep_figures
+from bows.locks import hold
+from bows.plots import registry
+from bows.plots import sweep as sweep_plots
+from bows.plots.common import figure_title
+from bows.stages import code_changes, code_record, wandb_config
 from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
-ANALYSIS_VERSION = 3  # bump when the analysis code changes its numbers: every stored analysis is redone
 META = AnalysisFiles.META
-
-
-def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
-    """What an analysis's numbers depend on; an analysis is reused only if all of it matches."""
-    return {
-        "version": ANALYSIS_VERSION,
-        "run_key": run_meta.get("key"),
-        "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
-        "stats_key": stats_artifact.key,
-        "stats_digest": stats_artifact.digest,
-        "settings": key_dict(cfg.analyze),
-    }
 
 
 def numbers_files(out: Path) -> dict:
@@ -126,7 +119,12 @@ def _heldout(windows_artifact, n: int):
 
 
 def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
-    """Analyse one run; returns ``<run>/analysis``."""
+    """Analyse one run; returns ``<run>/analysis`` (one writer at a time: a second waits or stops, ``bows.locks``)."""
+    with hold(Path(run_dir).resolve() / ANALYSIS_DIR, "analyze", cfg.paths.lock_wait):
+        return _analyze_run(run_dir, cfg, group)
+
+
+def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
     from bows.data.binarize import vocab_of
     from bows.training.checkpoint import load_run
 
@@ -139,22 +137,29 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     W, b = np.asarray(info.W, dtype=np.float32), np.asarray(info.b, dtype=np.float32)
     if W.shape[1] != len(vocab):
         raise BowsError(f"{run_dir}: W has {W.shape[1]} columns but the vocabulary has {len(vocab)} words")
-    costats = load_stats(build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats))
+    stats_artifact = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
+    costats = load_stats(stats_artifact)
     X, split = _heldout(info.windows, cfg.analyze.heldout_windows)
     output = info.config.model.output
     log.info("analyze: %s (L=%d, V=%d, %d %s windows)", run_dir.name, W.shape[0], W.shape[1], X.shape[0], split)
     result = analyze_arrays(W, b, vocab, X, output=output, costats=costats, cfg=cfg.analyze)
-    _attach_window_scan(result, info.config, cfg, info.windows, costats.artifact, _root_of(run_dir, cfg))
+    _attach_window_scan(result, info.config, cfg, info.windows, stats_artifact, _root_of(run_dir, cfg))
     out = run_dir / ANALYSIS_DIR
     (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
+    note = training_code_note(info.meta)
+    if note:
+        log.warning("analyze: %s", note)
+        result.sections["training_code"] = {"note": note}
     save_analysis(result, out)
     meta = {
-        "identity": analysis_identity(info.meta, costats.artifact, cfg),
+        "identity": analysis_identity(info.meta, stats_artifact, cfg),
+        "code": code_record("analyze"),
+        "training_code_note": note,
         "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
         "analyze": as_dict(cfg.analyze),
-        "stats": str(costats.artifact.path),
+        "stats": str(stats_artifact.path),
         "heldout_split": split,
         "heldout_windows": int(X.shape[0]),
         "latent_size": int(W.shape[0]),
@@ -171,8 +176,10 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     meta = write_checked_json(out / META, {**meta, "complete": False})  # figures and W&B still to come
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
     failed: list[dict[str, str]] = []
-    with figures.figure_title(meta["title"]):
-        made = figures.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    with figure_title(meta["title"]):
+        made = registry.run_figures(out, out / FIGURE_DIR, failed) if cfg.analyze.figures else []
+    inputs = _explorer_inputs(W, b, vocab, X, split, costats, result, meta)
+    _attempt(failed, "explorer", lambda: explorer.write_run_explorer(out, explorer.pack_model(inputs)))
     _attempt(failed, "wandb", _track_run, cfg, info, result, made, meta, group or info.config.wandb.group, failed)
     # only now may it be reused -- and only if nothing failed (current_analysis refuses a non-empty `failed`)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
@@ -180,6 +187,23 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     _where_run(run_dir, out)
     _raise_if_failed(failed, out)
     return out
+
+
+def _explorer_inputs(W, b, vocab, X, split: str, costats, result: Analysis, meta: dict) -> explorer.ModelInputs:
+    """What the run's explorer page is made of (``bows.analysis.explorer``)."""
+    return explorer.ModelInputs(
+        W=W,
+        b=b,
+        vocab=list(vocab),
+        X=X,
+        heldout_split=split,
+        counts=costats.words["count"].to_numpy(),
+        n_windows=costats.n_windows,
+        cooc=costats.cooccurrence,
+        tables=result.tables,
+        metrics=result.metrics,
+        info={k: meta.get(k) for k in ("title", "label", "run_key", "weight_decay", "seed", "output")},
+    )
 
 
 def _attach_window_scan(
@@ -232,6 +256,30 @@ def _where_run(run_dir: Path, out: Path) -> None:
         log.info("analyze: upload training and analysis of this model with:  %s", sync_command(dirs))
 
 
+def training_code_note(run_meta: dict) -> str | None:
+    """One line if the run was trained by other training code than this bows's (or by code before code
+    identities were recorded); None if the same."""
+    changed = code_changes(run_meta.get("code"), code_record("train"))
+    if not changed:
+        return None
+    key = run_meta.get("key", "?")
+    if changed == ["(not recorded)"]:
+        return f"run {key} records no training code identity (trained by an older bows); its weights are analysed as is"
+    return f"run {key} was trained by other training code (changed since: {', '.join(changed)}); analysed as is"
+
+
+def _analysis_config(cfg: BowsConfig, meta: dict) -> dict:
+    """An analysis run's own W&B config: its settings and identity (no file manifest, no progress flags)."""
+    keep = ("run_key", "heldout_split", "heldout_windows", "latent_size", "vocab_size", "output", "label")
+    return {
+        "stats": as_dict(cfg.stats),
+        "analyze": as_dict(cfg.analyze),
+        "analysis_identity": meta["identity"],
+        **{f"analysis_{k}": meta[k] for k in keep if k in meta},
+        "training_code_note": meta.get("training_code_note"),
+    }
+
+
 def comparable_record(info, metrics: dict) -> dict:
     """The analysis run's summary: every analysis number plus the training run's final losses under the
     training run's own keys, so one W&B row per model holds config, losses and geometry side by side."""
@@ -259,7 +307,7 @@ def _track_run(
         cfg.wandb,
         name=f"{meta['label']}-analysis",
         job_type="analyze",
-        config={**as_dict(info.config), "analysis": {**meta, **lineage}},
+        config={**wandb_config("train", info.config), **_analysis_config(cfg, meta), "analysis": lineage},
         dir=run_dir / ANALYSIS_DIR,
         group=group,
         run_id=f"analyze-{run_dir.name}",
@@ -288,6 +336,11 @@ def _track_run(
                     np.array(data["cond_corr"], dtype=float),
                     data["words"],
                 )
+        if "dimensionality" in result.tables:  # the word table, for W&B's embedding projector
+            words = explorer.word_table(
+                np.asarray(info.W), list(result.tables["dimensionality"]["word"]), result.tables["dimensionality"]
+            )
+            _attempt(failed, "wandb:tables/words", tracker.embedding_table, "tables/words", words)
         for name in ("r2", "towers", "christmas_months", "discovery"):
             if name in result.tables:
                 _attempt(failed, f"wandb:tables/{name}", tracker.table, f"tables/{name}", result.tables[name])
@@ -296,10 +349,24 @@ def _track_run(
 # ----------------------------------------------------------------------------- sweeps
 def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     """Analyse every finished run of a sweep index; write the per-run metrics table and the sweep figures."""
+    with hold(Path(index_path).resolve().parent / ANALYSIS_DIR, "analyze sweep", cfg.paths.lock_wait):
+        return _analyze_sweep(index_path, cfg)
+
+
+def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     index_path = Path(index_path).resolve()
+    if index_path.is_dir() and (index_path / Files.SWEEP_INDEX).is_file():
+        index_path = index_path / Files.SWEEP_INDEX  # the multirun directory itself
     if not index_path.is_file():
         raise BowsError(f"sweep index {index_path} not found; pass analyze.sweep=<multirun dir>/sweep.parquet")
-    index = pd.read_parquet(index_path)
+    try:
+        index = pd.read_parquet(index_path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BowsError(
+            f"{index_path} is not a sweep index (a Parquet table written by `make sweep`): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+            "pass analyze.sweep=<multirun dir>/sweep.parquet"
+        ) from exc
     if "run_dir" not in index.columns:
         raise BowsError(f"{index_path} has no run_dir column; is it a sweep index written by `make sweep`?")
     group = cfg.wandb.group or _recorded_group(index) or f"sweep-{index_path.parent.name}"
@@ -356,13 +423,14 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         "runs": len(table),
         "group": group,
         "analyze": as_dict(cfg.analyze),
-        "version": ANALYSIS_VERSION,
+        "code": code_record("analyze"),
         "skipped": skipped,  # members that did not finish (or are missing), with their errors
         "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
     }
     write_checked_json(out / META, {**meta, "failed": failed, "complete": False})
     shutil.rmtree(out / FIGURE_DIR, ignore_errors=True)
-    made = sweep_figures.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_figures.sweep_title(table, group))
+    made = registry.sweep_figures(table, out / FIGURE_DIR, failed, title=sweep_plots.sweep_title(table, group))
+    _attempt(failed, "explorer", explorer.write_sweep_explorer, out, table, sweep_plots.sweep_title(table, group))
     _attempt(failed, "wandb", _track_sweep, cfg, index_path, table, made, out, group, failed)
     write_checked_json(out / META, {**meta, "figures": [f.name for f in made], "failed": failed, "complete": True})
     log.info(
@@ -387,7 +455,7 @@ def _track_sweep(
 ) -> None:
     from bows.tracking import job_tags, tracking_run
 
-    axes = sweep_figures.varying_axes(table)
+    axes = sweep_plots.varying_axes(table)
     corpus = str(table["corpus"].iloc[0]) if "corpus" in table else "unknown"
     with tracking_run(
         cfg.wandb,
@@ -418,7 +486,7 @@ def _where_sweep(table: pd.DataFrame, out: Path) -> None:
 
 def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
     """A run's existing analysis if it is complete, intact, without failures, and made from this run's
-    weights, this stats artifact, these analysis settings and this ``ANALYSIS_VERSION``; else None
+    weights, this stats artifact, these analysis settings and this analysis code; else None
     (with the reason logged)."""
     from bows.training.checkpoint import load_run
 
@@ -435,6 +503,9 @@ def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
         return None
     if meta.get("failed"):
         log.info("analyze: %s has failed parts (%s), redone", out, ", ".join(map(str, meta["failed"])))
+        return None
+    if not (out / explorer.EXPLORER).is_file():
+        log.info("analyze: %s has no %s, redone", out, explorer.EXPLORER)
         return None
     info = load_run(run_dir)
     stats = build_stats(_root_of(run_dir, cfg), info.windows, cfg.stats)
@@ -493,6 +564,12 @@ def default_run_dir(cfg: BowsConfig) -> Path:
     from bows.data import binarize
     from bows.training.checkpoint import run_dir as run_dir_of
 
+    runs = cfg.paths.root_path / "runs"
+    if not runs.is_dir() or not any(runs.iterdir()):  # nothing trained here: say so before building the data
+        raise BowsError(
+            f"no trained run under {runs}; run `make train` with the same overrides first, "
+            "or pass analyze.run=<a run directory>"
+        )
     run_dir = run_dir_of(cfg, binarize.run(cfg))
     if not run_dir.is_dir():
         raise BowsError(

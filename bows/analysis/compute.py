@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bows.analysis import geometry as geo
 from bows.analysis import mechanism as mech
-from bows.analysis.groups import (
+from bows.core import geometry as geo
+from bows.core.groups import (
     CORRELATED_CONTEXT,
     CYCLIC_GROUPS,
     GROUPS,
@@ -26,16 +26,16 @@ from bows.analysis.groups import (
     SEASONAL,
     TARGETS,
     UNCORRELATED_CONTEXT,
+    Lookup,
     categories_version,
     category_labels,
     lookup,
     usable_group,
 )
-from bows.data.coactivation import row_statistics
+from bows.data.coactivation import CoStats, row_statistics
 
-if TYPE_CHECKING:  # types only: the stats artifact reader and the analysis settings
+if TYPE_CHECKING:  # types only: the analysis settings
     from bows.config import AnalyzeConfig
-    from bows.data.stats import CoStats
 
 log = logging.getLogger(__name__)
 
@@ -137,97 +137,132 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
             for key in ("ring_score", *RING_KEYS, *(f"normalized_{k}" for k in RING_KEYS)):
                 a.refuse(f"geometry/{name}/{key}", why_not)
         if cyclic and complete:
-            raw = geo.ring_analysis(vecs, found.words, k=3)
-            section["raw"] = raw
-            # the ring's signal against random word pairs (is it above the cosine noise of a wide W?)
-            represented = W[:, (W**2).sum(axis=0) > 1e-8].T
-            section["signal"] = signal = geo.ring_signal(vecs, represented)
-            for key, value in signal.items():
-                a.metrics[f"geometry/{name}/{key}"] = value
-            section["normalized"] = geo.ring_analysis(vecs, found.words, k=2, normalize=True)
-            _ring_metrics(a, f"geometry/{name}", raw)
-            for key in RING_KEYS:
-                if section["normalized"].get("reason"):
-                    a.refuse(f"geometry/{name}/normalized_{key}", section["normalized"]["reason"])
-                else:
-                    a.metrics[f"geometry/{name}/normalized_{key}"] = section["normalized"][key]
-            for i, ev in enumerate(raw["explained_variance"]):
-                a.metrics[f"geometry/{name}/explained_variance_pc{i + 1}"] = ev
-            if name == "months":
-                seasonal = lookup(SEASONAL, vocab)
-                fit = geo.pca(vecs, 3)
-                proj = geo.project_words(
-                    fit,
-                    found.words,
-                    np.array(raw["coords"]),
-                    W[:, seasonal.indices].T,
-                    seasonal.words,
-                    MONTH_SEASON,
-                    SEASON_OF_WORD,
-                )
-                section["seasonal"] = proj
-                section["seasonal_missing"] = list(seasonal.missing)
-                if proj:
-                    a.metrics["geometry/seasonal/season_match"] = float(np.mean([p["season_match"] for p in proj]))
-                    a.metrics["geometry/seasonal/in_plane_fraction"] = float(
-                        np.mean([p["in_plane_fraction"] for p in proj])
-                    )
-                else:
-                    for key in ("season_match", "in_plane_fraction"):
-                        a.refuse(f"geometry/seasonal/{key}", f"missing: {list(seasonal.missing)}")
+            section.update(_model_ring(W, vocab, name, found, a))
         if costats is not None:
-            mats, info = costats.group(name)
-            data = {
-                "words": info["words"],
-                "windows_with_group": info["windows_with_group"],
-                "cond_corr": _matrix(mats["cond_corr"]),
-                "corr": _matrix(mats["corr"]),
-                "pmi": _matrix(mats["pmi"]),
-            }
-            counts = np.diag(mats["count"]) if "count" in mats else np.zeros(len(info["words"]))
-            shortfall = why_not if not complete else _data_shortfall(info["words"], found.words, info, counts)
-            if shortfall is None:
-                coords, ev = geo.pca_from_gram(mats["centred_gram"], 2)
-                data["ring"] = {
-                    "coords": coords.tolist(),
-                    "explained_variance": ev.tolist(),
-                    **geo.ring_score(geo.angles(coords)),
-                }
-                ccoords, cev = geo.pca_from_gram(np.nan_to_num(mats["cond_corr"]), 2)  # standardised variant
-                data["corr_ring"] = {
-                    "coords": ccoords.tolist(),
-                    "explained_variance": cev.tolist(),
-                    **geo.ring_score(geo.angles(ccoords)),
-                }
-                data["gram_vs_cond_corr"] = geo.offdiag_agreement(geo.gram(vecs), mats["cond_corr"])
-            else:
-                data["ring"] = data["corr_ring"] = _refused_ring(shortfall)
-                data["gram_vs_cond_corr"] = {"pearson": float("nan"), "spearman": float("nan"), "pairs": 0}
-            if cyclic:
-                for key, ring in (("ring_score", data["ring"]), ("corr_ring_score", data["corr_ring"])):
-                    if ring.get("reason"):
-                        a.refuse(f"data/{name}/{key}", ring["reason"])
-                    else:
-                        a.metrics[f"data/{name}/{key}"] = ring["adjacent_fraction"]
-                for key in ("circular_rank_corr",):
-                    if data["ring"].get("reason"):
-                        a.refuse(f"data/{name}/{key}", data["ring"]["reason"])
-                    else:
-                        a.metrics[f"data/{name}/{key}"] = data["ring"][key]
-                pearson = data["gram_vs_cond_corr"]["pearson"]
-                if np.isfinite(pearson):
-                    a.metrics[f"data/{name}/gram_vs_cond_corr"] = pearson
-                else:
-                    a.refuse(f"data/{name}/gram_vs_cond_corr", shortfall or "fewer than 3 usable pairs")
-            section["data"] = data
+            section["data"] = _data_side(costats, name, found, vecs, None if complete else why_not, cyclic, a)
         out[name] = section
     a.sections["groups"] = out
 
 
+def _model_ring(W: np.ndarray, vocab: list[str], name: str, found: Lookup, a: Analysis) -> dict[str, Any]:
+    """A complete cyclic group's ring in W: raw (PCA-3) and normalised (PCA-2) ring scores, its signal
+    against random word pairs, and for the months the seasonal words projected on the ring."""
+    vecs = W[:, found.indices].T
+    section: dict[str, Any] = {}
+    raw = geo.ring_analysis(vecs, found.words, k=3)
+    section["raw"] = raw
+    # the ring's signal against random word pairs (is it above the cosine noise of a wide W?)
+    represented = W[:, (W**2).sum(axis=0) > 1e-8].T
+    section["signal"] = signal = geo.ring_signal(vecs, represented)
+    for key, value in signal.items():
+        a.metrics[f"geometry/{name}/{key}"] = value
+    section["normalized"] = geo.ring_analysis(vecs, found.words, k=2, normalize=True)
+    _ring_metrics(a, f"geometry/{name}", raw)
+    for key in RING_KEYS:
+        if section["normalized"].get("reason"):
+            a.refuse(f"geometry/{name}/normalized_{key}", section["normalized"]["reason"])
+        else:
+            a.metrics[f"geometry/{name}/normalized_{key}"] = section["normalized"][key]
+    for i, ev in enumerate(raw["explained_variance"]):
+        a.metrics[f"geometry/{name}/explained_variance_pc{i + 1}"] = ev
+    if name == "months":
+        seasonal = lookup(SEASONAL, vocab)
+        fit = geo.pca(vecs, 3)
+        proj = geo.project_words(
+            fit,
+            found.words,
+            np.array(raw["coords"]),
+            W[:, seasonal.indices].T,
+            seasonal.words,
+            MONTH_SEASON,
+            SEASON_OF_WORD,
+        )
+        section["seasonal"] = proj
+        section["seasonal_missing"] = list(seasonal.missing)
+        if proj:
+            a.metrics["geometry/seasonal/season_match"] = float(np.mean([p["season_match"] for p in proj]))
+            a.metrics["geometry/seasonal/in_plane_fraction"] = float(np.mean([p["in_plane_fraction"] for p in proj]))
+        else:
+            for key in ("season_match", "in_plane_fraction"):
+                a.refuse(f"geometry/seasonal/{key}", f"missing: {list(seasonal.missing)}")
+    return section
+
+
+def _data_side(
+    costats: CoStats, name: str, found: Lookup, vecs: np.ndarray, why_not: str | None, cyclic: bool, a: Analysis
+) -> dict[str, Any]:
+    """The group in the data: its correlation matrices, the ring of the data's own PCA (of the
+    row-centred indicators, and of their correlation) and the model Gram's agreement with the data;
+    refused with ``why_not`` (the model side's reason) or the data's own shortfall."""
+    mats, info = costats.group(name)
+    data = {
+        "words": info["words"],
+        "windows_with_group": info["windows_with_group"],
+        "cond_corr": _matrix(mats["cond_corr"]),
+        "corr": _matrix(mats["corr"]),
+        "pmi": _matrix(mats["pmi"]),
+    }
+    counts = np.diag(mats["count"]) if "count" in mats else np.zeros(len(info["words"]))
+    shortfall = why_not if why_not is not None else _data_shortfall(info["words"], found.words, info, counts)
+    if shortfall is None:
+        coords, ev = geo.pca_from_gram(mats["centred_gram"], 2)
+        data["ring"] = {
+            "coords": coords.tolist(),
+            "explained_variance": ev.tolist(),
+            **geo.ring_score(geo.angles(coords)),
+        }
+        ccoords, cev = geo.pca_from_gram(np.nan_to_num(mats["cond_corr"]), 2)  # standardised variant
+        data["corr_ring"] = {
+            "coords": ccoords.tolist(),
+            "explained_variance": cev.tolist(),
+            **geo.ring_score(geo.angles(ccoords)),
+        }
+        data["gram_vs_cond_corr"] = geo.offdiag_agreement(geo.gram(vecs), mats["cond_corr"])
+    else:
+        data["ring"] = data["corr_ring"] = _refused_ring(shortfall)
+        data["gram_vs_cond_corr"] = {"pearson": float("nan"), "spearman": float("nan"), "pairs": 0}
+    if cyclic:
+        for key, ring in (("ring_score", data["ring"]), ("corr_ring_score", data["corr_ring"])):
+            if ring.get("reason"):
+                a.refuse(f"data/{name}/{key}", ring["reason"])
+            else:
+                a.metrics[f"data/{name}/{key}"] = ring["adjacent_fraction"]
+        if data["ring"].get("reason"):
+            a.refuse(f"data/{name}/circular_rank_corr", data["ring"]["reason"])
+        else:
+            a.metrics[f"data/{name}/circular_rank_corr"] = data["ring"]["circular_rank_corr"]
+        pearson = data["gram_vs_cond_corr"]["pearson"]
+        if np.isfinite(pearson):
+            a.metrics[f"data/{name}/gram_vs_cond_corr"] = pearson
+        else:
+            a.refuse(f"data/{name}/gram_vs_cond_corr", shortfall or "fewer than 3 usable pairs")
+    return data
+
+
 # ----------------------------------------------------------------------------- 5.3 co-activation
+def _correlation_gap(frame: pd.DataFrame, col: str, what: str) -> str | None:
+    """Why interference cannot be correlated with ``col`` over the pairs of ``frame`` (None: it can)."""
+    if frame.empty:
+        return "no word pair is frequent enough in the statistics sample (stats.min_count)"
+    ok = np.isfinite(frame[col].to_numpy()) & np.isfinite(frame["dot"].to_numpy())
+    if ok.sum() < 3:
+        return f"{int(ok.sum())} of {len(frame)} frequent word pairs have a finite {what} (3 needed)"
+    if np.std(frame[col].to_numpy()[ok]) == 0:
+        return f"the {what} is the same for all {int(ok.sum())} pairs (every window holds the same words)"
+    if np.std(frame["dot"].to_numpy()[ok]) == 0:
+        return f"the interference <w_i, w_j> is the same for all {int(ok.sum())} pairs"
+    return None
+
+
 def coactivation(W: np.ndarray, costats: CoStats, a: Analysis, seed: int) -> None:
-    numbers, frame = geo.coactivation_vs_interference(W, costats.pairs())
+    numbers, frame = geo.coactivation_vs_interference(W, costats.pairs)
     a.metrics.update({f"coactivation/{k}": v for k, v in numbers.items()})
+    for col, what in (("corr", "data correlation (phi)"), ("pmi", "PMI")):
+        reason = _correlation_gap(frame, col, what)
+        for kind in ("pearson", "spearman"):
+            key = f"coactivation/{kind}_dot_{col}"
+            if not np.isfinite(numbers[f"{kind}_dot_{col}"]):
+                a.refuse(key, reason or f"the {kind} correlation of <w_i, w_j> with the {what} is undefined")
     if len(frame) > MAX_PLOTTED_PAIRS:
         frame = frame.sample(MAX_PLOTTED_PAIRS, random_state=seed)
     a.tables["coactivation"] = frame.reset_index(drop=True)
@@ -314,11 +349,19 @@ def mechanism(
         }
     )
     if not ok.any():
+        present = table["count"] > 0
+        if not present.any():
+            reason = f"no word occurs in the {X.shape[0]} held-out windows"
+        else:
+            reason = (
+                f"each of the {int(present.sum())} words that occur is in all {X.shape[0]} held-out windows "
+                "(R^2 needs a word present in some windows and absent from others)"
+            )
         for key in ("r2_median", "gap_median"):
-            a.refuse(f"mechanism/{key}", f"no word occurs in the {X.shape[0]} held-out windows")
+            a.refuse(f"mechanism/{key}", reason)
     index = {w: i for i, w in enumerate(vocab)}
     targets, substitutes = _pick_targets(table, vocab)
-    cooc = costats.cooccurrence() if costats is not None else None
+    cooc = costats.cooccurrence if costats is not None else None
     section: dict[str, Any] = {
         "targets": targets,
         "substitutes": substitutes,
@@ -400,9 +443,9 @@ def dimensionality(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: 
 def discovery(
     W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis, seed: int, candidates: int
 ) -> None:
-    """Structures found without labels among the most frequent words (SPEC 8, ``bows.analysis.discovery``),
+    """Structures found without labels among the most frequent words (SPEC 8, ``bows.core.discovery``),
     and how well the found ring-like groups recover the months and days (precision / recall)."""
-    from bows.analysis import discovery as disc
+    from bows.core import discovery as disc
 
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
     targets, unusable = {}, {}

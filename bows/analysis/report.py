@@ -25,11 +25,13 @@ import pandas as pd
 from bows.analysis import analyze
 from bows.analysis.claims import CLAIMS, ClaimResult, ModelResult, evaluate
 from bows.analysis.compute import Analysis
+from bows.analysis.explorer import EXPLORER, MODEL_SCRIPTS, write_sweep_explorer
 from bows.analysis.store import AnalysisFiles, load_analysis
 from bows.artifacts import ArtifactError, atomic_write_bytes
 from bows.cli import stage_main
 from bows.config import BowsConfig
 from bows.errors import BowsError
+from bows.plots import registry
 from bows.training.checkpoint import read_run_json
 
 log = logging.getLogger(__name__)
@@ -58,116 +60,12 @@ SECTIONS = {
     "more": "More figures",
 }
 
-# One line per figure of a run (figures/<name>.png); figures not listed here still appear under "More figures".
-RUN_FIGURES = (
-    Shown(
-        "months_ring",
-        "rings",
-        "Look for the 12 months joined in calendar order going once around a loop, and the seasonal words "
-        "(stars, coloured by their season) next to their season's months. Left: raw vectors; right: "
-        "L2-normalised. The title compares the share of calendar neighbours that are adjacent with chance.",
-    ),
-    Shown("days_ring", "rings", "Look for the 7 days going once around in weekly order (Sunday next to Monday)."),
-    Shown(
-        "months_data",
-        "data",
-        "Look for the same pattern in the data's month correlation (left) and the model's Gram matrix "
-        "(middle, r in its title), and a ring in the data's own PCA (right): the model copies the data.",
-        wide=True,
-    ),
-    Shown("days_data", "data", "The same for the days.", wide=True),
-    Shown(
-        "groups",
-        "data",
-        "Look for blocks in each model Gram matrix (top) where the data's correlation (bottom) has them: "
-        "words that co-occur share directions.",
-        wide=True,
-    ),
-    Shown(
-        "coactivation",
-        "data",
-        "Look for a rising cloud: pairs that co-occur more (right) have larger interference <w_i, w_j> (up).",
-    ),
-    Shown(
-        "r2",
-        "mechanism",
-        "Look for words above the diagonal: reconstructed better in context than alone, i.e. carried by "
-        "constructive interference from correlated words.",
-    ),
-    Shown(
-        "preactivations",
-        "mechanism",
-        "Look for mass right of zero for a target whose value alone (dashed) is below zero: its context "
-        "lifts a word the ReLU would silence.",
-    ),
-    Shown(
-        "towers",
-        "mechanism",
-        "Look for the correlated-context bar (not the uncorrelated one) pushing the sum (black tick) above zero.",
-    ),
-    Shown(
-        "christmas_months",
-        "mechanism",
-        "Look for December (and its neighbours) with the largest positive interference with Christmas, "
-        "in line with how often they co-occur.",
-    ),
-    Shown(
-        "umap",
-        "words",
-        "Look for coloured categories forming their own islands; the title compares kNN category purity "
-        "with shuffled labels.",
-    ),
-    Shown(
-        "dimensionality",
-        "words",
-        "Look for most words sharing dimensions (small D) and D rising with word frequency (right).",
-    ),
-    Shown(
-        "discovery",
-        "words",
-        "Structures found without labels: look for rings of words that belong together (days, months) among "
-        "the top ring-like groups; each panel is the group's own PCA, z against random word sets of the same "
-        "size and frequency.",
-        wide=True,
-    ),
-    Shown(
-        "window_scan",
-        "data",
-        "Data diagnostics (make stats): look for the window size G where each group's ring / line score "
-        "peaks in the data alone (one line per row segmentation; circled: this corpus's setting).",
-        wide=True,
-    ),
-)
-
-# One line per figure of a sweep or study (<sweep>/analysis/figures/<name>.png); unlisted ones appear under
-# "More figures". SWEEP_NEEDS says when a figure has something to show (else a one-line note replaces it).
-SWEEP_FIGURES = (
-    Shown(
-        "structure_vs_latent",
-        "sweep",
-        "Look for how much the months and Roman numerals share directions (off-diagonal Gram norm) as L "
-        "grows; the paper contrasts L = 400 with L = 4000.",
-    ),
-    Shown(
-        "pca_snapshots", "sweep", "Look for the month ring at the smallest L and whether it survives at the largest."
-    ),
-    Shown("metrics_vs_weight_decay", "sweep", "Look for the trend of each key metric with weight decay.", wide=True),
-    Shown("metrics_vs_latent", "sweep", "Look for the trend of each key metric with latent size.", wide=True),
-    Shown(
-        "phase_diagram",
-        "sweep",
-        "Look for where the geometry switches between ReLU filtering and linear, PCA-like structure.",
-        wide=True,
-    ),
-)
-# A sweep figure is left out (with a note) unless the runs vary enough: name -> (column, distinct values needed).
-SWEEP_NEEDS = {
-    "structure_vs_latent": (("latent_size", 2),),
-    "pca_snapshots": (("latent_size", 2),),
-    "metrics_vs_weight_decay": (("weight_decay", 3),),
-    "metrics_vs_latent": (("latent_size", 3),),
-    "phase_diagram": (("weight_decay", 2), ("latent_size", 2)),
-}
+# The figures of a run and of a sweep or study, from the one registry (``bows.plots.registry``), in page
+# order; figures it does not list still appear under "More figures". A sweep figure is left out (with a
+# note) unless the runs vary enough: name -> (column, distinct values needed).
+RUN_FIGURES = tuple(Shown(f.name, f.section, f.look_for, f.wide) for f in registry.RUN_FIGURES)
+SWEEP_FIGURES = tuple(Shown(f.name, f.section, f.look_for, f.wide) for f in registry.SWEEP_FIGURES)
+SWEEP_NEEDS = {f.name: f.varies for f in registry.SWEEP_FIGURES if f.varies}
 COLUMN_WORDS = {"latent_size": "latent size", "weight_decay": "weight decay"}
 
 # Human labels of metric keys: exact keys, then "<section>/<group>/<name>" patterns ({g} = the group).
@@ -283,8 +181,20 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+PNG_HEAD, PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"  # signature; the IEND chunk that ends every PNG
+
+
 def _img(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode()
+    """The figure embedded in the page; a truncated or foreign file is shown as a one-line note instead
+    of a broken image (figures carry no checksum: the PNG's own start and end are checked)."""
+    raw = Path(path).read_bytes()
+    if not (raw.startswith(PNG_HEAD) and raw.endswith(PNG_TAIL)):
+        log.warning("report: figure %s is damaged (truncated or not a PNG); re-run the analysis to redraw it", path)
+        return (
+            f"<p class='note'>Figure <code>{esc(Path(path).name)}</code> is damaged ({len(raw):,} bytes, truncated "
+            f"or not a PNG): re-run the analysis (<code>make analyze</code>) to redraw it.</p>"
+        )
+    data = base64.b64encode(raw).decode()
     return f'<img class="fig" src="data:image/png;base64,{data}" alt="{esc(Path(path).stem)}">'
 
 
@@ -462,6 +372,18 @@ def _notes(a: Analysis) -> list[str]:
     return notes
 
 
+def _explorer_link(analysis_dir: Path) -> str:
+    """A line linking the analysis's word explorer (``explorer.html`` next to the report), if written."""
+    if not (Path(analysis_dir) / EXPLORER).is_file():
+        return ""
+    return (
+        f"<p class='note'><a href='{EXPLORER}'><b>Open the word explorer</b></a>: any word's neighbours in W next to "
+        "its co-occurring words, any group's Gram, PCA and ring / line score, the map of every word"
+        + (", the same word or group across the models" if (Path(analysis_dir) / MODEL_SCRIPTS).is_dir() else "")
+        + " (opens from disk, no server).</p>"
+    )
+
+
 def _failed(meta: dict) -> str:
     """A warning block listing what failed in the analysis (figures, uploads) and sweep members skipped."""
     failed, skipped = meta.get("failed") or [], meta.get("skipped") or []
@@ -472,6 +394,12 @@ def _failed(meta: dict) -> str:
     if not items:
         return ""
     return f"<h2>Incomplete: {len(failed)} part(s) failed, {len(skipped)} run(s) skipped</h2><ul class='note'>{''.join(items)}</ul>"
+
+
+def _code_note(views: Sequence[RunView]) -> str:
+    """One line per model trained by other training code than the current one (``analyze`` records it)."""
+    notes = [v.meta["training_code_note"] for v in views if v.meta.get("training_code_note")]
+    return "".join(f"<p class='note'>Training code: {esc(n)}.</p>" for n in notes)
 
 
 def _why_not_drawn(view: RunView, name: str) -> str:
@@ -491,17 +419,6 @@ def _extra_figures(fig_dirs: Sequence[Path], listed: set[str]) -> list[str]:
     for d in fig_dirs:
         names |= {p.stem for p in Path(d).glob("*.png") if not p.name.startswith(".")}
     return sorted(names - listed)
-
-
-def _plot_captions() -> dict[str, str]:
-    """Captions the plotting modules give their figures (used for figures this page does not list)."""
-    try:
-        from bows.plots.figures import run_figure_specs
-        from bows.plots.sweep import SWEEP_FIGURES as PLOT_SWEEP
-
-        return {**{k: v[1] for k, v in run_figure_specs().items()}, **{k: v[1] for k, v in PLOT_SWEEP.items()}}
-    except Exception:  # noqa: BLE001 -- captions are a nicety; the page is made without them
-        return {}
 
 
 def _figure_html(shown: Shown, png: Path) -> str:
@@ -559,8 +476,7 @@ def run_page(analysis_dir: Path) -> str:
     view = read_run(analysis_dir)
     listed = {s.name for s in RUN_FIGURES}
     extra = _extra_figures([analysis_dir / analyze.FIGURE_DIR], listed)
-    captions = _plot_captions()
-    shown = [*RUN_FIGURES, *(Shown(n, "more", captions.get(n, n), wide=True) for n in extra)]
+    shown = [*RUN_FIGURES, *(Shown(n, "more", n, wide=True) for n in extra)]
     present = {s.name for s in shown if view.figure(s.name)}
     title = run_title(view)
     parts = [
@@ -576,6 +492,8 @@ def run_page(analysis_dir: Path) -> str:
             ]
         ),
         _failed(view.meta),
+        _code_note([view]),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
         claims_table(evaluate([view.model()]), present, _notes(view.analysis)),
     ]
@@ -689,14 +607,15 @@ def sweep_page(analysis_dir: Path) -> str:
             ]
         ),
         _failed(sweep_meta),
+        _code_note(list(views.values())),
+        _explorer_link(analysis_dir),
         "<h2>Does it reproduce the paper?</h2>",
     ]
     listed_run = {s.name for s in RUN_FIGURES}
     listed_sweep = {s.name for s in SWEEP_FIGURES}
     extra_run = _extra_figures([v.analysis_dir / analyze.FIGURE_DIR for _, v in columns], listed_run)
     extra_sweep = _extra_figures([analysis_dir / analyze.FIGURE_DIR], listed_sweep | listed_run)
-    captions = _plot_captions()
-    run_shown = [*RUN_FIGURES, *(Shown(n, "more", captions.get(n, n)) for n in extra_run)]
+    run_shown = [*RUN_FIGURES, *(Shown(n, "more", n) for n in extra_run)]
     present = {s.name for s in run_shown if any(v.figure(s.name) for _, v in columns)}
     notes: dict[str, list[str]] = {}
     for _, v in columns:
@@ -712,9 +631,7 @@ def sweep_page(analysis_dir: Path) -> str:
             if s.section == section and s.name not in present and columns
         ]
         if section == "sweep":
-            block += _sweep_figures(
-                analysis_dir, table, [*SWEEP_FIGURES, *(Shown(n, "sweep", captions.get(n, n)) for n in extra_sweep)]
-            )
+            block += _sweep_figures(analysis_dir, table, [*SWEEP_FIGURES, *(Shown(n, "sweep", n) for n in extra_sweep)])
         if block:
             parts.append(f"<h2>{esc(heading)}</h2>" + "".join(block))
     parts.append("<h2>Numbers</h2>")
@@ -776,6 +693,8 @@ def run(cfg: BowsConfig) -> Path:
         for run_analysis in table["analysis_dir"]:
             if (Path(run_analysis) / AnalysisFiles.METRICS).is_file():
                 write_report(Path(run_analysis))
+        if not (analysis_dir / EXPLORER).is_file():  # a sweep analysed before the explorer existed
+            write_sweep_explorer(analysis_dir, table, analysis_dir.parent.name)
         return write_report(analysis_dir, sweep=True)
     run_dir = Path(cfg.analyze.run) if cfg.analyze.run else analyze.default_run_dir(cfg)
     if not run_dir.is_dir():

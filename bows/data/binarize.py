@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 from tqdm import tqdm
 
-from bows.artifacts import Artifact, ArtifactError, Files, build_artifact, reuse_or_key, verify_files
+from bows.artifacts import Artifact, ArtifactError, Files, verify_files
 from bows.cli import stage_main
 from bows.config import BowsConfig, key_dict
 from bows.data import SPLITS
@@ -33,6 +33,7 @@ from bows.data.chunks import CsrAppender, size_stats, split_windows_chunked
 from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
 from bows.data.vocab import build_vocab, load_vocab
 from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
+from bows.stages import build_artifact, reuse_or_key
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 

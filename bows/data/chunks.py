@@ -2,8 +2,10 @@
 rows, builds windows chunk by chunk, and appends them to ``.npy`` files (OpenWebText scale).
 
 Nothing here holds more than a chunk of rows (``data.chunk_rows``) plus what a window needs from
-the previous chunk: the rows of the unfinished last document when windows stay within documents,
-or the rows after the next window start (fewer than ``group_size``) when they cross documents. The
+the previous chunk: the rows after the next window start (fewer than ``group_size``), of the
+unfinished last document when windows stay within documents (whose finished windows are written
+as soon as their rows are read, so one huge document costs no more than many small ones), or of
+the split when they cross documents. The
 numba kernels of ``bows.data.windows`` run once per chunk; the output equals the one-shot build
 byte for byte (``tests/test_scale.py``). Shards (``data.num_shards``) are row ranges of a split:
 a shard owns the documents that start in its range (or, across documents, the windows that start
@@ -25,6 +27,8 @@ import pyarrow.parquet as pq
 
 from bows.data.tokenize import tokenize, word_ids
 from bows.data.windows import NO_WINDOWS, build_windows, layout
+from bows.errors import with_path
+from bows.progress import Progress
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
@@ -137,15 +141,21 @@ class NpyAppender:
         values = np.ascontiguousarray(values)
         if values.dtype != self.dtype:
             values = values.astype(self.dtype, casting="safe")
-        values.tofile(self.handle)
+        try:
+            values.tofile(self.handle)
+        except OSError as exc:  # a full disk: numpy says "N requested and M written", naming no file
+            raise with_path(exc, self.path) from exc
         self.length += len(values)
 
     def close(self) -> None:
-        self.handle.seek(0)
-        self._header(self.length)
-        if self.handle.tell() != self.data_start:
-            raise RuntimeError(f"{self.path}: the .npy header changed length; cannot finish it in place")
-        self.handle.close()
+        try:
+            self.handle.seek(0)
+            self._header(self.length)
+            if self.handle.tell() != self.data_start:
+                raise RuntimeError(f"{self.path}: the .npy header changed length; cannot finish it in place")
+            self.handle.close()
+        except OSError as exc:
+            raise with_path(exc, self.path) from exc
 
     def __enter__(self) -> NpyAppender:
         return self
@@ -257,7 +267,10 @@ class ChunkedWindows:
         self.group_size, self.stride, self.cross = group_size, stride, cross_documents
         self.whole_split = whole_split
         self.pending = _Pending(ids=np.zeros(0, np.uint16 if vocab_size <= 2**16 else np.int32))
-        self.skip = 0  # across documents with stride > G: rows to drop before the next window start
+        self.skip = 0  # with stride > G: rows to drop before the next window start
+        # within documents: the first pending row continues a document whose first windows are written
+        # (so the rest of it gives windows only from G rows on, never the short whole-document one)
+        self.continued = False
         self.emitted = 0
         self.seconds = 0.0
 
@@ -268,10 +281,17 @@ class ChunkedWindows:
         start = time.perf_counter()
         if self.skip:
             drop = min(self.skip, n_rows)
+            skip = self.skip - drop
+            if not self.cross and changes is not None:  # a skip within a document ends where it ends
+                begins = np.flatnonzero(changes[:drop])
+                if len(begins):
+                    drop, skip, self.continued = int(begins[0]), 0, False
             keep = rows >= drop
-            rows, ids, n_rows, self.skip = rows[keep] - drop, ids[keep], n_rows - drop, self.skip - drop
+            rows, ids, n_rows, self.skip = rows[keep] - drop, ids[keep], n_rows - drop, skip
             changes = None if changes is None else changes[drop:]
         p = self.pending
+        if p.n_rows == 0 and changes is not None and len(changes) and changes[0]:
+            self.continued = False  # the continued document ended exactly where the carried rows did
         rows = np.concatenate([p.rows, np.asarray(rows, np.int64) + p.n_rows])
         ids = np.concatenate([p.ids, np.asarray(ids).astype(p.ids.dtype, copy=False)])
         n = p.n_rows + n_rows
@@ -305,12 +325,34 @@ class ChunkedWindows:
         )
 
     def _within(self, rows: np.ndarray, ids: np.ndarray, n: int, flags: np.ndarray, final: bool) -> None:
+        g, s = self.group_size, self.stride
         seg_starts = np.flatnonzero(flags).astype(np.int64)
         done = n if final else (int(seg_starts[-1]) if len(seg_starts) else 0)  # the last document may go on
-        if done > 0:
-            cut = np.searchsorted(rows, done)
-            self._emit(rows[:cut], ids[:cut], seg_starts[seg_starts < done], done)
-        self._carry(rows, ids, done, n, flags)
+        first = 0
+        if self.continued and n > 0 and (done > 0 or final):  # the continued document ended in these rows
+            end = int(seg_starts[1]) if len(seg_starts) > 1 else n
+            if end < g:  # its windows are all written: its last rows start none
+                first = end
+            self.continued = False
+        if done > first:
+            lo, hi = np.searchsorted(rows, first), np.searchsorted(rows, done)
+            starts = seg_starts[(seg_starts >= first) & (seg_starts < done)]
+            if len(starts) == 0 or starts[0] != first:
+                starts = np.concatenate([[first], starts]).astype(np.int64)
+            self._emit(rows[lo:hi] - first, ids[lo:hi], starts - first, done - first)
+        next_start = done
+        length = n - done
+        if not final and length >= g:  # the unfinished document's finished windows, now
+            count = (length - g) // s + 1
+            used = count * s - s + g
+            cut = np.searchsorted(rows, done + used)
+            lo = np.searchsorted(rows, done)
+            self._emit(rows[lo:cut] - done, ids[lo:cut], np.zeros(1, np.int64), used)
+            next_start = done + count * s
+            self.continued = True
+        if next_start > n:
+            self.skip, next_start = next_start - n, n
+        self._carry(rows, ids, next_start, n, flags)
 
     def _cross(self, rows: np.ndarray, ids: np.ndarray, n: int, final: bool) -> None:
         g, s = self.group_size, self.stride
@@ -388,7 +430,10 @@ def split_windows_chunked(
     previous: str | None = None
     started, finished = False, False
     read_from = max(a - 1, 0)
+    label = f"binarize {split}" + (f" (shard {shard}/{num_shards})" if num_shards > 1 else "")
+    progress = Progress(label, b - a)
     for row0, table in read_split(path, split, ["doc_id", "text"], chunk_rows, read_from):
+        progress.update(max(0, min(table.num_rows, b - row0) - max(0, a - row0)))
         changes = doc_changes(table["doc_id"], previous)
         previous = table["doc_id"][-1].as_py()
         n = table.num_rows
@@ -427,6 +472,7 @@ def split_windows_chunked(
             finished = hi < n
         if finished:
             break
+    progress.close()
     builder.finish()
     result.sizes = out.sizes
     result.seconds["windows"] = builder.seconds

@@ -15,6 +15,26 @@ from numba import njit
 from tqdm import tqdm
 
 
+@dataclass(frozen=True)
+class CoStats:
+    """The co-activation statistics of a sample of windows, in memory (the stats stage writes them;
+    ``bows.data.stats.load_stats`` reads them): what the analyses compare the model with."""
+
+    words: pd.DataFrame  # index, word, count, freq
+    n_windows: int  # windows in the sample behind counts and pairs
+    pairs: pd.DataFrame  # i < j, count, corr (phi), pmi: the frequent pairs
+    cooccurrence: sp.csr_matrix  # upper-triangular pair counts (diagonal = word counts)
+    groups: dict[str, tuple[dict[str, np.ndarray], dict]]  # name -> (matrices, word info)
+
+    @property
+    def vocab(self) -> list[str]:
+        return self.words["word"].tolist()
+
+    def group(self, name: str) -> tuple[dict[str, np.ndarray], dict]:
+        """A named group's matrices and its word info (``words``, ``missing``, ``windows``)."""
+        return self.groups[name]
+
+
 def cooccurrence(X: sp.csr_matrix, block_bytes: int = 1 << 26) -> sp.csr_matrix:
     """Upper-triangular pair counts C[i, j] = #windows containing both i and j (i <= j; C[i, i] = count of i)."""
     X = sp.csr_matrix(X)

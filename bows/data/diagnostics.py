@@ -14,7 +14,7 @@ the group (SPEC 5.2). From M:
   chance 1 / (k - 1). ``line_spearman``: |Spearman| between PC1 and the natural order.
 - ``corr_adjacent_fraction`` / ``corr_circular_rank_corr``: the ring score of the PCA of the
   indicators' correlation over those windows (standardised: frequent months do not dominate).
-- ``shape_ring`` / ``planarity``: the label-free shape scores of ``bows.analysis.discovery`` on the
+- ``shape_ring`` / ``planarity``: the label-free shape scores of ``bows.core.discovery`` on the
   PC coordinates (usable for discovered groups, which have no natural order).
 """
 
@@ -23,27 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike
 from scipy import stats as sstats
 
-from bows.analysis import geometry as geo
+from bows.core import geometry as geo
 from bows.data.coactivation import GroupMoments
 from bows.data.windows import layout
 
 WINDOW_SIZES = (1, 2, 3, 5, 10, 20)
 MIN_GROUP_WINDOWS = 30  # fewer windows holding a group word: the scores are null (with a reason)
-
-
-def row_indicators(rows: np.ndarray, ids: np.ndarray, n_rows: int, group_ids: ArrayLike, vocab_size: int) -> np.ndarray:
-    """(n_rows x k) bool: row r holds group word j (token occurrences ``(rows[i], ids[i])``)."""
-    column = np.full(vocab_size, -1, dtype=np.int64)
-    group = np.asarray(group_ids, dtype=np.int64)
-    column[group] = np.arange(len(group))
-    mapped = column[np.asarray(ids, dtype=np.int64)]
-    hit = mapped >= 0
-    out = np.zeros((n_rows, len(group)), dtype=bool)
-    out[np.asarray(rows, dtype=np.int64)[hit], mapped[hit]] = True
-    return out
 
 
 def windowed_union(indicators: np.ndarray, seg_starts: np.ndarray, group_size: int, stride: int = 1) -> np.ndarray:
@@ -83,11 +70,6 @@ def moments_corr(moments: GroupMoments) -> np.ndarray:
     return np.nan_to_num(corr)
 
 
-def conditional_corr(windows: np.ndarray) -> np.ndarray:
-    """``moments_corr`` of (n_windows x k) indicators held in memory."""
-    return moments_corr(moments_of(windows))
-
-
 def mode_share(M: np.ndarray, vectors: np.ndarray) -> float:
     """Share of trace(M) in the span of the (orthonormalised) columns of ``vectors``."""
     q, _ = np.linalg.qr(np.asarray(vectors, dtype=np.float64))
@@ -99,7 +81,7 @@ def structure_scores(M: np.ndarray, n_windows: int, ordered: str | None) -> dict
     """Ring / line scores of a group's centred Gram ``M`` (see the module docstring). ``ordered``:
     "ring" (natural cyclic order), "line" (natural linear order) or None (label-free scores only).
     Too few windows (< MIN_GROUP_WINDOWS) or a constant group: scores None with a ``reason``."""
-    from bows.analysis.discovery import shape_scores
+    from bows.core.discovery import shape_scores
 
     k = M.shape[0]
     out: dict = {"windows_with_group": int(n_windows), "reason": None}

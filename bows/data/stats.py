@@ -12,7 +12,6 @@ import json
 import logging
 import mmap
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,28 +20,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from bows.analysis.groups import GROUPS, lookup
-from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
+from bows.artifacts import Artifact, ScanFiles, StatsFiles, open_artifact  # noqa: F401  (file names re-exported)
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, key_dict
+from bows.core.groups import GROUPS, lookup
 from bows.data import TRAIN
-from bows.data.coactivation import PAIR_SCHEMA, GroupMoments, pair_blocks, pair_counts, symmetric_block
+from bows.data.coactivation import PAIR_SCHEMA, CoStats, GroupMoments, pair_blocks, pair_counts, symmetric_block
 from bows.data.windows import Windows, expand_ranges, spread_rows
+from bows.progress import Progress
+from bows.stages import build_artifact, reuse_or_key
 
 log = logging.getLogger(__name__)
 
 STAGE = "stats"
 SPLIT = TRAIN
-
-
-class StatsFiles:
-    """File names of a stats artifact."""
-
-    WORDS = "words.parquet"  # index, word, count (in the sample), freq (count / sample windows)
-    COOC = "cooccurrence.npz"  # scipy.sparse upper-triangular CSR of pair counts (diagonal = word counts)
-    PAIRS = "pairs.parquet"  # i < j, count, corr (phi), pmi: pairs with count >= min_count
-    GROUPS = "groups.npz"  # per group: <group>/count|corr|pmi|cond_corr|centred_gram (all train windows)
-    GROUP_WORDS = "groups.json"  # per group: present words (matrix order), missing words, windows counted
 
 
 def read_range(array: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -135,36 +126,28 @@ def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- artifact
-@dataclass(frozen=True)
-class CoStats:
-    """A loaded stats artifact."""
-
-    artifact: Artifact
-    words: pd.DataFrame  # index, word, count, freq
-    n_windows: int  # windows in the sample behind counts and pairs
-
-    @property
-    def vocab(self) -> list[str]:
-        return self.words["word"].tolist()
-
-    def pairs(self) -> pd.DataFrame:
-        return pd.read_parquet(self.artifact.file(StatsFiles.PAIRS))
-
-    def cooccurrence(self) -> sp.csr_matrix:
-        return sp.csr_matrix(sp.load_npz(self.artifact.file(StatsFiles.COOC)))
-
-    def group(self, name: str) -> tuple[dict[str, np.ndarray], dict]:
-        """A named group's matrices and its word info (``words``, ``missing``, ``windows``)."""
-        info = json.loads(self.artifact.file(StatsFiles.GROUP_WORDS).read_text())[name]
-        with np.load(self.artifact.file(StatsFiles.GROUPS)) as data:
-            mats = {key.split("/", 1)[1]: data[key] for key in data.files if key.startswith(name + "/")}
-        return mats, info
-
-
 def load_stats(artifact: Artifact | Path) -> CoStats:
+    """Every file of a stats artifact, read into memory (the analyses compute on it without touching files)."""
     artifact = artifact if isinstance(artifact, Artifact) else open_artifact(Path(artifact))
-    words = pd.read_parquet(artifact.file(StatsFiles.WORDS))
-    return CoStats(artifact, words, int(artifact.stats["sample_windows"]))
+    info = json.loads(artifact.file(StatsFiles.GROUP_WORDS).read_text())
+    with np.load(artifact.file(StatsFiles.GROUPS)) as data:
+        arrays = {key: data[key] for key in data.files}
+    groups = {
+        name: ({key.split("/", 1)[1]: v for key, v in arrays.items() if key.startswith(name + "/")}, words)
+        for name, words in info.items()
+    }
+    return CoStats(
+        words=pd.read_parquet(artifact.file(StatsFiles.WORDS)),
+        n_windows=int(artifact.stats["sample_windows"]),
+        pairs=pd.read_parquet(artifact.file(StatsFiles.PAIRS)),
+        cooccurrence=sp.csr_matrix(sp.load_npz(artifact.file(StatsFiles.COOC))),
+        groups=groups,
+    )
+
+
+def stats_config(cfg: StatsConfig) -> dict:
+    """What the stats artifact depends on besides its windows input (hashed into the key)."""
+    return {"stats": key_dict(cfg), "split": SPLIT}
 
 
 def build(
@@ -173,7 +156,7 @@ def build(
     """The stats artifact of a windows artifact (built unless an intact one exists)."""
     from bows.data.binarize import load_windows, vocab_of
 
-    config = {"stats": key_dict(cfg), "split": SPLIT}
+    config = stats_config(cfg)
     key, found = reuse_or_key(root, STAGE, config, {"windows": windows_artifact})
     if found is not None:
         return found
@@ -226,16 +209,6 @@ def build(
 SCAN_STAGE = "windowscan"
 
 
-class ScanFiles:
-    """File names of a window-scan artifact (data diagnostics, ``bows.data.diagnostics``)."""
-
-    TABLE = "window_scan.parquet"  # segmentation x group x G: ring/line scores of the windowed group indicators
-    SUMMARY = "window_scan.json"  # per group: best G per segmentation, the configured setting's scores
-    FIGURE = "window_scan.png"  # the scores against G, one line per segmentation
-    DISCOVERY = "data_discovery.parquet"  # groups discovered in the co-occurrence (PPMI-SVD vectors)
-    GALLERY = "data_discovery.png"  # their PCA panels
-
-
 PRIMARY_SCORE = {"ring": "adjacent_fraction", "line": "line_spearman", None: "shape_ring"}
 # a discovered group has no natural order: its label-free score follows the shape it was found as
 FOUND_SCORE = {"ring": "shape_ring", "line": "explained_pc1"}
@@ -243,14 +216,14 @@ FOUND_SCORE = {"ring": "shape_ring", "line": "explained_pc1"}
 
 def data_discovery(costats: CoStats, candidates: int = 3000, dim: int = 100, seed: int = 0):
     """Label-free structure discovery on the co-occurrence alone, for comparison with the model's W
-    (``bows.analysis.discovery``): candidates from word vectors (PPMI-SVD of the most frequent words),
+    (``bows.core.discovery``): candidates from word vectors (PPMI-SVD of the most frequent words),
     shapes from the words' indicator correlations (phi, the data's analogue of W's Gram). Returns the
     discovery, the pool (vocabulary ids) and the evaluation against the months and days (labels used
     only after the method ran)."""
-    from bows.analysis.discovery import cooccurrence_correlation, discover, evaluate, ppmi_vectors
-    from bows.analysis.groups import GROUPS, MONTHS
+    from bows.core.discovery import cooccurrence_correlation, discover, evaluate, ppmi_vectors
+    from bows.core.groups import GROUPS, MONTHS
 
-    cooc = costats.cooccurrence()
+    cooc = costats.cooccurrence
     counts = cooc.diagonal().astype(np.float64)
     top = np.argsort(-counts, kind="stable")[: min(candidates, len(counts))]
     top = top[counts[top] > 0]
@@ -280,7 +253,7 @@ def group_window_moments(
     the windows of the binarize stage), so memory is set by the chunk, not by the corpus."""
     import pyarrow as pa
 
-    from bows.data.chunks import ChunkedWindows, doc_changes, read_split
+    from bows.data.chunks import ChunkedWindows, doc_changes, read_split, split_rows
     from bows.data.tokenize import tokenize, word_ids
 
     words = pa.array(vocab, pa.string())
@@ -292,7 +265,9 @@ def group_window_moments(
         columns[name][ids] = np.arange(len(ids))
         builders[name] = [ChunkedWindows(moments[name][g], len(ids), g, stride, cross_documents) for g in sizes]
     previous: str | None = None
+    progress = Progress(f"stats: windows of {', '.join(groups)}", split_rows(path, SPLIT))
     for _, table in read_split(path, SPLIT, ["doc_id", "text"], chunk_rows):
+        progress.update(table.num_rows)
         changes = doc_changes(table["doc_id"], previous)
         previous = table["doc_id"][-1].as_py()
         rows, ids = word_ids(tokenize(table["text"], min_len=min_len), words)
@@ -301,6 +276,7 @@ def group_window_moments(
             hit = mapped >= 0
             for builder in builders[name]:
                 builder.feed(rows[hit], mapped[hit], table.num_rows, changes)
+    progress.close()
     for chain in builders.values():
         for builder in chain:
             builder.finish()
@@ -418,9 +394,6 @@ def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artif
         "vocab": key_dict(cfg.vocab),
         "window": key_dict(cfg.window),
         "split": SPLIT,
-        # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation; 4: found lines scored as
-        # lines; 5: discovery's ring strength, mutual 2-NN cycles and bars from structure-free searches
-        "version": 5,
     }
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 
@@ -440,7 +413,7 @@ def load_window_scan(artifact: Artifact) -> tuple[pd.DataFrame, dict]:
 def build_window_scan(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artifact) -> Artifact:
     """The data-diagnostics artifact: named groups and groups discovered in the co-occurrence, scanned
     over G and (embedded corpus) the row segmentation; numbers, then the figures next to them."""
-    from bows.analysis.groups import DIAGNOSTIC_GROUPS
+    from bows.core.groups import DIAGNOSTIC_GROUPS
     from bows.data.binarize import vocab_of
     from bows.plots import diagnostics as diag_plots
 

@@ -1,6 +1,6 @@
 """Stage "vocab": reads docs.parquet (download), writes vocab.parquet (index, word, count, forced).
 
-The vocabulary is the 39 forced tokens (``bows.analysis.groups.FORCED_TOKENS``, in that order, kept even when
+The vocabulary is the 39 forced tokens (``bows.core.groups.FORCED_TOKENS``, in that order, kept even when
 absent) followed by the most frequent other words of a seeded ``vocab.sample_fraction`` sample of
 train rows, ties broken by word (Unicode code point order), so it is the same on every run.
 The counts stream over the train rows in chunks of ``data.chunk_rows``; with ``data.shard`` the
@@ -17,26 +17,22 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
-from bows.analysis.groups import FORCED_TOKENS
-from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
+from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, VocabConfig, key_dict
+from bows.core.groups import FORCED_TOKENS
 from bows.data import TRAIN
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
+from bows.progress import Progress
+from bows.stages import build_artifact, reuse_or_key
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
 VOCAB_SCHEMA = pa.schema([("index", pa.int32()), ("word", pa.string()), ("count", pa.int64()), ("forced", pa.bool_())])
-
-
-def read_texts(docs: Artifact, split: str | None = None) -> pa.Table:
-    """The ``doc_id``, ``split`` and ``text`` columns of a docs artifact (one split, or all), in reading order."""
-    filters = [("split", "==", split)] if split is not None else None
-    return pq.read_table(docs.file(Files.DOCS), columns=["doc_id", "split", "text"], filters=filters)
 
 
 def sample_rows(n_rows: int, fraction: float, seed: int) -> np.ndarray:
@@ -51,14 +47,9 @@ def count_words(texts: pa.Array | pa.ChunkedArray, min_len: int) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
 
 
-def short_rows_hint(texts: pa.Array | pa.ChunkedArray, min_len: int) -> str:
-    """A hint naming ``vocab.min_len`` when most rows are shorter than it (empty otherwise)."""
-    lengths = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()
-    return short_rows_message(int((lengths < min_len).sum()), len(lengths), int(lengths.max(initial=0)), min_len)
-
-
 def short_rows_message(short: int, n: int, longest: int, min_len: int) -> str:
-    """``short_rows_hint`` from counts: ``short`` of ``n`` sampled rows below ``min_len``, the longest row."""
+    """A hint naming ``vocab.min_len`` when most of ``n`` sampled rows (``short`` of them below
+    ``min_len`` characters; the longest ``longest``) give no words (empty otherwise)."""
     if n == 0 or short < n / 2:
         return ""
     return (
@@ -85,6 +76,11 @@ def choose_vocab(counts: pa.Table, size: int, hint: str = "") -> pa.Table:
     position = pc.index_in(forced, value_set=counts["word"].combine_chunks())
     forced_counts = pc.fill_null(pc.take(counts["count"].combine_chunks(), position), 0)
     words = pa.concat_arrays([forced, others["word"].combine_chunks()[:room]])
+    twice = duplicate_words(words.to_pylist())
+    if twice:  # the counts table had a word twice: ids would be ambiguous
+        raise BowsError(
+            f"the vocabulary would hold {', '.join(map(repr, twice[:5]))} more than once; {hint}".rstrip("; ")
+        )
     counts_col = pa.concat_arrays([forced_counts.cast(pa.int64()), others["count"].combine_chunks()[:room]])
     return pa.table(
         {
@@ -125,9 +121,11 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
     parts: list[pa.Table] = []
     short, longest = 0, 0
     if len(mine):
+        progress = Progress("vocab: counting words", b - a)
         for row0, table in read_split(path, TRAIN, ["text"], cfg.data.chunk_rows, a):
             if row0 >= b:
                 break
+            progress.update(min(table.num_rows, b - row0))
             pick = mine[np.searchsorted(mine, row0) : np.searchsorted(mine, row0 + table.num_rows)] - row0
             if len(pick):
                 texts = table["text"].take(pa.array(pick))
@@ -136,6 +134,7 @@ def sampled_counts(docs: Artifact, cfg: BowsConfig, shard: int = 0, num_shards: 
                 short, longest = short + int((lengths < v.min_len).sum()), max(longest, int(lengths.max(initial=0)))
             if len(parts) >= 8:
                 parts = [sum_counts(parts)]
+        progress.close()
     info = {
         "train_rows": n_rows,
         "sampled_rows": len(sample),
@@ -219,9 +218,22 @@ def build_vocab(cfg: BowsConfig, docs: Artifact) -> Artifact:
     return builder.artifact
 
 
+def duplicate_words(words: list[str]) -> list[str]:
+    """Words that appear more than once (a vocabulary maps each word to one id), in order."""
+    seen: set[str] = set()
+    return list(dict.fromkeys(w for w in words if w in seen or seen.add(w)))
+
+
 def load_vocab(artifact: Artifact) -> list[str]:
-    """The words of a vocab artifact in index order (forced tokens first)."""
-    return pq.read_table(artifact.file(Files.VOCAB), columns=["word"])["word"].to_pylist()
+    """The words of a vocab artifact in index order (forced tokens first); a file with a word twice
+    (replaced or edited) is an ``ArtifactError`` naming it."""
+    path = artifact.file(Files.VOCAB)
+    words = pq.read_table(path, columns=["word"])["word"].to_pylist()
+    twice = duplicate_words(words)
+    if twice or None in words:
+        what = f"the words {', '.join(map(repr, twice[:5]))} more than once" if twice else "an empty (null) word"
+        raise ArtifactError(f"{path} holds {what}; it was replaced or edited: delete {artifact.path} to rebuild it")
+    return words
 
 
 def run(cfg: BowsConfig) -> Artifact:

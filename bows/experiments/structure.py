@@ -12,7 +12,6 @@ structure_ring.png and structure_settling.png; logs to W&B.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -22,15 +21,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bows.analysis import discovery
-from bows.analysis.geometry import packing_floor, ring_analysis, ring_signal
-from bows.analysis.groups import DAYS, MONTHS, ROMAN, lookup
 from bows.analysis.structure import group_norms, settle_step, summarise
-from bows.artifacts import build_artifact, find_output, output_dir
+from bows.artifacts import atomic_write_json, find_output, finite_json
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
+from bows.core import discovery
+from bows.core.geometry import packing_floor, ring_analysis, ring_signal
+from bows.core.groups import DAYS, MONTHS, ROMAN, lookup
+from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import epoch_batches, to_device
+from bows.training.footprint import check_fits
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, fit
 
@@ -204,6 +205,14 @@ def run(cfg: BowsConfig) -> Path:
     if not groups:
         raise ValueError("structure: neither the months nor the Roman numerals are in the vocabulary")
     device, _ = resolve_device(cfg.train.device, "fp32", cfg.train.num_threads)
+    check_fits(
+        device,
+        len(vocab),
+        max(s.latent_sizes),
+        cfg.train.batch_size,
+        instances=len(s.seeds),
+        latent_setting="structure.latent_sizes max",
+    )
     train = load_windows(windows_artifact, "train")
     windows = to_device(train.offsets, train.indices, train.vocab_size, device)
     counts = np.bincount(np.asarray(train.indices), minlength=len(vocab))  # windows holding each word
@@ -253,6 +262,7 @@ def run(cfg: BowsConfig) -> Path:
         "ring_summary": ring_summary.to_dict("records"),
         "ring_chance": {name: 2.0 / (len(f) - 1) for name, f in rings_of.items()},
         "discovery": s.discovery,
+        "nulls": "sd, lower and upper are null with one seed; a mean is null when no model of that L measured it",
     }
     with build_artifact(out.parent, "structure", out.name, config, final=out) as b:
         table.to_parquet(b.path(TABLE), index=False)
@@ -261,7 +271,7 @@ def run(cfg: BowsConfig) -> Path:
         ring_summary.to_parquet(b.path(RING_SUMMARY), index=False)
         curves_frame.to_parquet(b.path(CURVES), index=False)
         np.savez_compressed(b.path(SNAPSHOTS), **snapshots)
-        b.path(SUMMARY).write_text(json.dumps(info, indent=2, default=str) + "\n")
+        atomic_write_json(b.path(SUMMARY), finite_json(info))
         made = []
         drawers = {
             FIGURE: lambda path: structure_figure(summary, snapshots, info, path),

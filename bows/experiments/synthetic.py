@@ -23,13 +23,15 @@ import pandas as pd
 import torch
 from safetensors.numpy import save_file
 
-from bows.artifacts import atomic_write_json, build_artifact, find_output, output_dir
+from bows.artifacts import atomic_write_json, find_output, finite_json
 from bows.cli import stage_main
 from bows.config import BowsConfig, SyntheticConfig, as_dict
 from bows.experiments.synthetic_data import circular_mean_activation, feature_directions, generate, geometry_metrics
 from bows.plots.synthetic import gram_figure, metrics_figure, sparsity_phase_figure
+from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import Batch, epoch_order, tensor_batches
+from bows.training.footprint import check_fits
 from bows.training.model import TiedAutoencoder, reconstruction_loss
 from bows.training.optim import Optimisation, fit
 
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 METRICS = "metrics.parquet"  # one row per trained model: config + geometry numbers
 SUMMARY = "summary.json"  # data statistics, timings, the batching check and every metric row
+NULLS = "a null metric is undefined for that model: a correlation over fewer than 2 off-diagonal pairs or of a constant"
 WEIGHTS = "weights.safetensors"  # "<output>/wd<wd>/L<L>" -> W (L x features), plus "b/..." biases
 DATA = "data.safetensors"  # "x" (samples x features, uint8; first n_train rows train), "u" directions
 PHASE = "phase.parquet"  # phase diagram: one row per (sharpness, base_log_odds, L, weight decay)
@@ -99,6 +102,15 @@ def train_instances(
     """
     started = time.perf_counter()
     n_features = train.shape[-1]
+    check_fits(
+        torch.device("cpu"),
+        n_features,
+        max(latents),
+        s.batch_size,
+        instances=len(latents),
+        latent_setting="synthetic.latent_sizes max",
+        batch_setting="synthetic.batch_size",
+    )
     x_train, x_test = torch.from_numpy(train).float(), torch.from_numpy(test).float()
     model = TiedAutoencoder(n_features, max(latents), instances=len(latents), output=output)
     with torch.no_grad():
@@ -230,7 +242,15 @@ def run_structure(cfg: BowsConfig) -> Path:
         save_file(tensors, str(out.path(WEIGHTS)))
         metrics.to_parquet(out.path(METRICS), index=False)
         atomic_write_json(
-            out.path(SUMMARY), {"data": stats, "covariance": cov.tolist(), "metrics": metrics.to_dict(orient="records")}
+            out.path(SUMMARY),
+            finite_json(
+                {
+                    "data": stats,
+                    "covariance": cov.tolist(),
+                    "metrics": metrics.to_dict(orient="records"),
+                    "nulls": NULLS,
+                }
+            ),
         )
         rows_shown = tuple([("linear", s.weight_decays[0])] + [("relu", wd) for wd in s.weight_decays])
         gram_figure(out.path(GRAM_FIGURE), s.structure, cov, weights, metrics, rows_shown)
@@ -295,7 +315,14 @@ def run_phase_diagram(cfg: BowsConfig) -> Path:
         phase.to_parquet(out.path(PHASE), index=False)
         atomic_write_json(
             out.path(SUMMARY),
-            {"seconds": trained.seconds, "instances": len(grid), "rows": phase.to_dict(orient="records")},
+            finite_json(
+                {
+                    "seconds": trained.seconds,
+                    "instances": len(grid),
+                    "rows": phase.to_dict(orient="records"),
+                    "nulls": NULLS,
+                }
+            ),
         )
         sparsity_phase_figure(out.path(PHASE_FIGURE), s.structure, phase)
         out.stats = {"instances": len(grid), "seconds": round(trained.seconds, 2)}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bows.analysis.geometry import offdiag_agreement
+from bows.core.geometry import offdiag_agreement
 
 STRUCTURES = ("circular", "figure8", "sphere", "iid")
 _QUADRATURE = 4096  # angles used to integrate the circular mean activation for ``iid``

@@ -19,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bows.errors import with_path  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -49,8 +51,13 @@ def save_figure(fig, path: Path) -> None:
         fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize=9, fontweight="bold")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
+    try:
+        fig.savefig(tmp, dpi=130)
+    except OSError as exc:  # a full disk: name the figure, leave no partial file
+        tmp.unlink(missing_ok=True)
+        raise with_path(exc, path) from exc
+    finally:
+        plt.close(fig)
     tmp.replace(path)
 
 

@@ -1,13 +1,10 @@
 """Figures of one model's analysis: each function reads numbers saved by ``bows.analysis.compute`` and writes
-one PNG. ``run_figures`` makes every figure whose numbers exist and returns them with captions.
+one PNG (``bows.plots.registry`` names them, captions them and draws every one whose numbers exist).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -16,38 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bows.analysis.compute import Analysis  # noqa: E402
-from bows.analysis.groups import DAYS, MONTHS  # noqa: E402
-from bows.analysis.store import AnalysisFiles, load_analysis  # noqa: E402
-from bows.plots import mechanism as mf  # noqa: E402
-from bows.plots.common import Figure, figure_title, not_enough_data, num, save_figure  # noqa: E402,F401
-
-log = logging.getLogger(__name__)
+from bows.core.groups import DAYS, MONTHS  # noqa: E402
+from bows.plots.common import not_enough_data, num, save_figure  # noqa: E402
 
 _CALENDAR = frozenset(DAYS + MONTHS)
 SEASON_COLOURS = {"winter": "tab:blue", "spring": "tab:green", "summer": "tab:red", "autumn": "tab:orange"}
-
-
-def draw_figures(
-    specs: dict[str, tuple[Callable[..., bool], str]],
-    data: Any,
-    fig_dir: Path,
-    failed: list[dict[str, str]] | None = None,
-) -> list[Figure]:
-    """Draw every figure of ``specs`` (name -> (function(data, path) -> made?, caption)) on its own:
-    one that raises is logged, closed and appended to ``failed`` as {name, error}; the rest go on."""
-    made = []
-    for name, (fn, caption) in specs.items():
-        path = Path(fig_dir) / AnalysisFiles.figure(name)
-        try:
-            if fn(data, path):
-                made.append(Figure(name, path, caption))
-        except Exception as exc:  # one broken figure never takes the others down
-            plt.close("all")
-            error = f"{type(exc).__name__}: {exc}"
-            log.error("figure %s failed: %s", name, error)
-            if failed is not None:
-                failed.append({"name": f"figure:{name}", "error": error})
-    return made
 
 
 def _missing_note(ax, missing: list[str]) -> None:
@@ -174,6 +144,9 @@ def coactivation_figure(a: Analysis, path: Path) -> bool:
     frame = a.tables.get("coactivation")
     if frame is None or frame.empty:
         return False
+    finite = np.isfinite(frame["dot"])
+    if not any((np.isfinite(frame[col]) & finite).any() for col in ("corr", "pmi")):
+        return False  # nothing to draw (the reasons are in the metrics' unavailable section)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, col, label in ((axes[0], "corr", "data correlation (phi)"), (axes[1], "pmi", "PMI (nats)")):
         ok = np.isfinite(frame[col]) & np.isfinite(frame["dot"])
@@ -244,78 +217,3 @@ def dimensionality_figure(a: Analysis, path: Path) -> bool:
         axes[1].set_title(f"Spearman(D, freq) {num(a.metrics.get('dimensionality/spearman_freq'))}", fontsize=9)
     save_figure(fig, path)
     return True
-
-
-def run_figure_specs() -> dict[str, tuple[Callable[[Analysis, Path], bool], str]]:
-    """Every per-run figure: name -> (function, caption); the report shows the captions."""
-    from bows.plots import diagnostics as dg  # imported here: it reuses this module's helpers
-
-    return {
-        "months_ring": (
-            lambda a, p: ring_figure(a, "months", p),
-            "The 12 month vectors projected on their first two principal components (left, raw; right, "
-            "L2-normalised), connected in calendar order; stars are seasonal words projected with the same "
-            "fit, coloured by their expected season. A ring in calendar order means the model encodes the "
-            "cyclic structure linearly; 'adjacent' is the share of calendar neighbours that are neighbours "
-            "around the ring.",
-        ),
-        "days_ring": (lambda a, p: ring_figure(a, "days", p), "The same for the 7 day names."),
-        "months_data": (
-            lambda a, p: data_ring_figure(a, "months", p),
-            "Data side: correlation of month indicators over windows containing a month, the model's month "
-            "Gram matrix (r = agreement over off-diagonal entries), and the months ring found by PCA of "
-            "the row-centred indicators, i.e. in the data itself.",
-        ),
-        "days_data": (lambda a, p: data_ring_figure(a, "days", p), "The data side for the day names."),
-        "groups": (
-            groups_figure,
-            "Gram matrices of the named word groups (top) and the data's correlation of the same "
-            "words (bottom): off-diagonal structure in the model mirrors co-occurrence.",
-        ),
-        "coactivation": (
-            coactivation_figure,
-            "Interference <w_i, w_j> of frequent word pairs against their co-activation in the data: "
-            "positive slope = correlated words get aligned vectors (constructive interference).",
-        ),
-        "umap": (
-            umap_figure,
-            "UMAP of every word vector coloured by hand-made semantic category; the title compares "
-            "kNN category purity with a shuffled-label baseline.",
-        ),
-        "dimensionality": (
-            dimensionality_figure,
-            "Feature dimensionality (Elhage et al.): 1 = a dedicated dimension, 1/n = sharing with n "
-            "others, 0 = not represented; right: against how often the word occurs.",
-        ),
-        "discovery": (
-            lambda a, p: dg.gallery_figure(
-                a.tables.get("discovery"),
-                p,
-                "Structures found without labels in W (rings, lines, clusters; "
-                "z against random word sets of the same size and frequency)"
-                + dg.bars_text((a.sections.get("discovery") or {}).get("thresholds")),
-                reference=(a.sections.get("discovery") or {}).get("evaluation"),
-            ),
-            "Structures found without labels: groups of frequent words whose vectors form a ring, a line or a "
-            "tight cluster (hierarchical clustering, nearest-neighbour and mutual-neighbour sets, each scored "
-            "against random word sets of the same size and frequency; Engels et al. 2024 did this by eye). Each "
-            "panel is the group's own PCA; no word list is named in the method. A group is shown when its z "
-            "passes its shape's bar: the best z the same search reaches on structure-free pools (words' "
-            "relations destroyed), at least Bonferroni. Grey panels: the months and days, labelled only to "
-            "judge the method, with their own ring z against such random sets.",
-        ),
-        "window_scan": (
-            lambda a, p: dg.window_scan_figure(a.tables.get("window_scan"), p, a.sections.get("window_scan")),
-            "Data diagnostics (from `make stats`): how strongly the windows' co-occurrence alone supports each "
-            "group's ring (share of calendar neighbours on the PCA ring of the row-centred indicators) or line "
-            "(|Spearman| of PC1 with the natural order), against the window size G, one line per row "
-            "segmentation; dashed: chance; circled: this corpus's configured setting.",
-        ),
-        **mf.FIGURES,
-    }
-
-
-def run_figures(analysis_dir: Path, fig_dir: Path, failed: list[dict[str, str]] | None = None) -> list[Figure]:
-    """Make every figure whose numbers exist in ``analysis_dir``, each on its own; returns what
-    was made and appends each figure that raised to ``failed`` ({name, error})."""
-    return draw_figures(run_figure_specs(), load_analysis(analysis_dir), fig_dir, failed)

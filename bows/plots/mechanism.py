@@ -157,29 +157,3 @@ def christmas_figure(a: Analysis, path: Path) -> bool:
     ax.set_title("Christmas vs each month" + (f" (missing: {', '.join(missing)})" if missing else ""), fontsize=9)
     _save(fig, path)
     return True
-
-
-FIGURES = {
-    "r2": (
-        r2_figure,
-        "Per-word R^2 on held-out windows against the R^2 the model gets from each word alone "
-        "(one-hot inputs). Words above the diagonal are reconstructed thanks to their context: their "
-        "reconstruction is carried by interference rather than by themselves.",
-    ),
-    "preactivations": (
-        preactivation_figure,
-        "Pre-activation z_t of each target word over held-out windows that contain it; the dashed "
-        "line is its value when the word appears alone. Mass right of the dashed line = context "
-        "pushes the word up (constructive interference); left of zero = the word is missed.",
-    ),
-    "towers": (
-        towers_figure,
-        "Decomposition of z_t into bias, the word's own |w_t|^2, correlated context, "
-        "uncorrelated context and other words, for hand-built inputs and the held-out mean; "
-        "the black tick is the sum (the model's pre-activation).",
-    ),
-    "christmas_months": (
-        christmas_figure,
-        "How much each month pushes Christmas's output (interference) next to how much they co-occur in the data.",
-    ),
-}

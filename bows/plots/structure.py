@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bows.analysis.geometry import pca  # noqa: E402
+from bows.core.geometry import pca  # noqa: E402
 from bows.plots.common import save_figure  # noqa: E402
 
 

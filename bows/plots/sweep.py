@@ -1,4 +1,4 @@
-"""Figures of a sweep, chosen by which axes vary (reads the sweep's per-run metric table and the runs'
+"""Figures of a sweep (``bows.plots.registry`` names and captions them), chosen by which axes vary (reads the sweep's per-run metric table and the runs'
 saved analyses; writes one PNG per figure).
 
 Axes are weight decay, latent size and learning rate; seeds are replicates (mean +- 2 sd, every seed
@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bows.analysis.store import AnalysisFiles  # noqa: E402
-from bows.plots.common import Figure, figure_title  # noqa: E402
-from bows.plots.figures import draw_figures, ring_panel, save_figure  # noqa: E402
+from bows.plots.common import save_figure  # noqa: E402
+from bows.plots.figures import ring_panel  # noqa: E402
 
 log = logging.getLogger(__name__)
 AXES = {"weight_decay": "weight decay", "latent_size": "latent size L", "lr": "learning rate"}
@@ -226,46 +226,3 @@ def snapshots_figure(table: pd.DataFrame, path: Path) -> bool:
         ax.tick_params(labelsize=6)
     save_figure(fig, path)
     return True
-
-
-SWEEP_FIGURES = {
-    "metrics_vs_weight_decay": (
-        lambda t, p: metric_grid(t, "weight_decay", p),
-        "Key metrics and eval loss vs weight decay: mean +- 2 sd over seeds (points: single runs); one "
-        "line per latent size when L is swept too.",
-    ),
-    "metrics_vs_latent": (
-        lambda t, p: metric_grid(t, "latent_size", p),
-        "Key metrics and eval loss vs latent size (log x): mean +- 2 sd over seeds; one line per weight "
-        "decay when it is swept too.",
-    ),
-    "metrics_vs_lr": (
-        lambda t, p: metric_grid(t, "lr", p),
-        "Key metrics and eval loss vs learning rate (log x): mean +- 2 sd over seeds.",
-    ),
-    "phase_diagram": (
-        phase_figure,
-        "Phase diagrams of a two-axis sweep: each key metric (mean over seeds) over the grid, values in "
-        "the cells; where the geometry switches from ReLU filtering to linear, PCA-like structure.",
-    ),
-    "pca_snapshots": (
-        snapshots_figure,
-        "Months PCA (raw vectors, seasonal words as stars) across the swept values (first seed): watch the "
-        "calendar ring appear or dissolve.",
-    ),
-    "structure_vs_latent": (
-        structure_figure,
-        "Structure vs latent size: off-diagonal Frobenius norm of the raw Gram matrix of the months and "
-        "of the Roman numerals I..X (mean +- 2 sd over seeds). Large values = the group's words share "
-        "directions (linear, PCA-like structure); small = nearly orthogonal.",
-    ),
-}
-
-
-def sweep_figures(
-    table: pd.DataFrame, fig_dir: Path, failed: list[dict[str, str]] | None = None, title: str | None = None
-) -> list[Figure]:
-    """Every figure that fits the sweep's varying axes, each on its own (failures appended to ``failed``);
-    each PNG carries ``title`` (default: what the sweep is, from the table)."""
-    with figure_title(title or sweep_title(table)):
-        return draw_figures(SWEEP_FIGURES, table, fig_dir, failed)

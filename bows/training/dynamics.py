@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from bows.analysis.geometry import REPRESENTED_NORM
+from bows.core.geometry import REPRESENTED_NORM
 
 SAMPLE_WORDS = 256  # words in the fixed dimensionality sample (the forced tokens first, then evenly spaced)
 FORCED = 39  # the paper's forced tokens (days, months, planets, animals) lead every vocabulary

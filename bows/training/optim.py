@@ -86,6 +86,16 @@ class Optimisation:
     def weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.params)
 
+    def state_finite(self) -> bool:
+        """Are AdamW's moment buffers finite? (A huge gradient can overflow ``exp_avg_sq`` to inf while
+        the weights and the loss stay finite: such a state must never be checkpointed.)"""
+        return all(
+            bool(torch.isfinite(value).all())
+            for state in self.optimizer.state.values()
+            for value in state.values()
+            if isinstance(value, Tensor) and value.is_floating_point()
+        )
+
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]

@@ -17,6 +17,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from bows.artifacts import Files, atomic_path, atomic_write_json
+from bows.errors import FailedJob
 from bows.training.checkpoint import read_run_json
 
 log = logging.getLogger(__name__)
 
 JOB_FILE = "bows_job.json"
-SWEEP_FILE = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
 SHORT_NAMES = {"train.weight_decay": "wd", "model.latent_size": "L", "train.seed": "seed", "train.lr": "lr"}
 RESULT_SECTIONS = ("corpus", "vocab", "window", "model", "train")  # the settings that change a trained model
 
@@ -71,22 +72,30 @@ class SweepIndex(Callback):
             "status": "running",
             "run_dir": None,
             "error": None,
+            "config": job_config(config),
         }
         self._record(config, record)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
-        ok = job_return.status == JobStatus.COMPLETED
-        error = None if ok else job_return._return_value
+        value = job_return._return_value
+        ok = job_return.status == JobStatus.COMPLETED and not isinstance(value, FailedJob)
+        if ok:
+            error = None
+        elif isinstance(value, FailedJob):
+            error = value.error
+        else:
+            error = f"{type(value).__name__}: {value}"
         record = {
             "job": config.hydra.job.num,
             "overrides": list(config.hydra.overrides.task),
             "status": "finished" if ok else "failed",
-            "run_dir": str(getattr(job_return.return_value, "path", job_return.return_value))
-            if ok and job_return.return_value is not None
+            "run_dir": str(getattr(value, "path", value))
+            if ok and value is not None
             else None,  # a run directory, or a data artifact's directory (sharded data builds)
-            "error": None if ok else f"{type(error).__name__}: {error}",
+            "error": error,
+            "config": job_config(config),
         }
         self._record(config, record)
 
@@ -103,6 +112,26 @@ class SweepIndex(Callback):
         frame = build_index(sweep_dir)
         log.info("sweep index: %d runs -> %s", len(frame), sweep_dir / Files.SWEEP_INDEX)
         log_sync_hint(frame, sweep_dir)
+        failed = frame[frame["status"] == "failed"] if "status" in frame else frame.iloc[:0]
+        if len(failed):
+            for _, row in failed.iterrows():
+                print(  # noqa: T201  (the sweep's last word to the user, one line per failed job)
+                    f"error: sweep job {row['job']} ({row.get('overrides', '')}) failed: {row.get('error')}",
+                    file=sys.stderr,
+                )
+            sys.exit(2)
+
+
+def job_config(config: DictConfig) -> dict[str, Any]:
+    """The index's config columns of one job, from its composed config (so a job that failed before
+    writing a run.json still has its ``train.lr``)."""
+    from omegaconf import OmegaConf
+
+    values = {}
+    for name in CONFIG_FIELDS:
+        value = OmegaConf.select(config, name, default=None, throw_on_missing=False)
+        values[name] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+    return values
 
 
 # --- what a sweep is: its W&B group ---------------------------------------------------------------
@@ -159,18 +188,9 @@ def write_sweep_definition(config: DictConfig) -> dict[str, Any]:
     """Write ``<sweep dir>/bows_sweep.json`` (read by every job of the multirun) and return it."""
     definition = sweep_definition(config)
     sweep_dir = Path(config.hydra.sweep.dir)
-    atomic_write_json(sweep_dir / SWEEP_FILE, definition)
+    atomic_write_json(sweep_dir / Files.SWEEP, definition)
     log.info("sweep: W&B group %s (axes: %s)", definition["group"], ", ".join(definition["axes"]) or "none")
     return definition
-
-
-def job_group(hydra_cfg: Any) -> str | None:
-    """The W&B group of a multirun job: the one its sweep derived at start (``bows_sweep.json``)."""
-    file = Path(hydra_cfg.sweep.dir) / SWEEP_FILE
-    if file.is_file():
-        return json.loads(file.read_text()).get("group")
-    log.warning("sweep: %s is missing (is the SweepIndex callback configured?); no W&B group derived", file)
-    return None
 
 
 def log_sync_hint(frame: pd.DataFrame, sweep_dir: Path) -> None:
@@ -230,6 +250,7 @@ def index_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             "status": job["status"],
             "run_dir": job["run_dir"],
             "error": job.get("error"),
+            **(job.get("config") or {}),
         }
         info = read_run_json(Path(job["run_dir"])) if job["run_dir"] else None
         if info is not None:

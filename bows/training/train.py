@@ -21,14 +21,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bows.analysis.geometry import ring_analysis
-from bows.analysis.groups import DAYS, MONTHS, usable_group
 from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
+from bows.core.geometry import ring_analysis
+from bows.core.groups import DAYS, MONTHS, usable_group
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
+from bows.locks import hold
+from bows.stages import code_changes, code_record, wandb_config
 from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
 from bows.training.autotune import select_kernels
 from bows.training.batches import (
@@ -60,6 +62,7 @@ from bows.training.checkpoint import (
     write_run_json,
 )
 from bows.training.dynamics import GeometryProbe
+from bows.training.footprint import check_fits
 from bows.training.kernels import PRODUCTS, Kernels, available_backends, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
@@ -166,15 +169,29 @@ def run(cfg: BowsConfig) -> Path:
         raise BowsError(f"model.latent_size must be >= 1, got {cfg.model.latent_size}")
     device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
+    check_fits(device, int(train_windows.vocab_size), cfg.model.latent_size, cfg.train.batch_size)
     path = run_dir(cfg, artifact)
-    info = read_run_json(path)
-    if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
-        problem = weights_problem(path, info)
-        if problem is None:
-            log.info("train: finished run, skipped (%s)", path)
-            return path
-        log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
-    return Trainer(cfg, artifact, train_windows, val_windows, path, device).train()
+    with hold(path, "train", cfg.paths.lock_wait):  # one trainer per run: a second one waits or stops
+        info = read_run_json(path)
+        changed = code_changes((info or {}).get("code"), code_record("train")) if info else []
+        if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
+            problem = weights_problem(path, info)
+            if problem is None:
+                if changed:
+                    log.warning("train: %s was trained by other code (%s); reused as is", path, ", ".join(changed))
+                log.info("train: finished run, skipped (%s)", path)
+                return path
+            log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
+        resuming = cfg.train.resume and (path / Files.CHECKPOINT).is_file()
+        if resuming and changed and not cfg.train.allow_code_change:
+            raise BowsError(
+                f"{path} was begun by other training code ({', '.join(changed)}); start it over with "
+                "train.resume=false, or continue knowingly with train.allow_code_change=true"
+            )
+        trainer = Trainer(cfg, artifact, train_windows, val_windows, path, device)
+        if resuming and changed:
+            trainer.info["code_change"] = {"allowed": True, "modules": changed, "before": (info or {}).get("code")}
+        return trainer.train()
 
 
 def train_kernels(
@@ -268,6 +285,7 @@ class Trainer:
             "kernel_choice": kernel_choice(self.kernels),
             "threads": torch.get_num_threads(),
             "config": as_dict(cfg),
+            "code": code_record("train"),  # the training code (not in the key; checked on resume and analysis)
             "summary": {},
         }
 
@@ -276,6 +294,11 @@ class Trainer:
         state = load_checkpoint(self.path, self.device) if self.cfg.train.resume else None
         if state is None:
             return False
+        if state.get("key", self.path.name) != self.path.name:  # copied or swapped in from another run
+            raise BowsError(
+                f"checkpoint {self.path / Files.CHECKPOINT} belongs to run {state['key']}, not to this run "
+                f"({self.path.name}); restore this run's own checkpoint, or delete it to start this run over"
+            )
         if int(state["vocab_size"]) != self.vocab_size or int(state["latent_size"]) != self.cfg.model.latent_size:
             raise BowsError(
                 f"checkpoint {self.path} is for vocab {state['vocab_size']} / latent {state['latent_size']}, "
@@ -295,9 +318,15 @@ class Trainer:
     def _diverged(self) -> TrainingDiverged | None:
         """The divergence error if the loss went non-finite (device flag) or the weights did; one sync."""
         first = self.opt.first_nonfinite()
-        if first is None and self.opt.weights_finite():
+        weights_ok = self.opt.weights_finite()
+        if first is None and weights_ok and self.opt.state_finite():
             return None
-        what = f"the loss became NaN/inf at step {first}" if first is not None else "the weights became NaN/inf"
+        if first is not None:
+            what = f"the loss became NaN/inf at step {first}"
+        else:
+            what = (
+                "the weights became NaN/inf" if not weights_ok else "the AdamW state (gradient moments) became NaN/inf"
+            )
         if self.checkpoint_step is not None and (self.path / Files.CHECKPOINT).is_file():
             kept = (
                 f"the last good checkpoint (step {self.checkpoint_step}) is kept in {self.path}; "
@@ -327,6 +356,7 @@ class Trainer:
                 "pending": dict(self.pending),
                 "vocab_size": self.vocab_size,
                 "latent_size": self.cfg.model.latent_size,
+                "key": self.path.name,  # the run it belongs to (a checkpoint copied elsewhere is refused)
             },
         )
         self.checkpoint_step = self.opt.step
@@ -384,7 +414,7 @@ class Trainer:
                 w,
                 name=self.label,
                 job_type="train",
-                config=self.info["config"],
+                config=wandb_config("train", self.cfg),
                 dir=self.path,
                 group=group,
                 run_id=None if agent else f"train-{self.path.name}",

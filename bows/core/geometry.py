@@ -1,6 +1,6 @@
 """Pure feature-geometry analyses of word vectors (columns of W): PCA rings and ring scores,
 seasonal-word projections, the data-side ring, co-activation vs interference, kNN category purity,
-off-diagonal Gram norms and feature dimensionality (structure discovery: ``bows.analysis.discovery``). No I/O: arrays in,
+off-diagonal Gram norms and feature dimensionality (structure discovery: ``bows.core.discovery``). No I/O: arrays in,
 numbers (dicts / DataFrames) out.
 """
 

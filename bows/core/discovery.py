@@ -403,6 +403,25 @@ def structure_free(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.permuted(np.asarray(vectors, dtype=np.float64), axis=1)
 
 
+FOUND_COLUMNS = (
+    "shape",
+    "rank",
+    "size",
+    "z",
+    "ring",
+    "line",
+    "cluster",
+    "adjacency",
+    "planarity",
+    "source",
+    "null",
+    "indices",
+    "words",
+    "pc1",
+    "pc2",
+)
+
+
 def discover(
     vectors: np.ndarray,
     words: Sequence[str],
@@ -444,47 +463,91 @@ def discover(
     scored = len(groups)
     if z_min is None:  # one-sided 5 % after Bonferroni over every group scored and every test
         z_min = float(sstats.norm.isf(0.05 / max(scored * len(STATISTICS), 1)))
-    # the same search on structure-free pools: candidates are picked for being similar, so their z's against
-    # random sets run higher than a normal tail, and the bar of a shape is at least the best z any of these
-    # searches reached for it (the rank of the real maximum among null_runs + 1 searches)
-    given = thresholds is not None
-    thresholds = dict(thresholds) if thresholds is not None else {shape: z_min for shape in SHAPES}
     null_best: list[dict[str, float]] = []
-    free_null = None  # random sets of one structure-free pool stand for those of any other
-    for _ in range(0 if given else null_runs):
-        C0 = unit_cosine(structure_free(vectors, rng))
-        g0, _ = candidates_of(C0, min_size, max_size, neighbourhoods, mutual)
-        z0, free_null = screen(C0, C0, g0, draws, rng, free_null)
-        best = {shape: max((z[f"{shape}_z"] for z in z0), default=float("-inf")) for shape in SHAPES}
-        null_best.append(best)
-        thresholds = {shape: max(thresholds[shape], best[shape]) for shape in SHAPES}
+    if thresholds is None:
+        null_best = structure_free_bests(vectors, rng, null_runs, draws, min_size, max_size, neighbourhoods, mutual)
+        thresholds = {shape: max([z_min, *(best[shape] for best in null_best)]) for shape in SHAPES}
     frame = pd.DataFrame(
         [{"group": gi, "size": len(groups[gi]), "source": source[gi], **shapes_of[gi]} for gi in range(len(groups))]
     )
     frame["null"] = "random (size)"
-    word_bin = frequency_bins(np.ones(n) if freq is None else freq, bins if freq is not None else 1)
-    # rescore the best screened groups of each shape against frequency-matched random sets
     if freq is not None and len(frame):
-        best = set()
-        for shape in ("ring", "line"):
-            best.update(frame.nlargest(rescore, f"{shape}_z")["group"].tolist())
-        for gi in best:
-            g = groups[gi]
-            matched = group_shapes(S, matched_sets(g, word_bin, draws, rng), scale)
-            mine = group_shapes(S, g[None, :], scale)
-            at = frame.index[frame["group"] == gi][0]
-            for shape in ("ring", "line"):
-                z = [_z(mine[stat][0], matched[stat], shape) for stat in TESTS[shape]]
-                frame.loc[at, f"{shape}_z"] = float(np.max(z))
-            frame.loc[at, "null"] = "random (size and frequency)"
+        rescore_matched(frame, groups, S, frequency_bins(freq, bins), draws, rescore, rng, scale)
     frame["members"] = [groups[gi].tolist() for gi in frame["group"]] if len(frame) else []
+    found = take_groups(frame, S, scale, words, dict(thresholds), top, max_overlap, matched=freq is not None)
+    return Discovery(frame, found, z_min, scored, dict(thresholds), null_best)
+
+
+def structure_free_bests(
+    vectors: np.ndarray,
+    rng: np.random.Generator,
+    runs: int,
+    draws: int,
+    min_size: int,
+    max_size: int,
+    neighbourhoods: Sequence[int],
+    mutual: Sequence[int],
+) -> list[dict[str, float]]:
+    """The best screening z per shape of ``runs`` searches of structure-free pools. Candidates are picked
+    for being similar, so their z's against random sets run higher than a normal tail: the bar of a shape
+    is at least the best z any of these searches reached for it (the rank of the real maximum among
+    ``runs + 1`` searches)."""
+    bests: list[dict[str, float]] = []
+    free_null = None  # random sets of one structure-free pool stand for those of any other
+    for _ in range(runs):
+        C0 = unit_cosine(structure_free(vectors, rng))
+        g0, _ = candidates_of(C0, min_size, max_size, neighbourhoods, mutual)
+        z0, free_null = screen(C0, C0, g0, draws, rng, free_null)
+        bests.append({shape: max((z[f"{shape}_z"] for z in z0), default=float("-inf")) for shape in SHAPES})
+    return bests
+
+
+def rescore_matched(
+    frame: pd.DataFrame,
+    groups: list[np.ndarray],
+    S: np.ndarray,
+    word_bin: np.ndarray,
+    draws: int,
+    rescore: int,
+    rng: np.random.Generator,
+    scale: float,
+) -> None:
+    """Rescore the ``rescore`` best screened groups of each of ring and line against random sets of the
+    same size and word-frequency bins (in ``frame``: their ring / line z and ``null``)."""
+    best = set()
+    for shape in ("ring", "line"):
+        best.update(frame.nlargest(rescore, f"{shape}_z")["group"].tolist())
+    for gi in best:
+        g = groups[gi]
+        matched = group_shapes(S, matched_sets(g, word_bin, draws, rng), scale)
+        mine = group_shapes(S, g[None, :], scale)
+        at = frame.index[frame["group"] == gi][0]
+        for shape in ("ring", "line"):
+            z = [_z(mine[stat][0], matched[stat], shape) for stat in TESTS[shape]]
+            frame.loc[at, f"{shape}_z"] = float(np.max(z))
+        frame.loc[at, "null"] = "random (size and frequency)"
+
+
+def take_groups(
+    frame: pd.DataFrame,
+    S: np.ndarray,
+    scale: float,
+    words: list[str],
+    thresholds: dict[str, float],
+    top: int,
+    max_overlap: float,
+    matched: bool,
+) -> pd.DataFrame:
+    """Per shape, the best-scoring groups that pass its bar (at most ``top``, overlapping a taken one by
+    at most ``max_overlap``), words in angular (ring) or PC1 order; with ``matched``, a ring or a line
+    must have been rescored against the frequency-matched null to be called."""
     found = []
     for shape in SHAPES:
         taken: list[set[int]] = []
         for _, row in frame.sort_values(f"{shape}_z", ascending=False).iterrows():
             if len(taken) >= top or row[f"{shape}_z"] < thresholds[shape]:
                 break
-            if shape != "cluster" and row["null"] == "random (size)" and freq is not None:
+            if shape != "cluster" and row["null"] == "random (size)" and matched:
                 continue  # only groups scored against the frequency-matched null are called
             m = set(row["members"])
             if any(len(m & t) > max_overlap * min(len(m), len(t)) for t in taken):
@@ -495,16 +558,11 @@ def discover(
             order = np.argsort(np.arctan2(coords[:, 1], coords[:, 0])) if shape == "ring" else np.argsort(coords[:, 0])
             found.append(
                 {
+                    **{k: row[k] for k in ("ring", "line", "cluster", "adjacency", "planarity", "source")},
                     "shape": shape,
                     "rank": len(taken),
                     "size": len(g),
                     "z": float(row[f"{shape}_z"]),
-                    "ring": row["ring"],
-                    "line": row["line"],
-                    "cluster": row["cluster"],
-                    "adjacency": row["adjacency"],
-                    "planarity": row["planarity"],
-                    "source": row["source"],
                     "null": row["null"] if shape != "cluster" else "neighbourhood",
                     "indices": g[order].tolist(),
                     "words": " ".join(words[i] for i in g[order]),
@@ -512,24 +570,7 @@ def discover(
                     "pc2": coords[order, 1].tolist(),
                 }
             )
-    columns = [
-        "shape",
-        "rank",
-        "size",
-        "z",
-        "ring",
-        "line",
-        "cluster",
-        "adjacency",
-        "planarity",
-        "source",
-        "null",
-        "indices",
-        "words",
-        "pc1",
-        "pc2",
-    ]
-    return Discovery(frame, pd.DataFrame(found, columns=columns), z_min, scored, thresholds, null_best)
+    return pd.DataFrame(found, columns=list(FOUND_COLUMNS))
 
 
 def match(found: pd.DataFrame, target: Sequence[str], shape: str | None = "ring") -> dict:
