@@ -168,6 +168,8 @@ def test_interference_reads_the_gap_of_the_lowest_weight_decay():
     assert verdicts(model(4.0, **{"mechanism/gap_median": 0.0}), model(1.0))["interference"] == c.REPRODUCED
     assert verdicts(model(4.0), model(1.0, **{"mechanism/gap_median": 0.0}))["interference"] == c.PARTIAL
     assert "median gap not above" in reasons(model(4.0), model(1.0, **{"mechanism/gap_median": 0.0}))["interference"]
+    at_threshold = {"mechanism/gap_median": c.GAP_MIN}  # "above" is strict: a gap equal to the threshold is not
+    assert verdicts(model(4.0), model(1.0, **at_threshold))["interference"] == c.PARTIAL
 
 
 def test_christmas_december():

@@ -73,3 +73,21 @@ def test_line_spearman_orders_words_along_the_first_principal_axis():
     scramble = np.array([3, 0, 6, 1, 7, 2, 5, 4])
     assert structure_scores(M[np.ix_(scramble, scramble)], 10_000, "line")["line_spearman"] < 0.5
     assert structure_scores(M, 10_000, None)["line_spearman"] is None  # no natural order, no score
+
+
+def test_an_isotropic_group_scores_its_chance_levels_and_explained_shares_are_ordered():
+    """A centred isotropic group (no structure) has exactly the chance shares ``chance_levels`` states;
+    the explained shares of a planted line (variance 10) and a second axis (variance 1) come largest first."""
+    from bows.data.diagnostics import chance_levels
+
+    k = 9
+    iso = np.eye(k) - np.ones((k, k)) / k
+    out, chance = structure_scores(iso, 10_000, "ring"), chance_levels(k)
+    assert np.isclose(out["line_share"], chance["line_share"]) and np.isclose(
+        out["fourier_share"], chance["fourier_share"]
+    )
+    i = np.arange(8) - 3.5
+    alternating = np.array([1.0, -1.0] * 4)
+    M = 10 * np.outer(i, i) / (i @ i) + np.outer(alternating, alternating) / 8
+    out = structure_scores(M, 10_000, "line")
+    assert out["explained_pc1"] > 0.85 > 0.15 > out["explained_pc2"] > 0  # largest first

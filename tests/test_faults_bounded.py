@@ -409,3 +409,18 @@ def test_optimizer_state_with_inf_is_a_divergence_not_a_checkpoint():
     opt.optimizer.step()
     assert opt.weights_finite() and not opt.state_finite()
     assert all(math.isfinite(v) for v in model.get_parameter("W").detach().flatten().tolist())
+
+
+def test_r2_reason_says_every_word_is_in_every_window_not_that_none_occurs():
+    """G larger than every document: one held-out window per document, each word in all of them."""
+    import scipy.sparse as sp
+
+    from bows.analysis import compute
+
+    a = compute.Analysis()
+    rng = np.random.default_rng(0)
+    W, b = rng.normal(size=(3, 5)).astype(np.float32), np.zeros(5, np.float32)
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 1, 0, 0, 0]], np.float32))
+    compute.mechanism(W, b, ["a", "b", "c", "d", "e"], X, "relu", None, a)
+    reason = a.sections[compute.UNAVAILABLE]["mechanism/r2_median"]
+    assert reason.startswith("each of the 2 words that occur is in all 2 held-out windows"), reason
