@@ -25,7 +25,7 @@ from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.core.geometry import ring_analysis
-from bows.core.groups import DAYS, MONTHS, lookup
+from bows.core.groups import DAYS, MONTHS, usable_group
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
@@ -63,7 +63,7 @@ from bows.training.checkpoint import (
 )
 from bows.training.dynamics import GeometryProbe
 from bows.training.footprint import check_fits
-from bows.training.kernels import Kernels, model_sparse_loss
+from bows.training.kernels import PRODUCTS, Kernels, available_backends, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -194,13 +194,28 @@ def run(cfg: BowsConfig) -> Path:
         return trainer.train()
 
 
-def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
-    """The fused loss's GEMM backends and dtype for this run (measured once per machine and shape)."""
+def train_kernels(
+    cfg: BowsConfig, device: torch.device, vocab_size: int, recorded: dict[str, Any] | None = None
+) -> Kernels:
+    """The fused loss's GEMM backends and dtype for this run: ``recorded`` (the ``kernel_choice`` of the
+    run's own ``run.json``, on resume) when it still runs here, else measured once per machine and shape
+    among the backends that give ``aten``'s numbers (``bows.training.autotune``)."""
     t = cfg.train
     dtype = torch.bfloat16 if t.precision == "bf16" else torch.float32
+    if recorded and recorded.get("dtype") == str(dtype).removeprefix("torch."):
+        usable = set(available_backends(device, dtype))
+        if all(recorded.get(p) in usable for p in PRODUCTS):
+            kernels = Kernels(dtype=dtype, **{p: str(recorded[p]) for p in PRODUCTS})
+            log.info("kernels: %s (recorded in run.json, reused)", kernels.describe())
+            return kernels
     cache = cfg.paths.root_path / "cache" / "kernels.json"
     backends = None if t.gemm == "auto" else [t.gemm]
     return select_kernels(device, dtype, vocab_size, cfg.model.latent_size, t.batch_size, cache, backends)[0]
+
+
+def kernel_choice(kernels: Kernels) -> dict[str, str]:
+    """The run's GEMM backends as ``run.json`` records them (``train_kernels`` reads them back)."""
+    return {"dtype": str(kernels.dtype).removeprefix("torch."), **{p: getattr(kernels, p) for p in PRODUCTS}}
 
 
 class Trainer:
@@ -219,6 +234,7 @@ class Trainer:
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
         self.vocab = _vocabulary(artifact)
+        self.word_windows = word_windows(train_windows.indices, self.vocab_size)  # which group metrics exist
         self.data = place_windows(train_windows, device, t)
         if len(self.data) == 0:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
@@ -234,7 +250,8 @@ class Trainer:
         self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(
             device
         )
-        self.kernels = train_kernels(cfg, device, self.vocab_size)  # bf16 runs inside the fused loss, no autocast
+        recorded = (read_run_json(path) or {}).get("kernel_choice") if t.resume else None
+        self.kernels = train_kernels(cfg, device, self.vocab_size, recorded)  # bf16 inside the fused loss
         self.opt = Optimisation(
             self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, kernels=self.kernels
         )
@@ -265,6 +282,7 @@ class Trainer:
             "device": str(device),
             "precision": t.precision,
             "kernels": self.kernels.describe(),
+            "kernel_choice": kernel_choice(self.kernels),
             "threads": torch.get_num_threads(),
             "config": as_dict(cfg),
             "code": code_record("train"),  # the training code (not in the key; checked on resume and analysis)
@@ -480,7 +498,7 @@ class Trainer:
             row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
             if self.eval_data is not None:
                 row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
-            row.update(calendar_rings(self.model.weights()[0], self.vocab))
+            row.update(calendar_rings(self.model.weights()[0], self.vocab, self.word_windows))
             self._log(row)
             log.info(epoch_line(self.label, row, self.epochs))
             pending.update(loss_sum=float(loss_sum), steps=self.opt.step % t.log_every, windows=clock[1])
@@ -509,7 +527,10 @@ class Trainer:
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         append_metrics(self.path, row)
-        prefixed = {_wandb_key(k): v for k, v in row.items() if k != "step"}
+        # a null metric (with its ``*_reason`` kept in metrics.jsonl) is no point on a W&B chart
+        prefixed = {
+            _wandb_key(k): v for k, v in row.items() if k != "step" and v is not None and not isinstance(v, str)
+        }
         self.tracker.log(prefixed, step=row["step"])
 
     def _finish(self) -> None:
@@ -560,23 +581,42 @@ def _wandb_key(name: str) -> str:
     return f"train/{name}"
 
 
-def calendar_rings(W: torch.Tensor, vocab: Sequence[str]) -> dict[str, float]:
+def calendar_rings(
+    W: torch.Tensor, vocab: Sequence[str], counts: np.ndarray | None = None
+) -> dict[str, float | str | None]:
     """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, looked
-    up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group with a missing
-    word has no score. Only the groups' columns leave the device (19 of V; one small copy per call)."""
-    groups = [(name, lookup(group, vocab)) for name, group in (("days_ring", DAYS), ("months_ring", MONTHS))]
-    groups = [(name, found) for name, found in groups if not found.missing]
+    up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group that is not
+    usable (``groups.usable_group``: a word missing from the vocabulary or in too few of the training
+    windows ``counts``) has a null score and ``<name>_reason``. Only the groups' columns leave the
+    device (19 of V; one small copy per call)."""
+    out: dict[str, float | str | None] = {}
+    groups = []
+    for name, group in (("days_ring", DAYS), ("months_ring", MONTHS)):
+        check = usable_group(group, vocab, counts)
+        if check.ok:
+            groups.append((name, check.found))
+        else:
+            out[name], out[f"{name}_reason"] = None, check.reason
     if not groups:
-        return {}
+        return out
     ids = np.concatenate([np.asarray(found.indices, dtype=np.int64) for _, found in groups])
     with torch.no_grad():
         columns = W.detach()[:, torch.from_numpy(ids).to(W.device)].float().cpu().numpy()  # (latent, group words)
-    out, start = {}, 0
+    start = 0
     for name, found in groups:
         vectors = columns[:, start : start + len(found.words)].T
         out[name] = ring_analysis(vectors, found.words)["adjacent_fraction"]
         start += len(found.words)
     return out
+
+
+def word_windows(indices: Any, vocab_size: int, chunk: int = 1 << 24) -> np.ndarray:
+    """Per vocabulary id, the number of windows holding the word (ids are distinct within a window),
+    counted in chunks so a memory-mapped corpus is never copied whole."""
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    for start in range(0, len(indices), chunk):
+        counts += np.bincount(np.asarray(indices[start : start + chunk]), minlength=vocab_size)[:vocab_size]
+    return counts
 
 
 def _vocabulary(artifact: Artifact) -> list[str]:
@@ -596,6 +636,11 @@ def progress_bar_wanted() -> bool:
     from bows.cli import parallel_jobs
 
     return sys.stderr.isatty() and not parallel_jobs()
+
+
+def _ring(row: dict[str, Any], name: str) -> str:
+    reason = row.get(f"{name}_reason")
+    return f"n/a ({reason})" if reason else _fmt(row.get(name))
 
 
 def _fmt(value: Any) -> str:
@@ -624,7 +669,7 @@ def epoch_line(label: str, row: dict[str, Any], epochs: int) -> str:
     """The per-epoch line: eval loss and the calendar ring scores."""
     return (
         f"{label} epoch {row['epoch']}/{epochs} (step {row['step']:,}): eval loss {_fmt(row.get('eval_loss'))}, "
-        f"months ring {_fmt(row.get('months_ring'))}, days ring {_fmt(row.get('days_ring'))}"
+        f"months ring {_ring(row, 'months_ring')}, days ring {_ring(row, 'days_ring')}"
     )
 
 
