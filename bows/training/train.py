@@ -218,6 +218,42 @@ def kernel_choice(kernels: Kernels) -> dict[str, str]:
     return {"dtype": str(kernels.dtype).removeprefix("torch."), **{p: getattr(kernels, p) for p in PRODUCTS}}
 
 
+class LogInterval:
+    """The running log interval: the loss summed on the device (no host sync per step), the windows seen
+    and the clock since it began; one host copy per interval turns it into a metrics row."""
+
+    def __init__(self, pending: dict[str, Any], step: int, vocab_size: int, device: torch.device):
+        self.loss_sum = torch.full((), pending["loss_sum"], dtype=torch.float64, device=device)
+        self.windows = pending["windows"]  # restored from the checkpoint on resume
+        self.started, self.start_step = time.perf_counter(), step
+        self.probe = GeometryProbe(vocab_size, device)
+
+    def add(self, s: StepInfo) -> None:
+        self.loss_sum.add_(s.loss[0].detach())
+        self.windows += s.windows
+
+    def row(
+        self, s: StepInfo, steps: int, model: Any, params: list[torch.Tensor], lr: float, total_steps: int
+    ) -> tuple[dict[str, Any], float]:
+        """The interval's metrics row (mean loss over its ``steps``, rate, geometry dynamics) and the ETA
+        in seconds; starts the next interval."""
+        W, b = model.weights()
+        # one host copy per interval: the loss and the geometry dynamics in one vector
+        values = torch.cat([self.loss_sum.double().reshape(1), self.probe.measure(W, b, params)]).tolist()
+        self.loss_sum.zero_()
+        elapsed = time.perf_counter() - self.started
+        rate = self.windows / max(elapsed, 1e-9)
+        eta = (total_steps - s.step) * elapsed / max(1, s.step - self.start_step)
+        self.started, self.windows, self.start_step = time.perf_counter(), 0, s.step
+        row = {"step": s.step, "epoch": s.epoch, "loss": values[0] / steps, "lr": lr, "windows_per_s": rate}
+        row.update(self.probe.as_dict(values[1:]))
+        return row, eta
+
+    def pending(self, step: int, log_every: int) -> dict[str, Any]:
+        """The partial interval as a checkpoint keeps it (a resumed run's first row continues it)."""
+        return {"loss_sum": float(self.loss_sum), "steps": step % log_every, "windows": self.windows}
+
+
 class Trainer:
     """Everything one training run holds: data on the device, model, optimisation, run directory."""
 
@@ -444,85 +480,77 @@ class Trainer:
         return self.path
 
     def _loop(self) -> None:
-        t = self.cfg.train
-        show_bar = progress_bar_wanted()
-        bar = tqdm(
+        """``fit`` from the current step to the end: a log row every ``train.log_every`` steps, evaluation,
+        ring scores and a checkpoint at each epoch's end, a signal honoured after the step it arrives in."""
+        self._show_bar = progress_bar_wanted()
+        self._bar = tqdm(
             total=self.total_steps,
             initial=self.opt.step,
             desc=self.label,
             unit="step",
             dynamic_ncols=True,
             mininterval=1.0,
-            disable=not show_bar,
+            disable=not self._show_bar,
         )
-        pending = self.pending  # the partial log interval (restored from the checkpoint on resume)
-        loss_sum = torch.full((), pending["loss_sum"], dtype=torch.float64, device=self.device)
-        clock = [time.perf_counter(), pending["windows"], self.opt.step]  # interval start: time, windows, step
-        probe = GeometryProbe(self.vocab_size, self.device)
-        params = list(self.model.parameters())
-
-        def on_step(s: StepInfo) -> None:
-            loss_sum.add_(s.loss[0].detach())
-            clock[1] += s.windows
-            bar.update(1)
-            if s.step % t.log_every == 0 or s.step == self.total_steps:
-                n = s.step - (s.step - 1) // t.log_every * t.log_every  # steps in this log interval
-                self._check_finite()  # the device-side flag
-                W, b = self.model.weights()
-                # one host copy per interval: the loss and the geometry dynamics in one vector
-                values = torch.cat([loss_sum.double().reshape(1), probe.measure(W, b, params)]).tolist()
-                loss = values[0] / n
-                loss_sum.zero_()
-                elapsed = time.perf_counter() - clock[0]
-                rate = clock[1] / max(elapsed, 1e-9)
-                eta = (self.total_steps - s.step) * elapsed / max(1, s.step - clock[2])
-                clock[0], clock[1], clock[2] = time.perf_counter(), 0, s.step
-                row = {"step": s.step, "epoch": s.epoch, "loss": loss, "lr": self.opt.lr, "windows_per_s": rate}
-                row.update(probe.as_dict(values[1:]))
-                self._log(row)
-                bar.set_postfix(loss=f"{loss:.5g}", windows_s=f"{rate:,.0f}")
-                (log.debug if show_bar else log.info)(progress_line(self.label, row, self.total_steps, eta))
-            if self.stop_signal is not None or (
-                t.checkpoint_every
-                and s.step % t.checkpoint_every == 0
-                and s.step % self.steps_per_epoch != 0
-                and s.step != self.total_steps
-            ):
-                pending.update(loss_sum=float(loss_sum), steps=s.step % t.log_every, windows=clock[1])
-                if self.stop_signal is not None:
-                    self._interrupt()
-                self._checkpoint()
-
-        def on_epoch_end(epoch: int) -> None:
-            self._check_finite()  # before any analysis of the weights (an SVD of NaNs) or checkpoint
-            row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
-            if self.eval_data is not None:
-                row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
-            row.update(calendar_rings(self.model.weights()[0], self.vocab, self.word_windows))
-            self._log(row)
-            log.info(epoch_line(self.label, row, self.epochs))
-            pending.update(loss_sum=float(loss_sum), steps=self.opt.step % t.log_every, windows=clock[1])
-            self._checkpoint()
-            if self.stop_signal is not None and not self.opt.done:
-                self._interrupt()
-
-        def batches(epoch: int, skip: int):
-            if isinstance(self.data, StreamedWindows):
-                return stream_batches(self.data, t.batch_size, t.seed, epoch, skip)
-            return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
-
+        self._interval = LogInterval(self.pending, self.opt.step, self.vocab_size, self.device)
+        self._params = list(self.model.parameters())
         try:
             fit(
                 self.model,
-                batches,
+                self._batches,
                 self.opt,
                 epochs=self.epochs,
                 steps_per_epoch=self.steps_per_epoch,
-                on_step=on_step,
-                on_epoch_end=on_epoch_end,
+                on_step=self._on_step,
+                on_epoch_end=self._on_epoch_end,
             )
         finally:
-            bar.close()
+            self._bar.close()
+
+    def _batches(self, epoch: int, skip: int):
+        t = self.cfg.train
+        if isinstance(self.data, StreamedWindows):
+            return stream_batches(self.data, t.batch_size, t.seed, epoch, skip)
+        return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
+
+    def _on_step(self, s: StepInfo) -> None:
+        log_every = self.cfg.train.log_every
+        self._interval.add(s)
+        self._bar.update(1)
+        if s.step % log_every == 0 or s.step == self.total_steps:
+            self._log_interval(s)
+        if self.stop_signal is not None or self._checkpoint_due(s.step):
+            self.pending.update(self._interval.pending(s.step, log_every))
+            if self.stop_signal is not None:
+                self._interrupt()
+            self._checkpoint()
+
+    def _log_interval(self, s: StepInfo) -> None:
+        log_every = self.cfg.train.log_every
+        steps = s.step - (s.step - 1) // log_every * log_every  # steps in this log interval
+        self._check_finite()  # the device-side flag
+        row, eta = self._interval.row(s, steps, self.model, self._params, self.opt.lr, self.total_steps)
+        self._log(row)
+        self._bar.set_postfix(loss=f"{row['loss']:.5g}", windows_s=f"{row['windows_per_s']:,.0f}")
+        (log.debug if self._show_bar else log.info)(progress_line(self.label, row, self.total_steps, eta))
+
+    def _checkpoint_due(self, step: int) -> bool:
+        """A periodic mid-epoch checkpoint (``train.checkpoint_every``); epoch ends checkpoint anyway."""
+        every = self.cfg.train.checkpoint_every
+        return bool(every) and step % every == 0 and step % self.steps_per_epoch != 0 and step != self.total_steps
+
+    def _on_epoch_end(self, epoch: int) -> None:
+        self._check_finite()  # before any analysis of the weights (an SVD of NaNs) or checkpoint
+        row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
+        if self.eval_data is not None:
+            row["eval_loss"] = evaluate(self.model, self.eval_data, self.cfg.train.batch_size)[0]
+        row.update(calendar_rings(self.model.weights()[0], self.vocab, self.word_windows))
+        self._log(row)
+        log.info(epoch_line(self.label, row, self.epochs))
+        self.pending.update(self._interval.pending(self.opt.step, self.cfg.train.log_every))
+        self._checkpoint()
+        if self.stop_signal is not None and not self.opt.done:
+            self._interrupt()
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
