@@ -153,7 +153,7 @@ class Scan:
         self._scan_indexes(self.root / "study", "study", depth=1)
 
     # --- artifacts ---------------------------------------------------------------------------
-    def _artifact_entry(self, kind: str, path: Path, key_of: Callable[[dict[str, Any]], str]) -> Entry:
+    def _artifact_entry(self, kind: str, path: Path, key_of: Callable[[dict[str, Any]], str] | None) -> Entry:
         entry = Entry(kind, path, "complete", bytes=_du(path), age_s=_age(path, self.now), key=path.name)
         owner = _running(path)
         meta, problem = _checked(path / Files.META)
@@ -199,10 +199,23 @@ class Scan:
                 if upstream:
                     reason = f"input {name} is stale ({upstream})"
                     break
+            key_of = key_of or self._key_rule(path)  # also when first met as another artifact's input
             if not reason and key_of is not None and key_of(meta) != path.name:
                 reason = "settings or key rule changed (its recorded settings give another key now)"
         self._stale_cache[path] = reason
         return reason
+
+    def _key_rule(self, path: Path) -> Callable[[dict[str, Any]], str] | None:
+        """How this bows names the artifact at ``path`` from its recorded settings and inputs."""
+        stage = path.parent.name
+        if path.parent.parent != self.root / "artifacts":
+            return None
+
+        def key_of(meta: dict[str, Any]) -> str:
+            inputs = {n: Artifact(Path("."), {"files": self._input_files(i)}) for n, i in meta["inputs"].items()}
+            return stages.artifact_key(stage, meta.get("config"), inputs)
+
+        return key_of
 
     def _scan_artifacts(self) -> None:
         base = self.root / "artifacts"
@@ -210,16 +223,11 @@ class Scan:
             return
         for stage_dir in sorted(p for p in base.iterdir() if p.is_dir()):
             stage = stage_dir.name
-
-            def key_of(meta: dict[str, Any], stage: str = stage) -> str:
-                inputs = {n: Artifact(Path("."), {"files": self._input_files(i)}) for n, i in meta["inputs"].items()}
-                return stages.artifact_key(stage, meta.get("config"), inputs)
-
             for path in sorted(stage_dir.iterdir()):
                 if path.name.startswith(".tmp-"):
                     self.entries.append(self._build_entry(stage, path))
                 elif path.is_dir() and not path.name.startswith("."):
-                    self.entries.append(self._artifact_entry(stage, path, key_of))
+                    self.entries.append(self._artifact_entry(stage, path, self._key_rule(path)))
 
     def _input_files(self, info: dict[str, Any]) -> dict[str, Any]:
         source = _artifact_path(self.root, info["path"])

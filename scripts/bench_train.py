@@ -277,7 +277,7 @@ def main() -> None:
     for precision in precisions:
         dtype = DTYPES[precision]
         set_tf32(precision == "tf32")
-        rates = measure(device, dtype, V, L, BATCH, reps=3)  # {product: {backend: GFLOP/s}}
+        rates = measure(device, dtype, V, L, BATCH, reps=3, same_numbers=False)  # {product: {backend: GFLOP/s}}
         others = other_parts(sample, L, dtype, device)
         backends = [b for b in available_backends(device, dtype) if all(b in rates[p] for p in kernels.PRODUCTS)]
         best = {p: max(rates[p], key=lambda n, p=p: rates[p][n]) for p in kernels.PRODUCTS}

@@ -163,6 +163,16 @@ def test_missing_and_unseen_calendar_words_give_null_with_reason_never_one(tmp_p
     groups = json.loads((out / "groups.json").read_text())
     assert groups["months"]["data"]["windows_with_group"] == 0
     assert metrics["geometry/days/ring_score"] is None and "missing" in unavailable["geometry/days/ring_score"]
+    # every group metric needs the group present and active (groups.usable_group), not only the rings
+    for key, why in (
+        ("geometry/months/offdiag_frobenius", "in fewer than"),
+        ("geometry/days/offdiag_frobenius", "missing"),
+        ("discovery/months_candidate/f1", "in fewer than"),
+        ("discovery/months_ring/recall", "in fewer than"),
+        ("discovery/days_candidate/f1", "missing"),
+    ):
+        assert metrics.get(key, "absent") is None, key
+        assert why in unavailable[key], key
     meta = json.loads((out / "meta.json").read_text())
     assert meta["failed"] == []
     assert {"months_ring", "months_data", "days_ring"} <= set(meta["figures"])

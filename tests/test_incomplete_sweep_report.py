@@ -17,7 +17,7 @@ from tiny_runs import linear_weights, make_run, make_windows_artifact, tiny_voca
 from bows.analysis import analyze, report
 from bows.artifacts import Files
 from bows.errors import BowsError
-from bows.plots import sweep as sweep_plots
+from bows.plots import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERRIDES = (
@@ -46,7 +46,7 @@ def test_report_redoes_a_sweep_analysis_stopped_in_its_figures(make_config, tmp_
     def stopped(*args, **kwargs):  # what SIGTERM does in the middle of the sweep figures
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sweep_plots, "sweep_figures", stopped)
+    monkeypatch.setattr(registry, "sweep_figures", stopped)
     sweep_cfg = dataclasses.replace(cfg, analyze=dataclasses.replace(cfg.analyze, sweep=str(index)))
     with pytest.raises(KeyboardInterrupt):
         analyze.run(sweep_cfg)

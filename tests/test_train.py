@@ -282,6 +282,5 @@ def test_calendar_rings_gathers_the_group_columns_it_scores():
     Wf = torch.from_numpy(W).float().numpy()
     assert got["months_ring"] == ring_analysis(Wf[:, 20:32].T, MONTHS)["adjacent_fraction"] == 10 / 12
     assert got["days_ring"] == ring_analysis(Wf[:, 5:12].T, DAYS)["adjacent_fraction"]
-    assert "months_ring" not in train_mod.calendar_rings(
-        torch.from_numpy(W).float(), vocab[:25]
-    )  # a missing month: no score
+    partial = train_mod.calendar_rings(torch.from_numpy(W).float(), vocab[:25])
+    assert partial["months_ring"] is None and "missing" in str(partial["months_ring_reason"])  # a missing month

@@ -30,6 +30,7 @@ from bows.core.groups import (
     categories_version,
     category_labels,
     lookup,
+    usable_group,
 )
 from bows.data.coactivation import CoStats, row_statistics
 
@@ -110,25 +111,27 @@ def rings(W: np.ndarray, vocab: list[str], costats: CoStats | None, a: Analysis)
     packing = geo.packing_floor(W)
     a.metrics["geometry/represented"] = packing["represented"]
     a.metrics["geometry/packing_floor"] = packing["packing_floor"]
+    counts = costats.words["count"].to_numpy() if costats is not None else None
     for name, words in GROUPS.items():
-        found = lookup(words, vocab)
+        check = usable_group(words, vocab, counts, where="sampled training windows")  # the one decision
+        found = check.found
         section: dict[str, Any] = {"words": list(found.words), "missing": list(found.missing)}
         vecs = W[:, found.indices].T  # (group, latent)
         if len(found) >= 2:
             section["gram"] = _matrix(geo.gram(vecs))
             section["cosine"] = _matrix(geo.cosine_matrix(vecs))
             section["offdiag_frobenius"] = geo.offdiag_frobenius(vecs)
-            a.metrics[f"geometry/{name}/offdiag_frobenius"] = section["offdiag_frobenius"]
+            if check.ok:
+                a.metrics[f"geometry/{name}/offdiag_frobenius"] = section["offdiag_frobenius"]
+        if not check.ok or len(found) < 2:
+            section["reason"] = check.reason or f"{len(found)} words"
+            a.refuse(f"geometry/{name}/offdiag_frobenius", section["reason"])
         cyclic = name in CYCLIC_GROUPS
-        seen = costats.words["count"].to_numpy()[found.indices] if costats is not None else np.ones(len(found))
-        unseen = [w for w, c in zip(found.words, seen) if c <= 0]  # forced tokens of a corpus without them
-        complete = not found.missing and not unseen and len(found) >= geo.MIN_RING_POINTS
-        if found.missing:
-            why_not = f"missing: {list(found.missing)}"
-        elif unseen and costats is not None:
-            why_not = f"in no sampled train window (windows_with_group: {_windows_with(costats, name)}): {unseen}"
+        complete = check.ok and len(found) >= geo.MIN_RING_POINTS
+        if check.reason and costats is not None and not found.missing:
+            why_not = f"{check.reason} (windows_with_group: {_windows_with(costats, name)})"
         else:
-            why_not = f"{len(found)} words"
+            why_not = check.reason or f"{len(found)} words"
         if cyclic and not complete:
             section["ring_reason"] = why_not
             for key in ("ring_score", *RING_KEYS, *(f"normalized_{k}" for k in RING_KEYS)):
@@ -445,7 +448,24 @@ def discovery(
     from bows.core import discovery as disc
 
     counts = costats.words["count"].to_numpy() if costats is not None else (W**2).sum(axis=0)
-    targets = {"months": MONTHS, "days": GROUPS["days"]}
+    targets, unusable = {}, {}
+    for name, words in (("months", MONTHS), ("days", GROUPS["days"])):
+        check = usable_group(
+            words,
+            vocab,
+            costats.words["count"].to_numpy() if costats is not None else None,
+            where="sampled training windows",
+        )
+        if check.ok:
+            targets[name] = words
+        else:  # evaluating the search against words the model never saw would score noise
+            unusable[name] = check.reason
+            for key in (
+                *(f"{name}_{shape}/{stat}" for shape in ("ring", "any") for stat in ("precision", "recall", "rank")),
+                f"{name}_candidate/f1",
+                *(f"{name}_own/{stat}" for stat in ("ring", "ring_z", "ring_p", "adjacency")),
+            ):
+                a.refuse(f"discovery/{key}", str(check.reason))
     done = disc.in_weights(W, vocab, counts, targets, candidates=candidates, seed=seed)
     if done is None:
         a.refuse("discovery/rings", "fewer than 20 represented candidate words")
@@ -461,6 +481,7 @@ def discovery(
         "candidate_words": int(len(ids)),
         "matches": {},
         "evaluation": evaluation,
+        "unusable_targets": unusable,
     }
     a.metrics["discovery/z_min"] = result.z_min
     section["thresholds"] = result.thresholds

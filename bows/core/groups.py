@@ -122,6 +122,46 @@ def lookup(words: Sequence[str], vocab: Sequence[str] | Mapping[str, int]) -> Lo
     return Lookup(tuple(present), np.array([index[w] for w in present], dtype=np.int64), missing)
 
 
+# A group metric (ring score, Gram norm, discovery evaluation) needs every word of the group in the
+# vocabulary AND active: each occurring in at least this many training windows. Forced tokens are in
+# every vocabulary even when the corpus never uses them; a vector trained on (almost) no windows is
+# its initialisation shrunk by weight decay, and its "ring" or Gram norm would be a number about nothing.
+MIN_GROUP_WORD_WINDOWS = 5
+
+
+@dataclass(frozen=True)
+class Usable:
+    """Whether a word group can be measured (``reason`` None) or why not; ``found`` is its lookup."""
+
+    found: Lookup
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def usable_group(
+    words: Sequence[str],
+    vocab: Sequence[str] | Mapping[str, int],
+    counts: np.ndarray | None,
+    min_windows: int = MIN_GROUP_WORD_WINDOWS,
+    where: str = "training windows",
+) -> Usable:
+    """The one decision of whether a group's metrics exist: every word in ``vocab`` and each in at
+    least ``min_windows`` of the windows ``counts`` (per vocabulary id) counts. ``counts`` None: the
+    activity is unknown and only presence is checked (a caller without the data must say so)."""
+    found = lookup(words, vocab)
+    if found.missing:
+        return Usable(found, f"missing from the vocabulary: {list(found.missing)}")
+    if counts is not None:
+        seen = np.asarray(counts)[found.indices] if len(found) else np.zeros(0)
+        rare = {w: int(c) for w, c in zip(found.words, seen) if c < min_windows}
+        if rare:
+            return Usable(found, f"in fewer than {min_windows} {where}: {rare}")
+    return Usable(found, None)
+
+
 CATEGORIES_FILE = "categories.json"
 
 

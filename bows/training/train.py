@@ -25,7 +25,7 @@ from bows.artifacts import Artifact, ArtifactError, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.core.geometry import ring_analysis
-from bows.core.groups import DAYS, MONTHS, lookup
+from bows.core.groups import DAYS, MONTHS, usable_group
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
@@ -63,7 +63,7 @@ from bows.training.checkpoint import (
 )
 from bows.training.dynamics import GeometryProbe
 from bows.training.footprint import check_fits
-from bows.training.kernels import Kernels, model_sparse_loss
+from bows.training.kernels import PRODUCTS, Kernels, available_backends, model_sparse_loss
 from bows.training.model import TiedAutoencoder
 from bows.training.optim import Optimisation, StepInfo, fit, total_steps
 
@@ -194,13 +194,64 @@ def run(cfg: BowsConfig) -> Path:
         return trainer.train()
 
 
-def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
-    """The fused loss's GEMM backends and dtype for this run (measured once per machine and shape)."""
+def train_kernels(
+    cfg: BowsConfig, device: torch.device, vocab_size: int, recorded: dict[str, Any] | None = None
+) -> Kernels:
+    """The fused loss's GEMM backends and dtype for this run: ``recorded`` (the ``kernel_choice`` of the
+    run's own ``run.json``, on resume) when it still runs here, else measured once per machine and shape
+    among the backends that give ``aten``'s numbers (``bows.training.autotune``)."""
     t = cfg.train
     dtype = torch.bfloat16 if t.precision == "bf16" else torch.float32
+    if recorded and recorded.get("dtype") == str(dtype).removeprefix("torch."):
+        usable = set(available_backends(device, dtype))
+        if all(recorded.get(p) in usable for p in PRODUCTS):
+            kernels = Kernels(dtype=dtype, **{p: str(recorded[p]) for p in PRODUCTS})
+            log.info("kernels: %s (recorded in run.json, reused)", kernels.describe())
+            return kernels
     cache = cfg.paths.root_path / "cache" / "kernels.json"
     backends = None if t.gemm == "auto" else [t.gemm]
     return select_kernels(device, dtype, vocab_size, cfg.model.latent_size, t.batch_size, cache, backends)[0]
+
+
+def kernel_choice(kernels: Kernels) -> dict[str, str]:
+    """The run's GEMM backends as ``run.json`` records them (``train_kernels`` reads them back)."""
+    return {"dtype": str(kernels.dtype).removeprefix("torch."), **{p: getattr(kernels, p) for p in PRODUCTS}}
+
+
+class LogInterval:
+    """The running log interval: the loss summed on the device (no host sync per step), the windows seen
+    and the clock since it began; one host copy per interval turns it into a metrics row."""
+
+    def __init__(self, pending: dict[str, Any], step: int, vocab_size: int, device: torch.device):
+        self.loss_sum = torch.full((), pending["loss_sum"], dtype=torch.float64, device=device)
+        self.windows = pending["windows"]  # restored from the checkpoint on resume
+        self.started, self.start_step = time.perf_counter(), step
+        self.probe = GeometryProbe(vocab_size, device)
+
+    def add(self, s: StepInfo) -> None:
+        self.loss_sum.add_(s.loss[0].detach())
+        self.windows += s.windows
+
+    def row(
+        self, s: StepInfo, steps: int, model: Any, params: list[torch.Tensor], lr: float, total_steps: int
+    ) -> tuple[dict[str, Any], float]:
+        """The interval's metrics row (mean loss over its ``steps``, rate, geometry dynamics) and the ETA
+        in seconds; starts the next interval."""
+        W, b = model.weights()
+        # one host copy per interval: the loss and the geometry dynamics in one vector
+        values = torch.cat([self.loss_sum.double().reshape(1), self.probe.measure(W, b, params)]).tolist()
+        self.loss_sum.zero_()
+        elapsed = time.perf_counter() - self.started
+        rate = self.windows / max(elapsed, 1e-9)
+        eta = (total_steps - s.step) * elapsed / max(1, s.step - self.start_step)
+        self.started, self.windows, self.start_step = time.perf_counter(), 0, s.step
+        row = {"step": s.step, "epoch": s.epoch, "loss": values[0] / steps, "lr": lr, "windows_per_s": rate}
+        row.update(self.probe.as_dict(values[1:]))
+        return row, eta
+
+    def pending(self, step: int, log_every: int) -> dict[str, Any]:
+        """The partial interval as a checkpoint keeps it (a resumed run's first row continues it)."""
+        return {"loss_sum": float(self.loss_sum), "steps": step % log_every, "windows": self.windows}
 
 
 class Trainer:
@@ -219,6 +270,7 @@ class Trainer:
         t = cfg.train
         self.vocab_size = int(train_windows.vocab_size)
         self.vocab = _vocabulary(artifact)
+        self.word_windows = word_windows(train_windows.indices, self.vocab_size)  # which group metrics exist
         self.data = place_windows(train_windows, device, t)
         if len(self.data) == 0:
             raise BowsError(f"the train split of {artifact.path} has no non-empty windows; check the corpus and vocab")
@@ -234,7 +286,8 @@ class Trainer:
         self.model = TiedAutoencoder(self.vocab_size, m.latent_size, output=m.output, latent_relu=m.latent_relu).to(
             device
         )
-        self.kernels = train_kernels(cfg, device, self.vocab_size)  # bf16 runs inside the fused loss, no autocast
+        recorded = (read_run_json(path) or {}).get("kernel_choice") if t.resume else None
+        self.kernels = train_kernels(cfg, device, self.vocab_size, recorded)  # bf16 inside the fused loss
         self.opt = Optimisation(
             self.model, lr=t.lr, weight_decay=t.weight_decay, total_steps=self.total_steps, kernels=self.kernels
         )
@@ -265,6 +318,7 @@ class Trainer:
             "device": str(device),
             "precision": t.precision,
             "kernels": self.kernels.describe(),
+            "kernel_choice": kernel_choice(self.kernels),
             "threads": torch.get_num_threads(),
             "config": as_dict(cfg),
             "code": code_record("train"),  # the training code (not in the key; checked on resume and analysis)
@@ -426,90 +480,85 @@ class Trainer:
         return self.path
 
     def _loop(self) -> None:
-        t = self.cfg.train
-        show_bar = progress_bar_wanted()
-        bar = tqdm(
+        """``fit`` from the current step to the end: a log row every ``train.log_every`` steps, evaluation,
+        ring scores and a checkpoint at each epoch's end, a signal honoured after the step it arrives in."""
+        self._show_bar = progress_bar_wanted()
+        self._bar = tqdm(
             total=self.total_steps,
             initial=self.opt.step,
             desc=self.label,
             unit="step",
             dynamic_ncols=True,
             mininterval=1.0,
-            disable=not show_bar,
+            disable=not self._show_bar,
         )
-        pending = self.pending  # the partial log interval (restored from the checkpoint on resume)
-        loss_sum = torch.full((), pending["loss_sum"], dtype=torch.float64, device=self.device)
-        clock = [time.perf_counter(), pending["windows"], self.opt.step]  # interval start: time, windows, step
-        probe = GeometryProbe(self.vocab_size, self.device)
-        params = list(self.model.parameters())
-
-        def on_step(s: StepInfo) -> None:
-            loss_sum.add_(s.loss[0].detach())
-            clock[1] += s.windows
-            bar.update(1)
-            if s.step % t.log_every == 0 or s.step == self.total_steps:
-                n = s.step - (s.step - 1) // t.log_every * t.log_every  # steps in this log interval
-                self._check_finite()  # the device-side flag
-                W, b = self.model.weights()
-                # one host copy per interval: the loss and the geometry dynamics in one vector
-                values = torch.cat([loss_sum.double().reshape(1), probe.measure(W, b, params)]).tolist()
-                loss = values[0] / n
-                loss_sum.zero_()
-                elapsed = time.perf_counter() - clock[0]
-                rate = clock[1] / max(elapsed, 1e-9)
-                eta = (self.total_steps - s.step) * elapsed / max(1, s.step - clock[2])
-                clock[0], clock[1], clock[2] = time.perf_counter(), 0, s.step
-                row = {"step": s.step, "epoch": s.epoch, "loss": loss, "lr": self.opt.lr, "windows_per_s": rate}
-                row.update(probe.as_dict(values[1:]))
-                self._log(row)
-                bar.set_postfix(loss=f"{loss:.5g}", windows_s=f"{rate:,.0f}")
-                (log.debug if show_bar else log.info)(progress_line(self.label, row, self.total_steps, eta))
-            if self.stop_signal is not None or (
-                t.checkpoint_every
-                and s.step % t.checkpoint_every == 0
-                and s.step % self.steps_per_epoch != 0
-                and s.step != self.total_steps
-            ):
-                pending.update(loss_sum=float(loss_sum), steps=s.step % t.log_every, windows=clock[1])
-                if self.stop_signal is not None:
-                    self._interrupt()
-                self._checkpoint()
-
-        def on_epoch_end(epoch: int) -> None:
-            self._check_finite()  # before any analysis of the weights (an SVD of NaNs) or checkpoint
-            row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
-            if self.eval_data is not None:
-                row["eval_loss"] = evaluate(self.model, self.eval_data, t.batch_size)[0]
-            row.update(calendar_rings(self.model.weights()[0], self.vocab))
-            self._log(row)
-            log.info(epoch_line(self.label, row, self.epochs))
-            pending.update(loss_sum=float(loss_sum), steps=self.opt.step % t.log_every, windows=clock[1])
-            self._checkpoint()
-            if self.stop_signal is not None and not self.opt.done:
-                self._interrupt()
-
-        def batches(epoch: int, skip: int):
-            if isinstance(self.data, StreamedWindows):
-                return stream_batches(self.data, t.batch_size, t.seed, epoch, skip)
-            return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
-
+        self._interval = LogInterval(self.pending, self.opt.step, self.vocab_size, self.device)
+        self._params = list(self.model.parameters())
         try:
             fit(
                 self.model,
-                batches,
+                self._batches,
                 self.opt,
                 epochs=self.epochs,
                 steps_per_epoch=self.steps_per_epoch,
-                on_step=on_step,
-                on_epoch_end=on_epoch_end,
+                on_step=self._on_step,
+                on_epoch_end=self._on_epoch_end,
             )
         finally:
-            bar.close()
+            self._bar.close()
+
+    def _batches(self, epoch: int, skip: int):
+        t = self.cfg.train
+        if isinstance(self.data, StreamedWindows):
+            return stream_batches(self.data, t.batch_size, t.seed, epoch, skip)
+        return epoch_batches(self.data, t.batch_size, t.seed, epoch, skip)
+
+    def _on_step(self, s: StepInfo) -> None:
+        log_every = self.cfg.train.log_every
+        self._interval.add(s)
+        self._bar.update(1)
+        if s.step % log_every == 0 or s.step == self.total_steps:
+            self._log_interval(s)
+        if self.stop_signal is not None or self._checkpoint_due(s.step):
+            self.pending.update(self._interval.pending(s.step, log_every))
+            if self.stop_signal is not None:
+                self._interrupt()
+            self._checkpoint()
+
+    def _log_interval(self, s: StepInfo) -> None:
+        log_every = self.cfg.train.log_every
+        steps = s.step - (s.step - 1) // log_every * log_every  # steps in this log interval
+        self._check_finite()  # the device-side flag
+        row, eta = self._interval.row(s, steps, self.model, self._params, self.opt.lr, self.total_steps)
+        self._log(row)
+        self._bar.set_postfix(loss=f"{row['loss']:.5g}", windows_s=f"{row['windows_per_s']:,.0f}")
+        (log.debug if self._show_bar else log.info)(progress_line(self.label, row, self.total_steps, eta))
+
+    def _checkpoint_due(self, step: int) -> bool:
+        """A periodic mid-epoch checkpoint (``train.checkpoint_every``); epoch ends checkpoint anyway."""
+        every = self.cfg.train.checkpoint_every
+        return bool(every) and step % every == 0 and step % self.steps_per_epoch != 0 and step != self.total_steps
+
+    def _on_epoch_end(self, epoch: int) -> None:
+        self._check_finite()  # before any analysis of the weights (an SVD of NaNs) or checkpoint
+        row: dict[str, Any] = {"step": self.opt.step, "epoch": epoch + 1}
+        if self.eval_data is not None:
+            row["eval_loss"] = evaluate(self.model, self.eval_data, self.cfg.train.batch_size)[0]
+        row.update(calendar_rings(self.model.weights()[0], self.vocab, self.word_windows))
+        self._log(row)
+        log.info(epoch_line(self.label, row, self.epochs))
+        self.pending.update(self._interval.pending(self.opt.step, self.cfg.train.log_every))
+        self._checkpoint()
+        if self.stop_signal is not None and not self.opt.done:
+            self._interrupt()
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         append_metrics(self.path, row)
-        prefixed = {_wandb_key(k): v for k, v in row.items() if k != "step"}
+        # a null metric (with its ``*_reason`` kept in metrics.jsonl) is no point on a W&B chart
+        prefixed = {
+            _wandb_key(k): v for k, v in row.items() if k != "step" and v is not None and not isinstance(v, str)
+        }
         self.tracker.log(prefixed, step=row["step"])
 
     def _finish(self) -> None:
@@ -560,23 +609,42 @@ def _wandb_key(name: str) -> str:
     return f"train/{name}"
 
 
-def calendar_rings(W: torch.Tensor, vocab: Sequence[str]) -> dict[str, float]:
+def calendar_rings(
+    W: torch.Tensor, vocab: Sequence[str], counts: np.ndarray | None = None
+) -> dict[str, float | str | None]:
     """Ring scores (calendar-adjacent pairs recovered by PCA-2) of the day and month vectors, looked
-    up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group with a missing
-    word has no score. Only the groups' columns leave the device (19 of V; one small copy per call)."""
-    groups = [(name, lookup(group, vocab)) for name, group in (("days_ring", DAYS), ("months_ring", MONTHS))]
-    groups = [(name, found) for name, found in groups if not found.missing]
+    up by name in ``vocab``: cheap enough to watch the rings form per epoch. A group that is not
+    usable (``groups.usable_group``: a word missing from the vocabulary or in too few of the training
+    windows ``counts``) has a null score and ``<name>_reason``. Only the groups' columns leave the
+    device (19 of V; one small copy per call)."""
+    out: dict[str, float | str | None] = {}
+    groups = []
+    for name, group in (("days_ring", DAYS), ("months_ring", MONTHS)):
+        check = usable_group(group, vocab, counts)
+        if check.ok:
+            groups.append((name, check.found))
+        else:
+            out[name], out[f"{name}_reason"] = None, check.reason
     if not groups:
-        return {}
+        return out
     ids = np.concatenate([np.asarray(found.indices, dtype=np.int64) for _, found in groups])
     with torch.no_grad():
         columns = W.detach()[:, torch.from_numpy(ids).to(W.device)].float().cpu().numpy()  # (latent, group words)
-    out, start = {}, 0
+    start = 0
     for name, found in groups:
         vectors = columns[:, start : start + len(found.words)].T
         out[name] = ring_analysis(vectors, found.words)["adjacent_fraction"]
         start += len(found.words)
     return out
+
+
+def word_windows(indices: Any, vocab_size: int, chunk: int = 1 << 24) -> np.ndarray:
+    """Per vocabulary id, the number of windows holding the word (ids are distinct within a window),
+    counted in chunks so a memory-mapped corpus is never copied whole."""
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    for start in range(0, len(indices), chunk):
+        counts += np.bincount(np.asarray(indices[start : start + chunk]), minlength=vocab_size)[:vocab_size]
+    return counts
 
 
 def _vocabulary(artifact: Artifact) -> list[str]:
@@ -596,6 +664,11 @@ def progress_bar_wanted() -> bool:
     from bows.cli import parallel_jobs
 
     return sys.stderr.isatty() and not parallel_jobs()
+
+
+def _ring(row: dict[str, Any], name: str) -> str:
+    reason = row.get(f"{name}_reason")
+    return f"n/a ({reason})" if reason else _fmt(row.get(name))
 
 
 def _fmt(value: Any) -> str:
@@ -624,7 +697,7 @@ def epoch_line(label: str, row: dict[str, Any], epochs: int) -> str:
     """The per-epoch line: eval loss and the calendar ring scores."""
     return (
         f"{label} epoch {row['epoch']}/{epochs} (step {row['step']:,}): eval loss {_fmt(row.get('eval_loss'))}, "
-        f"months ring {_fmt(row.get('months_ring'))}, days ring {_fmt(row.get('days_ring'))}"
+        f"months ring {_ring(row, 'months_ring')}, days ring {_ring(row, 'days_ring')}"
     )
 
 
