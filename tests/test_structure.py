@@ -146,3 +146,21 @@ def test_one_seed_structure_summary_is_strict_json_with_null_spread(tmp_path):
     rows = summary["summary"] + summary["ring_summary"]
     assert rows and all(r["seeds"] <= 1 and r["sd"] is None and r["lower"] is None for r in rows)
     assert any(r["mean"] is not None for r in rows) and "one seed" in summary["nulls"]
+
+
+def test_structure_measures_only_groups_whose_words_are_all_present_and_active():
+    """make structure decides through usable_group: a group with a word missing or in too few train windows
+    gets no rows, and summary.json says why; nothing measurable at all stops with one line."""
+
+    from bows.core.groups import DAYS, MIN_GROUP_WORD_WINDOWS, MONTHS, ROMAN
+    from bows.errors import BowsError
+    from bows.experiments.structure import measurable_groups
+
+    vocab = [*MONTHS, *DAYS, *ROMAN[:-1], "word"]  # "X" missing
+    counts = np.full(len(vocab), 100)
+    counts[vocab.index("Sunday")] = MIN_GROUP_WORD_WINDOWS - 1  # in too few windows
+    groups, rings_of, unavailable = measurable_groups(vocab, counts)
+    assert list(groups) == ["months"] and list(rings_of) == ["months"]
+    assert "X" in unavailable["roman"] and "Sunday" in unavailable["days"] and "months" not in unavailable
+    with pytest.raises(BowsError, match="neither the months nor the Roman numerals"):
+        measurable_groups(["word", *DAYS], np.full(8, 100))

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,8 @@ from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.core import discovery
 from bows.core.geometry import packing_floor, ring_analysis, ring_signal
-from bows.core.groups import DAYS, MONTHS, ROMAN, lookup
+from bows.core.groups import DAYS, MONTHS, ROMAN, usable_group
+from bows.errors import BowsError
 from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import epoch_batches, to_device
@@ -178,10 +181,41 @@ def ring_rows(
     return rows, bars
 
 
+@dataclass
+class Measured:
+    """What the training of every L leaves: per-model norms, ring rows, norm curves, group vectors, seconds."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    ring_rows: list[dict[str, Any]] = field(default_factory=list)
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    @property
+    def rings(self) -> pd.DataFrame:
+        return pd.DataFrame(self.ring_rows, columns=["latent_size", "seed", "group", *RING_METRICS])
+
+
+def measurable_groups(vocab: list[str], counts: np.ndarray) -> tuple[dict, dict, dict[str, str]]:
+    """(norm groups, ring groups, {group: why it is not measured}): a group is measured only when
+    ``usable_group`` says so (every word in the vocabulary and active in the train windows)."""
+    usable = {("norm", name): usable_group(words, vocab, counts) for name, words in GROUPS.items()}
+    usable.update({("ring", name): usable_group(words, vocab, counts) for name, words in CYCLIC.items()})
+    unavailable = {name: u.reason for (_, name), u in usable.items() if u.reason is not None}
+    groups = {name: u.found for (kind, name), u in usable.items() if kind == "norm" and u.ok}
+    rings_of = {name: u.found for (kind, name), u in usable.items() if kind == "ring" and u.ok}
+    if not groups:
+        raise BowsError(f"structure: neither the months nor the Roman numerals can be measured: {unavailable}")
+    return groups, rings_of, unavailable
+
+
 def run(cfg: BowsConfig) -> Path:
     from bows.data import binarize
     from bows.data.binarize import load_windows, vocab_of
-    from bows.plots.structure import ring_figure, settling_figure, structure_figure
     from bows.training.train import resolve_device
 
     s = cfg.structure
@@ -196,14 +230,9 @@ def run(cfg: BowsConfig) -> Path:
     out = output_dir(cfg.paths.root_path, "structure", "", config)
     if find_output(out, "structure") is not None:
         return out
-    found = {name: lookup(words, vocab) for name, words in GROUPS.items()}
-    groups = {name: f.indices for name, f in found.items() if len(f) >= 2}
-    cyclic = {name: lookup(words, vocab) for name, words in CYCLIC.items()}
-    missing = {name: list(f.missing) for name, f in {**found, **cyclic}.items() if f.missing}
-    # a ring needs the whole cycle: a group with a word missing from the vocabulary gets no ring rows
-    rings_of = {name: f for name, f in cyclic.items() if not f.missing}
-    if not groups:
-        raise ValueError("structure: neither the months nor the Roman numerals are in the vocabulary")
+    train = load_windows(windows_artifact, "train")
+    counts = np.bincount(np.asarray(train.indices), minlength=len(vocab))  # windows holding each word
+    groups, rings_of, unavailable = measurable_groups(vocab, counts)
     device, _ = resolve_device(cfg.train.device, "fp32", cfg.train.num_threads)
     check_fits(
         device,
@@ -213,37 +242,9 @@ def run(cfg: BowsConfig) -> Path:
         instances=len(s.seeds),
         latent_setting="structure.latent_sizes max",
     )
-    train = load_windows(windows_artifact, "train")
     windows = to_device(train.offsets, train.indices, train.vocab_size, device)
-    counts = np.bincount(np.asarray(train.indices), minlength=len(vocab))  # windows holding each word
-    rows, ring_table, curves, snapshots, seconds = [], [], [], {}, {}
-    for latent, steps in zip(s.latent_sizes, s.steps):
-        started = time.perf_counter()
-        W, curve = train_latent(windows, len(vocab), latent, steps, cfg, groups, device)
-        seconds[latent] = round(time.perf_counter() - started, 1)
-        curves += curve
-        frame = pd.DataFrame(curve)
-        for name, ids in groups.items():
-            for i, seed in enumerate(s.seeds):
-                c = frame[(frame["group"] == name) & (frame["seed"] == seed)]
-                rows.append(
-                    {
-                        "latent_size": latent,
-                        "seed": seed,
-                        "group": name,
-                        "frobenius": group_norms(W[i], ids),
-                        "steps": steps,
-                        "settled_step": settle_step(c["step"], c["frobenius"], s.settle_tolerance),
-                    }
-                )
-                snapshots[f"{name}/L{latent}/seed{seed}"] = W[i][:, ids].T.astype(np.float32)
-        bars = None  # discovery's bars come from the first seed's structure-free searches
-        for i, seed in enumerate(s.seeds):
-            rows_of_model, bars = ring_rows(W[i], latent, seed, rings_of, counts, vocab, s.discovery, bars)
-            ring_table += rows_of_model
-        log.info("structure: L=%d, %d seeds, %d steps in %.0f s", latent, len(s.seeds), steps, seconds[latent])
-    table, curves_frame = pd.DataFrame(rows), pd.DataFrame(curves)
-    rings = pd.DataFrame(ring_table, columns=["latent_size", "seed", "group", *RING_METRICS])
+    measured = train_all(cfg, windows, vocab, counts, groups, rings_of, device)
+    table, rings = measured.table, measured.rings
     summary = summarise(table)
     ring_summary = pd.concat(
         [summarise(rings, metric).assign(metric=metric) for metric in RING_METRICS], ignore_index=True
@@ -254,29 +255,77 @@ def run(cfg: BowsConfig) -> Path:
         "steps": dict(zip(map(str, s.latent_sizes), s.steps)),
         "seeds": s.seeds,
         "weight_decay": s.weight_decay,
-        "seconds_per_latent_size": seconds,
+        "seconds_per_latent_size": measured.seconds,
         "settled_step_max": {str(k): (None if pd.isna(v) else int(v)) for k, v in settled.items()},
-        "words": {name: list(found[name].words) for name in groups},
-        "missing": missing,
+        "words": {name: list(found.words) for name, found in groups.items()},
+        "unavailable": unavailable,  # group -> why it has no rows (bows.core.groups.usable_group)
         "summary": summary.to_dict("records"),
         "ring_summary": ring_summary.to_dict("records"),
         "ring_chance": {name: 2.0 / (len(f) - 1) for name, f in rings_of.items()},
         "discovery": s.discovery,
         "nulls": "sd, lower and upper are null with one seed; a mean is null when no model of that L measured it",
     }
+    made = write(out, config, measured, summary, ring_summary, info)
+    track(cfg, out, config, measured, summary, ring_summary, made)
+    log.info("%s", format_summary(summary, info, out))
+    return out
+
+
+def train_all(
+    cfg: BowsConfig, windows: Any, vocab: list[str], counts: np.ndarray, groups: dict, rings_of: dict, device: Any
+) -> Measured:
+    """Train every L of ``structure.latent_sizes`` (the seeds as instances of one model) and measure it."""
+    s = cfg.structure
+    ids_of = {name: found.indices for name, found in groups.items()}
+    measured = Measured()
+    for latent, steps in zip(s.latent_sizes, s.steps):
+        started = time.perf_counter()
+        W, curve = train_latent(windows, len(vocab), latent, steps, cfg, ids_of, device)
+        measured.seconds[latent] = round(time.perf_counter() - started, 1)
+        measured.curves += curve
+        frame = pd.DataFrame(curve)
+        for name, ids in ids_of.items():
+            for i, seed in enumerate(s.seeds):
+                c = frame[(frame["group"] == name) & (frame["seed"] == seed)]
+                measured.rows.append(
+                    {
+                        "latent_size": latent,
+                        "seed": seed,
+                        "group": name,
+                        "frobenius": group_norms(W[i], ids),
+                        "steps": steps,
+                        "settled_step": settle_step(c["step"], c["frobenius"], s.settle_tolerance),
+                    }
+                )
+                measured.snapshots[f"{name}/L{latent}/seed{seed}"] = W[i][:, ids].T.astype(np.float32)
+        bars = None  # discovery's bars come from the first seed's structure-free searches
+        for i, seed in enumerate(s.seeds):
+            rows_of_model, bars = ring_rows(W[i], latent, seed, rings_of, counts, vocab, s.discovery, bars)
+            measured.ring_rows += rows_of_model
+        log.info("structure: L=%d, %d seeds, %d steps in %.0f s", latent, len(s.seeds), steps, measured.seconds[latent])
+    return measured
+
+
+def write(
+    out: Path, config: dict, measured: Measured, summary: pd.DataFrame, ring_summary: pd.DataFrame, info: dict
+) -> list[str]:
+    """The numbers (parquet, npz, summary.json), then the figures, each on its own; returns the figures made."""
+    from bows.plots.structure import ring_figure, settling_figure, structure_figure
+
+    table, rings, curves = measured.table, measured.rings, pd.DataFrame(measured.curves)
+    made: list[str] = []
     with build_artifact(out.parent, "structure", out.name, config, final=out) as b:
         table.to_parquet(b.path(TABLE), index=False)
         summary.to_parquet(b.path(SUMMARY_TABLE), index=False)
         rings.to_parquet(b.path(RINGS), index=False)
         ring_summary.to_parquet(b.path(RING_SUMMARY), index=False)
-        curves_frame.to_parquet(b.path(CURVES), index=False)
-        np.savez_compressed(b.path(SNAPSHOTS), **snapshots)
+        curves.to_parquet(b.path(CURVES), index=False)
+        np.savez_compressed(b.path(SNAPSHOTS), **measured.snapshots)
         atomic_write_json(b.path(SUMMARY), finite_json(info))
-        made = []
         drawers = {
-            FIGURE: lambda path: structure_figure(summary, snapshots, info, path),
+            FIGURE: lambda path: structure_figure(summary, measured.snapshots, info, path),
             RING_FIGURE: lambda path: ring_figure(ring_summary, rings, info, path),
-            SETTLING: lambda path: settling_figure(curves_frame, table, path),
+            SETTLING: lambda path: settling_figure(curves, table, path),
         }
         for name, draw in drawers.items():
             try:
@@ -284,7 +333,20 @@ def run(cfg: BowsConfig) -> Path:
                 made.append(name)
             except Exception as exc:  # one failed figure never takes the numbers down
                 log.warning("structure: figure %s failed: %s: %s", name, type(exc).__name__, exc)
-        b.stats = {"models": len(s.latent_sizes) * len(s.seeds), "figures": made}
+        b.stats = {"models": len(info["latent_sizes"]) * len(info["seeds"]), "figures": made}
+    return made
+
+
+def track(
+    cfg: BowsConfig,
+    out: Path,
+    config: dict,
+    measured: Measured,
+    summary: pd.DataFrame,
+    ring_summary: pd.DataFrame,
+    made: list[str],
+) -> None:
+    """Means and sds per group and L, the tables and the figures to W&B."""
     with tracking_run(cfg.wandb, name=f"structure-{out.name}", job_type="structure", config=config, dir=out) as tracker:
         metrics = {
             f"structure/{r['group']}/L{r['latent_size']}/frobenius_{stat}": r[stat]
@@ -299,12 +361,10 @@ def run(cfg: BowsConfig) -> Path:
             }
         )
         tracker.summary(metrics)
-        tracker.table("structure/norms", table)
-        tracker.table("structure/rings", rings)
+        tracker.table("structure/norms", measured.table)
+        tracker.table("structure/rings", measured.rings)
         for name in made:
             tracker.image(f"structure/{Path(name).stem}", out / name)
-    log.info("%s", format_summary(summary, info, out))
-    return out
 
 
 def format_summary(summary: pd.DataFrame, info: dict, out: Path) -> str:
