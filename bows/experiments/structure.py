@@ -188,7 +188,7 @@ class Measured:
     rows: list[dict[str, Any]] = field(default_factory=list)
     ring_rows: list[dict[str, Any]] = field(default_factory=list)
     curves: list[dict[str, Any]] = field(default_factory=list)
-    snapshots: dict[str, np.ndarray] = field(default_factory=dict)
+    snapshots: dict[str, Any] = field(default_factory=dict)  # "<group>/L<L>/seed<s>" -> words x L
     seconds: dict[int, float] = field(default_factory=dict)
 
     @property

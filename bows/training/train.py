@@ -233,7 +233,7 @@ class LogInterval:
         self.windows += s.windows
 
     def row(
-        self, s: StepInfo, steps: int, model: Any, params: list[torch.Tensor], lr: float, total_steps: int
+        self, s: StepInfo, steps: int, model: Any, params: Sequence[torch.Tensor], lr: float, total_steps: int
     ) -> tuple[dict[str, Any], float]:
         """The interval's metrics row (mean loss over its ``steps``, rate, geometry dynamics) and the ETA
         in seconds; starts the next interval."""
