@@ -444,6 +444,16 @@ def _existing(path: Path) -> dict[str, Any] | None:
     return meta if meta is not None and not problem else None
 
 
+def _other_training_code(path: Path) -> str | None:
+    """A run recorded by other training code than this bows's: its status ("finished", "interrupted", ...);
+    None when its code is this code (or unrecorded)."""
+    info = _json(path / Files.RUN) or {}
+    recorded, current = recorded_code_digest(info), current_code_digest("run")
+    if recorded and current and recorded != current:
+        return "finished" if info.get("status") == "finished" else str(info.get("status"))
+    return None
+
+
 def plan(cfg: BowsConfig, scan: Scan) -> list[Step]:
     """The steps ``make all`` (``experiments.study``) would take now for ``cfg``: keys computed from the
     config and the metadata of the inputs on disk (a step after a missing input: keys not known yet)."""
@@ -495,6 +505,13 @@ def plan(cfg: BowsConfig, scan: Scan) -> list[Step]:
             steps.append(Step(f"train wd={wd:g}", "train (missing)", rel))
         elif entry.state == "complete":
             steps.append(Step(f"train wd={wd:g}", "up to date", rel))
+        elif (other := _other_training_code(path)) is not None:  # what train.run does with it (train.resume)
+            action = (
+                "reused as is (trained by other code: its analysis says so)"
+                if other == "finished"
+                else "stops: begun by other training code (train.resume=false or train.allow_code_change=true)"
+            )
+            steps.append(Step(f"train wd={wd:g}", action, rel))
         else:
             steps.append(
                 Step(

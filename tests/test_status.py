@@ -177,3 +177,16 @@ def test_an_input_with_other_settings_than_its_key_is_stale_also_when_met_first_
     by_path = {e.path: e for e in status.Scan(tmp_path).entries}
     assert by_path[docs.path].state == "stale" and "settings" in by_path[docs.path].detail
     assert by_path[windows.path].state == "stale" and "input docs is stale" in by_path[windows.path].detail
+
+
+def test_plan_says_what_train_does_with_a_run_of_other_training_code(tmp_path, monkeypatch):
+    """A finished run of other code is reused as is (train.run warns, the analysis says so); an unfinished
+    one stops train.resume: the plan must say that, not "resume/train"."""
+    monkeypatch.setattr(status, "current_code_digest", lambda kind: "new")
+    for name, state in (("done", "finished"), ("half", "interrupted"), ("same", "finished")):
+        (tmp_path / name).mkdir()
+        digest = "new" if name == "same" else "old"
+        (tmp_path / name / "run.json").write_text(json.dumps({"status": state, "code": {"digest": digest}}))
+    assert status._other_training_code(tmp_path / "done") == "finished"
+    assert status._other_training_code(tmp_path / "half") == "interrupted"
+    assert status._other_training_code(tmp_path / "same") is None
