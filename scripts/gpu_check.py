@@ -622,6 +622,14 @@ def _verdict(ok: bool | None) -> str:
     return "-" if ok is None else "met" if ok else "MISSED"
 
 
+def _precision_row(part: dict, precision: str, cuda: bool) -> tuple[dict, dict | None]:
+    """A part's status for one precision (n/a, with why, when the part ran but has no row for it) and the row."""
+    res, row = dict(part), part.get("rows", {}).get(precision)
+    if res.get("status") == "ok" and row is None:
+        res = {"status": "n/a", "error": _missing(precision, cuda, res), "seconds": None}
+    return res, row
+
+
 def _missing(precision: str, cuda: bool, res: dict[str, Any]) -> str:
     """Why a precision's row of a finished part holds no number."""
     if precision == "tf32" and not cuda:
@@ -657,10 +665,7 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
     )
     bench = results.get("bench", {})
     for p in PRECISIONS:
-        res = dict(bench)
-        r = bench.get("rows", {}).get(p)
-        if res.get("status") == "ok" and r is None:
-            res = {"status": "n/a", "error": _missing(p, cuda, res), "seconds": None}
+        res, r = _precision_row(bench, p, cuda)
         measured = ""
         if r:
             measured = (
@@ -677,10 +682,7 @@ def table_rows(results: dict[str, dict[str, Any]], device: str) -> list[tuple[st
         )
     paper = results.get("paper", {})
     for p in PRECISIONS:
-        res = dict(paper)
-        r = paper.get("rows", {}).get(p)
-        if res.get("status") == "ok" and r is None:
-            res = {"status": "n/a", "error": _missing(p, cuda, res), "seconds": None}
+        res, r = _precision_row(paper, p, cuda)
         measured = ""
         if r:
             syncs = "n/a" if r["syncs_per_step"] is None else f"{r['syncs_per_step']:.3f}"
