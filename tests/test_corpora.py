@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -164,11 +165,17 @@ def test_local_missing_column_and_unreadable_parquet(tmp_path):
 
 
 # ------------------------------------------------------------------------- hub corpora (faked hub)
-def _fake_hub(monkeypatch, splits: dict[str, list[str]]):
+def _fake_hub(monkeypatch, splits: dict[str, list[str]], cache: Path | None = None):
+    """The hub corpus as ``datasets`` gives it; with ``cache``, read back from Arrow files there (as a
+    Hugging Face cache holds it)."""
     import datasets
 
     data = datasets.DatasetDict({name: datasets.Dataset.from_dict({"text": texts}) for name, texts in splits.items()})
-    monkeypatch.setattr(corpora, "_load_hub", lambda corpus: data)
+    if cache is not None:
+        data.save_to_disk(str(cache))
+        data = datasets.load_from_disk(str(cache))
+    monkeypatch.setattr(corpora, "load_hub", lambda corpus: data)
+    return data
 
 
 def test_wikitext_rows_are_documents_and_empty_rows_are_kept(monkeypatch):
@@ -197,3 +204,23 @@ def test_openwebtext_holds_out_whole_records_with_a_seed(monkeypatch):
     assert docs["train"] == sorted(docs["train"], key=lambda d: int(d.split("/")[1]))  # reading order kept
     again = [t for s, t in corpora.openwebtext_chunks(corpus, chunk=50) if s == "validation"][0]
     assert again.column("doc_id").to_pylist() == docs["validation"]
+
+
+def test_a_hub_corpus_is_keyed_by_the_content_of_its_cache(monkeypatch, tmp_path, make_config):
+    """The download key hashes the Hugging Face cache's Arrow files by content (not where the cache is):
+    the same text in another cache directory is reused; one edited row (same names, same size) is rebuilt."""
+    from bows.data import download
+    from tests.readers import load_docs
+
+    lines = [" = Valkyria = \n", " It met in May . \n", " June followed in the snow . \n"]
+    splits = {"train": lines * 3, "validation": lines, "test": lines}
+    cfg = make_config("corpus=wikitext103")
+    _fake_hub(monkeypatch, splits, tmp_path / "cache-a")
+    first = download.run(cfg)
+    _fake_hub(monkeypatch, splits, tmp_path / "cache-b")  # the same bytes elsewhere
+    assert download.run(cfg).path == first.path
+    edited = {**splits, "train": [line.replace("snow", "rain") for line in splits["train"]]}
+    _fake_hub(monkeypatch, edited, tmp_path / "cache-c")
+    second = download.run(cfg)
+    assert second.path != first.path
+    assert any("in the rain" in t for t in load_docs(second, "train").column("text").to_pylist())

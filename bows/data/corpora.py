@@ -291,7 +291,8 @@ def _probe_hub(timeout: float = PROBE_SECONDS) -> str | None:
     return unreachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout)
 
 
-def _load_hub(corpus: CorpusConfig):
+def load_hub(corpus: CorpusConfig):
+    """The hub corpus as a ``datasets.DatasetDict`` (from its cache when there; fails fast offline)."""
     if not _offline_env():
         reason = _probe_hub()
         if reason is not None:
@@ -320,10 +321,17 @@ def _arrow_slices(dataset, rows: int, chunk: int) -> Iterator[tuple[int, pa.Tabl
         yield start, arrow[start : min(rows, start + chunk)]
 
 
-def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tuple[str, pa.Table]]:
+def hub_files(data: Any) -> list[Path]:
+    """The Arrow files of the Hugging Face cache behind a loaded ``DatasetDict`` (what its rows are read
+    from: ``stages.content_fingerprint`` hashes them into the download key)."""
+    names = {Path(f["filename"]) for split in data.values() for f in split.cache_files}
+    return sorted(names)
+
+
+def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000, data: Any = None) -> Iterator[tuple[str, pa.Table]]:
     """WikiText-103 as published: its own splits, one raw line = one row = one document
     (empty lines kept: they occupy window slots as in the paper)."""
-    data = _load_hub(corpus)
+    data = load_hub(corpus) if data is None else data
     missing = [split for split in SPLITS if split not in data]
     if missing:
         raise BowsError(
@@ -337,10 +345,10 @@ def wikitext_chunks(corpus: CorpusConfig, chunk: int = 200_000) -> Iterator[tupl
             yield split, rows_table(ids, pa.repeat("wikitext103", table.num_rows), table.column("text"))
 
 
-def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tuple[str, pa.Table]]:
+def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000, data: Any = None) -> Iterator[tuple[str, pa.Table]]:
     """OpenWebText: one record = one document, one non-blank line = one row; validation and test
     are ``corpus.holdout_rows`` records each, drawn with ``corpus.split_seed``."""
-    records = _load_hub(corpus)["train"]
+    records = (load_hub(corpus) if data is None else data)["train"]
     n = len(records)
     if 2 * corpus.holdout_rows >= n:
         raise BowsError(f"corpus.holdout_rows={corpus.holdout_rows} leaves no training records of {n}")
@@ -366,10 +374,13 @@ def openwebtext_chunks(corpus: CorpusConfig, chunk: int = 20_000) -> Iterator[tu
         yield split, lines_of(table.column("text"), ids, "openwebtext")
 
 
-def hub_chunks(corpus: CorpusConfig) -> Iterator[tuple[str, pa.Table]]:
+HUB_CORPORA = ("wikitext103", "openwebtext")
+
+
+def hub_chunks(corpus: CorpusConfig, data: Any = None) -> Iterator[tuple[str, pa.Table]]:
     if corpus.name == "wikitext103":
-        return wikitext_chunks(corpus)
-    return openwebtext_chunks(corpus)
+        return wikitext_chunks(corpus, data=data)
+    return openwebtext_chunks(corpus, data=data)
 
 
 # ----------------------------------------------------------------------------------------- local

