@@ -40,6 +40,7 @@ from typing import Any
 from bows import stages
 from bows.artifacts import FORMAT_VERSION, META_CHECKSUM, Artifact, Files, stable_hash
 from bows.config import BowsConfig
+from bows.errors import BowsError
 from bows.locks import Owner, lock_files, owner_of, pid_alive, read_owner
 
 log = logging.getLogger(__name__)
@@ -477,7 +478,11 @@ def plan(cfg: BowsConfig, scan: Scan) -> list[Step]:
         steps.append(Step(stage, f"build ({state})", str(path.relative_to(root))))
         return None
 
-    docs = artifact("download", download.key_config(cfg.corpus), {})
+    try:
+        docs = artifact("download", download.key_config(cfg.corpus), {})
+    except BowsError as exc:  # a hub corpus whose cache cannot be read here: its key is not known
+        steps.append(Step("download", f"key unknown: {str(exc).split('. ')[0]}"))
+        docs = None
     voc = docs and artifact("vocab", vocab.vocab_config(cfg.vocab), {"docs": docs})
     windows = docs and voc and artifact("binarize", binarize_config(cfg), {"docs": docs, "vocab": voc})
     costats = windows and artifact(stats.STAGE, stats.stats_config(cfg.stats), {"windows": windows})

@@ -190,3 +190,14 @@ def test_plan_says_what_train_does_with_a_run_of_other_training_code(tmp_path, m
     assert status._other_training_code(tmp_path / "done") == "finished"
     assert status._other_training_code(tmp_path / "half") == "interrupted"
     assert status._other_training_code(tmp_path / "same") is None
+
+
+def test_plan_of_a_hub_corpus_whose_cache_cannot_be_read_says_so(tmp_path, monkeypatch):
+    from bows.data import corpora
+
+    def offline(corpus):
+        raise status.BowsError("corpus=wikitext103: could not load Salesforce/wikitext (offline). Use the cache")
+
+    monkeypatch.setattr(corpora, "load_hub", offline)
+    steps = status.plan(tiny_config(tmp_path, "corpus=wikitext103"), status.Scan(tmp_path))
+    assert steps[0].name == "download" and steps[0].action.startswith("key unknown: corpus=wikitext103")
