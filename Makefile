@@ -63,7 +63,7 @@ analyze: $(STAMP) ## feature-geometry analyses of a run (analyze.run=...) or swe
 report: $(STAMP) ## static HTML report of a run or sweep
 	$(PY) -m bows.analysis.report $(ARGS)
 
-smoke: $(STAMP) ## try this first: the whole study on a tiny corpus slice in about 2 minutes (W&B off)
+smoke: $(STAMP) ## try this first: the whole study on a tiny corpus slice in about a minute (W&B off)
 	$(PY) -m bows.experiments.study +experiment=smoke $(ARGS)
 
 all: $(STAMP) ## the whole study on the default corpus: data, stats, two models, analyses, report
