@@ -29,7 +29,6 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from bows.config import KEY_FORMAT
 from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
 
 log = logging.getLogger(__name__)
@@ -63,6 +62,50 @@ class Files:
     METRICS = "metrics.jsonl"  # one JSON object per logged step / epoch
     SWEEP_INDEX = "sweep.parquet"  # one row per run of a multirun: config fields, final metrics, run dir
     SWEEP = "bows_sweep.json"  # written at multirun start: the sweep's group, swept axes and fixed settings
+
+
+class StatsFiles:
+    """File names of a stats artifact."""
+
+    WORDS = "words.parquet"  # index, word, count (in the sample), freq (count / sample windows)
+    COOC = "cooccurrence.npz"  # scipy.sparse upper-triangular CSR of pair counts (diagonal = word counts)
+    PAIRS = "pairs.parquet"  # i < j, count, corr (phi), pmi: pairs with count >= min_count
+    GROUPS = "groups.npz"  # per group: <group>/count|corr|pmi|cond_corr|centred_gram (all train windows)
+    GROUP_WORDS = "groups.json"  # per group: present words (matrix order), missing words, windows counted
+
+
+class ScanFiles:
+    """File names of a window-scan artifact (data diagnostics, ``bows.data.diagnostics``)."""
+
+    TABLE = "window_scan.parquet"  # segmentation x group x G: ring/line scores of the windowed group indicators
+    SUMMARY = "window_scan.json"  # per group: best G per segmentation, the configured setting's scores
+    FIGURE = "window_scan.png"  # the scores against G, one line per segmentation
+    DISCOVERY = "data_discovery.parquet"  # groups discovered in the co-occurrence (PPMI-SVD vectors)
+    GALLERY = "data_discovery.png"  # their PCA panels
+
+
+class AnalysisFiles:
+    """File names of an analysis directory (a run's or a sweep's)."""
+
+    DIR = "analysis"  # <run>/analysis, <sweep dir>/analysis, <study dir>/analysis
+    METRICS = "metrics.json"  # flat namespaced metrics
+    META = "meta.json"  # what was analysed: run, settings, held-out split, timings
+    FIGURES = "figures"  # one PNG per figure
+    SWEEP_METRICS = "sweep_metrics.parquet"  # a sweep's analysis: one row per run (config + metrics)
+    REPORT = "report.html"
+    GROUPS = "groups.json"  # section "groups": Gram matrices and data rings of the named word groups
+
+    @staticmethod
+    def section(name: str) -> str:
+        return f"{name}.json"
+
+    @staticmethod
+    def table(name: str) -> str:
+        return f"{name}.parquet"
+
+    @staticmethod
+    def figure(name: str) -> str:
+        return f"{name}.png"
 
 
 def stable_hash(payload: Any) -> str:
@@ -219,15 +262,17 @@ class Artifact:
         return self.meta.get("stats", {})
 
 
-def artifact_key(stage: str, config: Any, inputs: dict[str, Artifact] | None = None) -> str:
-    """Key of a stage's output: hash of format version, stage, config and input content hashes."""
+def artifact_key(stage: str, config: Any, inputs: dict[str, Artifact] | None = None, *, code: str | None = None) -> str:
+    """Key of a stage's output: hash of format version, stage, config, input content hashes and the
+    digest of the code that decides it (``bows.stages.artifact_key`` supplies a declared stage's)."""
     payload = {
         "format": FORMAT_VERSION,
-        "key_format": KEY_FORMAT,
         "stage": stage,
         "config": config,
         "inputs": {name: art.digest for name, art in sorted((inputs or {}).items())},
     }
+    if code is not None:
+        payload["code"] = code
     return stable_hash(payload)[:16]
 
 
@@ -292,9 +337,16 @@ class ArtifactBuilder:
     """Collects a stage's output in a temporary directory; ``commit`` makes it an artifact."""
 
     def __init__(
-        self, root: Path, stage: str, key: str, config: Any, inputs: dict[str, Artifact], final: Path | None = None
+        self,
+        root: Path,
+        stage: str,
+        key: str,
+        config: Any,
+        inputs: dict[str, Artifact],
+        final: Path | None = None,
+        code: dict[str, Any] | None = None,
     ):
-        self.stage, self.key, self.config, self.inputs = stage, key, config, inputs
+        self.stage, self.key, self.config, self.inputs, self.code = stage, key, config, inputs, code
         self.final = Path(final) if final is not None else artifact_dir(root, stage, key)
         self.tmp = self.final.parent / f".tmp-{key}-{_owner()}"
         self.stats: dict[str, Any] = {}
@@ -328,6 +380,7 @@ class ArtifactBuilder:
             },
             "files": files,
             "stats": self.stats,
+            "code": self.code,  # the digest of the code that decided it (bows.stages.code_record)
             "versions": library_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "seconds": round(time.time() - self.started, 3),
@@ -375,12 +428,13 @@ def build_artifact(
     inputs: dict[str, Artifact] | None = None,
     *,
     final: Path | None = None,
+    code: dict[str, Any] | None = None,
 ) -> Iterator[ArtifactBuilder]:
     """Context manager: write files with ``builder.path(name)``, set ``builder.stats``; the
     directory becomes the artifact only if the block completes (then call ``builder.commit()``
     is done for you). On error the temporary directory is removed and nothing is left behind.
     ``final`` places it at another path than ``<root>/artifacts/<stage>/<key>`` (``output_dir``)."""
-    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final)
+    builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final, code)
     builder.final.parent.mkdir(parents=True, exist_ok=True)
     for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
         if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):

@@ -22,10 +22,6 @@ from bows.errors import ConfigError
 
 CORPORA = ("embedded", "wikitext103", "openwebtext", "local")
 
-KEY_FORMAT = 2
-"""Version of the key declaration below: bump it when what enters a run/artifact/analysis key changes
-(every key changes with it, so nothing built under the old rules is reused)."""
-
 NOT_IN_KEY = {"key": False}
 """Field metadata of a setting that does not change a result (where it runs, how it logs, where files
 live): ``field(default=..., metadata=NOT_IN_KEY)``. Every other field enters the keys (``key_dict``)."""
@@ -174,6 +170,9 @@ class TrainConfig:
         default=0, metadata=NOT_IN_KEY
     )  # optimizer steps between checkpoints; 0 = once per epoch
     log_every: int = field(default=50, metadata=NOT_IN_KEY)  # optimizer steps between metric rows
+    allow_code_change: bool = field(
+        default=False, metadata=NOT_IN_KEY
+    )  # resume a run begun by other training code (recorded in run.json); false: stop and say so
     num_threads: int = field(default=0, metadata=NOT_IN_KEY)  # CPU threads; 0 = all cores
     gemm: str = field(
         default="auto", metadata=NOT_IN_KEY

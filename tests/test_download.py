@@ -200,7 +200,7 @@ def test_local_corpus_round_trip(tmp_path, make_config):
     assert artifact.stats["docs"] == 10 and artifact.stats["splits"]["validation"]["docs"] == 1
     assert download.run(cfg).path == artifact.path
     (texts / "doc0.txt").write_text("Doc 0 changed.\n")
-    assert download.run(cfg).path != artifact.path  # the key follows the files' size and mtime
+    assert download.run(cfg).path != artifact.path  # the key follows the files' content
 
 
 def test_local_corpus_missing_files(make_config, tmp_path):

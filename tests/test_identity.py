@@ -48,6 +48,7 @@ DOES_NOT = {
     "train.stream": "stream",  # how the windows reach the device (run.json records it)
     "train.device_memory": 1.0,
     "train.stream_block_windows": 1024,
+    "train.allow_code_change": True,  # resuming under changed code: recorded in run.json, not a new run
 }
 WINDOWS = Artifact(path=Path("w"), meta={"files": {"train.offsets.npy": {"sha256": "0" * 64, "bytes": 1}}})
 
@@ -165,7 +166,7 @@ def test_analysis_is_reused_only_when_run_stats_settings_and_version_match(analy
     assert analyze.current_analysis(run_dir, other_seed) is None
     other_stats = dataclasses.replace(cfg, stats=dataclasses.replace(cfg.stats, min_count=4))
     assert analyze.current_analysis(run_dir, other_stats) is None
-    monkeypatch.setattr(analyze, "ANALYSIS_VERSION", analyze.ANALYSIS_VERSION + 1)
+    monkeypatch.setattr(analyze, "code_digest", lambda name: "other analysis code")  # the analysis code changed
     assert analyze.current_analysis(run_dir, cfg) is None
     monkeypatch.undo()
     meta = json.loads((out / "meta.json").read_text())
@@ -255,3 +256,40 @@ def test_a_copied_root_loads_its_own_windows(tmp_path, make_config):
     shutil.copy(windows.path / Files.offsets("train"), damaged)
     shutil.rmtree(tmp_path / "a")
     assert load_run(tmp_path / "b" / "runs" / "run").windows.path == damaged.parent
+
+
+def test_analysis_of_a_run_trained_by_other_code_says_so_in_one_line(analysed, monkeypatch):
+    import contextlib
+    from unittest import mock
+
+    from bows import stages, tracking
+
+    cfg, run_dir, out = analysed
+    meta = json.loads((out / "meta.json").read_text())
+    assert "records no training code identity" in meta["training_code_note"]  # a run.json without `code`
+    configs = []
+
+    @contextlib.contextmanager
+    def capture(wandb_cfg, **kwargs):
+        configs.append(kwargs["config"])
+        yield mock.MagicMock()
+
+    monkeypatch.setattr(tracking, "tracking_run", capture)
+    info = json.loads((run_dir / Files.RUN).read_text())
+    current = stages.code_record("train")
+    other = {"digest": "x", "modules": {**current["modules"], "bows.training.kernels": "edited"}}
+    (run_dir / Files.RUN).write_text(json.dumps({**info, "code": other}))
+    analyze.analyze_run(run_dir, cfg)
+    note = json.loads((out / "meta.json").read_text())["training_code_note"]
+    assert "\n" not in note and "trained by other training code" in note and "bows.training.kernels" in note
+    assert report.run_page(out).count("Training code:") == 1
+    # the analysis run's W&B config: the training run's sections, its own settings, no file manifest
+    config = configs[-1]
+    assert config["train"]["weight_decay"] == cfg.train.weight_decay and config["model"]["latent_size"] == 8
+    flat = json.dumps(config)
+    assert not {"files", "complete", "failed"} & (set(config) | set(config["analysis"])) and "meta_sha256" not in flat
+    assert "citymap" not in config and "synthetic" not in config and "paths" not in config
+    (run_dir / Files.RUN).write_text(json.dumps({**info, "code": current}))
+    analyze.analyze_run(run_dir, cfg)
+    assert json.loads((out / "meta.json").read_text())["training_code_note"] is None
+    assert "Training code:" not in report.run_page(out)

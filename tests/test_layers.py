@@ -47,7 +47,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.experiments",
         "bows.experiments.synthetic_data",
     ),
-    "2 shared": ("bows.config", "bows.artifacts", "bows.tracking", "bows.cli", "bows.net"),
+    "2 shared": ("bows.config", "bows.artifacts", "bows.stages", "bows.tracking", "bows.cli", "bows.net"),
     "3 I/O helpers": (
         "bows.data.corpora",
         "bows.data.chunks",

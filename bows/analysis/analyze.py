@@ -4,7 +4,7 @@ vocabulary and co-activation statistics, and writes numbers (JSON/Parquet) then 
 
 An analysis's ``meta.json`` is a checked JSON (``bows.artifacts.write_checked_json``) recording its
 identity -- the run (key + weights sha256), the stats artifact (key + digest), the analysis settings
-(``key_dict(cfg.analyze)``) and ``ANALYSIS_VERSION`` -- the sha256 of every numbers file, and
+(``key_dict(cfg.analyze)``) and the digest of the analysis code (``bows.stages``) -- the sha256 of every numbers file, and
 ``failed`` (figures/uploads that failed) and ``complete`` (set once figures and W&B are done). It is
 reused only when all of these match, it is complete and ``failed`` is empty (``current_analysis``);
 readers verify it with ``verify_analysis``.
@@ -43,19 +43,19 @@ from bows.errors import BowsError
 from bows.plots import registry
 from bows.plots import sweep as sweep_plots
 from bows.plots.common import figure_title
+from bows.stages import code_changes, code_digest, code_record, wandb_config
 from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
-ANALYSIS_VERSION = 3  # bump when the analysis code changes its numbers: every stored analysis is redone
 META = AnalysisFiles.META
 
 
 def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
     """What an analysis's numbers depend on; an analysis is reused only if all of it matches."""
     return {
-        "version": ANALYSIS_VERSION,
+        "code": code_digest("analyze"),
         "run_key": run_meta.get("key"),
         "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
         "stats_key": stats_artifact.key,
@@ -149,9 +149,15 @@ def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Pat
     _attach_window_scan(result, info.config, cfg, info.windows, stats_artifact, _root_of(run_dir, cfg))
     out = run_dir / ANALYSIS_DIR
     (out / META).unlink(missing_ok=True)  # an interrupted rewrite leaves no meta: never reused
+    note = training_code_note(info.meta)
+    if note:
+        log.warning("analyze: %s", note)
+        result.sections["training_code"] = {"note": note}
     save_analysis(result, out)
     meta = {
         "identity": analysis_identity(info.meta, stats_artifact, cfg),
+        "code": code_record("analyze"),
+        "training_code_note": note,
         "failed": [],  # figures / uploads that failed (an analysis with failures is never reused)
         "run": str(run_dir),
         "run_key": info.meta.get("key", run_dir.name),
@@ -234,6 +240,30 @@ def _where_run(run_dir: Path, out: Path) -> None:
         log.info("analyze: upload training and analysis of this model with:  %s", sync_command(dirs))
 
 
+def training_code_note(run_meta: dict) -> str | None:
+    """One line if the run was trained by other training code than this bows's (or by code before code
+    identities were recorded); None if the same."""
+    changed = code_changes(run_meta.get("code"), code_record("train"))
+    if not changed:
+        return None
+    key = run_meta.get("key", "?")
+    if changed == ["(not recorded)"]:
+        return f"run {key} records no training code identity (trained by an older bows); its weights are analysed as is"
+    return f"run {key} was trained by other training code (changed since: {', '.join(changed)}); analysed as is"
+
+
+def _analysis_config(cfg: BowsConfig, meta: dict) -> dict:
+    """An analysis run's own W&B config: its settings and identity (no file manifest, no progress flags)."""
+    keep = ("run_key", "heldout_split", "heldout_windows", "latent_size", "vocab_size", "output", "label")
+    return {
+        "stats": as_dict(cfg.stats),
+        "analyze": as_dict(cfg.analyze),
+        "analysis_identity": meta["identity"],
+        **{f"analysis_{k}": meta[k] for k in keep if k in meta},
+        "training_code_note": meta.get("training_code_note"),
+    }
+
+
 def comparable_record(info, metrics: dict) -> dict:
     """The analysis run's summary: every analysis number plus the training run's final losses under the
     training run's own keys, so one W&B row per model holds config, losses and geometry side by side."""
@@ -261,7 +291,7 @@ def _track_run(
         cfg.wandb,
         name=f"{meta['label']}-analysis",
         job_type="analyze",
-        config={**as_dict(info.config), "analysis": {**meta, **lineage}},
+        config={**wandb_config("train", info.config), **_analysis_config(cfg, meta), "analysis": lineage},
         dir=run_dir / ANALYSIS_DIR,
         group=group,
         run_id=f"analyze-{run_dir.name}",
@@ -358,7 +388,7 @@ def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
         "runs": len(table),
         "group": group,
         "analyze": as_dict(cfg.analyze),
-        "version": ANALYSIS_VERSION,
+        "code": code_record("analyze"),
         "skipped": skipped,  # members that did not finish (or are missing), with their errors
         "files": {SWEEP_METRICS: file_record(out / SWEEP_METRICS)},
     }
@@ -420,7 +450,7 @@ def _where_sweep(table: pd.DataFrame, out: Path) -> None:
 
 def current_analysis(run_dir: Path, cfg: BowsConfig) -> Path | None:
     """A run's existing analysis if it is complete, intact, without failures, and made from this run's
-    weights, this stats artifact, these analysis settings and this ``ANALYSIS_VERSION``; else None
+    weights, this stats artifact, these analysis settings and this analysis code; else None
     (with the reason logged)."""
     from bows.training.checkpoint import load_run
 

@@ -371,6 +371,12 @@ def _failed(meta: dict) -> str:
     return f"<h2>Incomplete: {len(failed)} part(s) failed, {len(skipped)} run(s) skipped</h2><ul class='note'>{''.join(items)}</ul>"
 
 
+def _code_note(views: Sequence[RunView]) -> str:
+    """One line per model trained by other training code than the current one (``analyze`` records it)."""
+    notes = [v.meta["training_code_note"] for v in views if v.meta.get("training_code_note")]
+    return "".join(f"<p class='note'>Training code: {esc(n)}.</p>" for n in notes)
+
+
 def _why_not_drawn(view: RunView, name: str) -> str:
     settings = view.meta.get("analyze", {})
     if settings.get("figures") is False:
@@ -461,6 +467,7 @@ def run_page(analysis_dir: Path) -> str:
             ]
         ),
         _failed(view.meta),
+        _code_note([view]),
         "<h2>Does it reproduce the paper?</h2>",
         claims_table(evaluate([view.model()]), present, _notes(view.analysis)),
     ]
@@ -569,6 +576,7 @@ def sweep_page(analysis_dir: Path) -> str:
             ]
         ),
         _failed(sweep_meta),
+        _code_note(list(views.values())),
         "<h2>Does it reproduce the paper?</h2>",
     ]
     listed_run = {s.name for s in RUN_FIGURES}

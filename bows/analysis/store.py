@@ -1,6 +1,6 @@
 """Saves and loads an ``Analysis`` (the numbers of one model) under ``<run>/analysis/``: one
 Parquet per table, one JSON per section, ``metrics.json``; the stage adds ``meta.json`` and
-``figures/``. Every analysis file name is defined here."""
+``figures/``. Every analysis file name is defined in ``bows.artifacts.AnalysisFiles``."""
 
 from __future__ import annotations
 
@@ -12,31 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bows.analysis.compute import Analysis
-from bows.artifacts import atomic_path, atomic_write_json
-
-
-class AnalysisFiles:
-    """File names of an analysis directory (a run's or a sweep's)."""
-
-    DIR = "analysis"  # <run>/analysis, <sweep dir>/analysis, <study dir>/analysis
-    METRICS = "metrics.json"  # flat namespaced metrics
-    META = "meta.json"  # what was analysed: run, settings, held-out split, timings
-    FIGURES = "figures"  # one PNG per figure
-    SWEEP_METRICS = "sweep_metrics.parquet"  # a sweep's analysis: one row per run (config + metrics)
-    REPORT = "report.html"
-    GROUPS = "groups.json"  # section "groups": Gram matrices and data rings of the named word groups
-
-    @staticmethod
-    def section(name: str) -> str:
-        return f"{name}.json"
-
-    @staticmethod
-    def table(name: str) -> str:
-        return f"{name}.parquet"
-
-    @staticmethod
-    def figure(name: str) -> str:
-        return f"{name}.png"
+from bows.artifacts import AnalysisFiles, atomic_path, atomic_write_json  # noqa: F401  (AnalysisFiles re-exported)
 
 
 def save_analysis(a: Analysis, out: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from bows.artifacts import Artifact, ArtifactError, Files, build_artifact, reuse_or_key, verify_files
+from bows.artifacts import Artifact, ArtifactError, Files, verify_files
 from bows.cli import stage_main
 from bows.config import BowsConfig, key_dict
 from bows.data import SPLITS
@@ -29,6 +29,7 @@ from bows.data.chunks import CsrAppender, size_stats, split_windows_chunked
 from bows.data.tokenize import tokenizer_settings
 from bows.data.vocab import build_vocab, load_vocab
 from bows.data.windows import Windows
+from bows.stages import build_artifact, reuse_or_key
 
 log = logging.getLogger(__name__)
 

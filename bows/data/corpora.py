@@ -394,11 +394,6 @@ def local_files(corpus: CorpusConfig) -> list[Path]:
     return found
 
 
-def local_fingerprint(files: list[Path]) -> list[dict]:
-    """What the download key depends on for local files: path, size and modification time."""
-    return [{"path": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files]
-
-
 def check_text_file(path: Path, encoding: str, chunk: int = 1 << 22) -> None:
     """Raise a ``BowsError`` naming the file, the byte offset and ``corpus.encoding`` if ``path`` is
     binary (a NUL byte) or not valid ``encoding`` text. Streams the file in chunks."""

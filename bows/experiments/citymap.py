@@ -20,12 +20,13 @@ import torch  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from bows.artifacts import atomic_write_json, build_artifact, find_output, output_dir  # noqa: E402
+from bows.artifacts import atomic_write_json, find_output  # noqa: E402
 from bows.cli import stage_main
 from bows.config import BowsConfig, CitymapConfig, as_dict  # noqa: E402
 from bows.errors import BowsError  # noqa: E402
 from bows.experiments.synthetic import single_thread  # noqa: E402
 from bows.plots.citymap import ablation_figure, map_figure  # noqa: E402
+from bows.stages import build_artifact, output_dir  # noqa: E402
 from bows.tracking import tracking_run  # noqa: E402
 from bows.training.batches import Batch, epoch_order  # noqa: E402
 from bows.training.optim import Optimisation, StepInfo, fit  # noqa: E402

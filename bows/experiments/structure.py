@@ -23,12 +23,13 @@ import pandas as pd
 import torch
 
 from bows.analysis.structure import group_norms, settle_step, summarise
-from bows.artifacts import build_artifact, find_output, output_dir
+from bows.artifacts import find_output
 from bows.cli import stage_main
 from bows.config import BowsConfig, as_dict
 from bows.core import discovery
 from bows.core.geometry import packing_floor, ring_analysis, ring_signal
 from bows.core.groups import DAYS, MONTHS, ROMAN, lookup
+from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import epoch_batches, to_device
 from bows.training.model import TiedAutoencoder

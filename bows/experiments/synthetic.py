@@ -23,11 +23,12 @@ import pandas as pd
 import torch
 from safetensors.numpy import save_file
 
-from bows.artifacts import atomic_write_json, build_artifact, find_output, output_dir
+from bows.artifacts import atomic_write_json, find_output
 from bows.cli import stage_main
 from bows.config import BowsConfig, SyntheticConfig, as_dict
 from bows.experiments.synthetic_data import circular_mean_activation, feature_directions, generate, geometry_metrics
 from bows.plots.synthetic import gram_figure, metrics_figure, sparsity_phase_figure
+from bows.stages import build_artifact, output_dir
 from bows.tracking import tracking_run
 from bows.training.batches import Batch, epoch_order, tensor_batches
 from bows.training.model import TiedAutoencoder, reconstruction_loss

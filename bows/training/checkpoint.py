@@ -2,8 +2,8 @@
 
 A run's key hashes the model and training settings that change its result -- the fields of
 ``ModelConfig``/``TrainConfig`` not declared ``NOT_IN_KEY`` in ``bows.config`` (so not resume, logging,
-checkpoint cadence, eval windows, thread count or device) -- plus ``KEY_FORMAT`` and the windows
-artifact's content digest, so the same command finds its own unfinished run again and a changed
+checkpoint cadence, eval windows, thread count or device) -- plus the windows artifact's content
+digest (not the training code: a run is expensive; ``run.json`` records the code and it is checked), so the same command finds its own unfinished run again and a changed
 setting never reuses it. ``run.json`` records the sha256 of ``model.safetensors``; loading a run
 verifies it and the windows artifact (``bows.artifacts.verify_files``).
 Checkpoints hold only tensors and primitive containers (``torch.load(weights_only=True)``).
@@ -38,14 +38,14 @@ from bows.artifacts import (
     stable_hash,
     verify_files,
 )
-from bows.config import KEY_FORMAT, BowsConfig, as_dict, key_dict, to_config
+from bows.config import BowsConfig, as_dict, key_dict, to_config
 from bows.errors import BowsError
 
 log = logging.getLogger(__name__)
 
 
 def run_key(cfg: BowsConfig, windows: Artifact) -> str:
-    payload = {"key_format": KEY_FORMAT, "model": key_dict(cfg.model), "train": key_dict(cfg.train)}
+    payload = {"model": key_dict(cfg.model), "train": key_dict(cfg.train)}
     return stable_hash({**payload, "windows": windows.digest})[:16]
 
 
