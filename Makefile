@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 DATA_ROOT := $(or $(BOWS_DATA),data)
 
 .PHONY: help install download vocab binarize data stats train sweep analyze report smoke all \
-        synthetic citymap structure reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics \
+        synthetic citymap structure status reproduce-paper test test-slow test-all browser bench bench-data bench-train bench-dynamics \
         bench-scale bf16-check lint check clean data-shards
 
 help: ## list the targets
@@ -77,6 +77,9 @@ synthetic: $(STAMP) ## synthetic correlated features (SPEC 5.8)
 
 citymap: $(STAMP) ## value-coding city map (US cities, compass-direction embeddings)
 	$(PY) -m bows.experiments.citymap $(ARGS)
+
+status: $(STAMP) ## what exists under the data root and its state, what `make all` would run (ARGS="--gc [--delete]")
+	@$(PY) -m bows.status $(ARGS)
 
 reproduce-paper: $(STAMP) ## the paper's runs on WikiText-103: L=1000 at wd 4 and the wd-1 structure sweep (GPU + HF hub)
 	$(PY) -m bows.data.binarize corpus=wikitext103 $(ARGS)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bows.errors import ArtifactError  # noqa: F401  (re-exported: callers import it from here)
+from bows.locks import hold, wait_while_held
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +316,9 @@ def output_dir(root: Path, kind: str, name: str, config: Any) -> Path:
 def find_output(directory: Path, stage: str) -> Artifact | None:
     """``find_artifact`` for an ``output_dir`` (logged as skipped when found)."""
     found = find_artifact(directory.parent, stage, directory.name, path=directory)
+    if found is None:  # another process building it: wait, then use theirs
+        wait_while_held(directory, f"{stage} (reuse)")
+        found = find_artifact(directory.parent, stage, directory.name, path=directory)
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, directory)
     return found
@@ -436,16 +440,17 @@ def build_artifact(
     ``final`` places it at another path than ``<root>/artifacts/<stage>/<key>`` (``output_dir``)."""
     builder = ArtifactBuilder(Path(root), stage, key, config, dict(inputs or {}), final, code)
     builder.final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
-        if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
-            shutil.rmtree(stale, ignore_errors=True)
-    builder.tmp.mkdir()
-    try:
-        yield builder
-        builder._artifact = builder.commit()
-    finally:
-        if builder.tmp.exists():
-            shutil.rmtree(builder.tmp, ignore_errors=True)
+    with hold(builder.final, f"build {stage}", wait=None):  # one builder per key; others wait, then reuse
+        for stale in builder.final.parent.glob(f".tmp-{key}-*"):  # leftovers of interrupted runs
+            if _abandoned(stale.name.rsplit("-", 3)[-3:-1]):
+                shutil.rmtree(stale, ignore_errors=True)
+        builder.tmp.mkdir()
+        try:
+            yield builder
+            builder._artifact = builder.commit()
+        finally:
+            if builder.tmp.exists():
+                shutil.rmtree(builder.tmp, ignore_errors=True)
 
 
 def reuse_or_key(
@@ -454,6 +459,9 @@ def reuse_or_key(
     """The stage's key and, if an intact artifact for it exists, that artifact (logged as skipped)."""
     key = artifact_key(stage, config, inputs)
     found = find_artifact(root, stage, key)
+    if found is None:  # another process building this key: wait, then use theirs
+        wait_while_held(artifact_dir(root, stage, key), f"{stage} (reuse)")
+        found = find_artifact(root, stage, key)
     if found is not None:
         log.info("%s: up to date, skipped (%s)", stage, found.path)
     return key, found

@@ -37,6 +37,9 @@ class PathsConfig:
     root: str = field(
         default="data", metadata=NOT_IN_KEY
     )  # every artifact, run and cache lives under here (relative to the cwd)
+    # seconds a stage waits when another process trains the same run or writes the same analysis
+    # (0: stop at once with one line naming it; -1: no limit); artifact builds always wait (bows/locks.py)
+    lock_wait: float = field(default=0.0, metadata=NOT_IN_KEY)
 
     @property
     def root_path(self) -> Path:
@@ -471,6 +474,25 @@ def _writable(node: DictConfig) -> None:
 
 
 ConfigStore.instance().store(name="bows_schema", node=_schema())
+
+
+def unique_dir(path: str) -> str:
+    """``path`` or, when another launch took it first (two multiruns in the same second), ``path-2``,
+    ``path-3``, ...: the first that this call creates (``mkdir`` is atomic, also on NFS). The resolver
+    ``${bows_unique_dir:...}`` of ``hydra.sweep.dir``; cached, so every job of one multirun (and the
+    copies Hydra pickles to joblib/submitit workers) sees the same directory."""
+    base = Path(path)
+    for n in range(1, 10_000):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return str(candidate)
+    raise ConfigError(f"hydra.sweep.dir: 9,999 multirun directories named {base}-N exist already")
+
+
+OmegaConf.register_new_resolver("bows_unique_dir", unique_dir, use_cache=True, replace=True)
 
 
 def to_config(cfg: DictConfig | dict[str, Any]) -> BowsConfig:

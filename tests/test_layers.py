@@ -47,12 +47,14 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.experiments",
         "bows.experiments.synthetic_data",
     ),
-    "2 shared": ("bows.config", "bows.artifacts", "bows.stages", "bows.tracking", "bows.cli", "bows.net"),
+    "2 shared": ("bows.config", "bows.artifacts", "bows.stages", "bows.locks", "bows.tracking", "bows.cli", "bows.net"),
     "3 I/O helpers": (
         "bows.data.corpora",
         "bows.data.chunks",
         "bows.training.checkpoint",
+        "bows.training.keys",
         "bows.training.autotune",
+        "bows.analysis.identity",
         "bows.analysis.store",
         "bows.plots",
         "bows.plots.common",
@@ -80,6 +82,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "bows.experiments.synthetic",
         "bows.experiments.citymap",
         "bows.experiments.structure",
+        "bows.status",
     ),
 }
 # Sideways (same layer): a module may import one of its own package or of a package earlier in the

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bows.analysis.compute import Analysis, analyze_arrays
+from bows.analysis.identity import analysis_identity
 from bows.analysis.store import AnalysisFiles, load_analysis, save_analysis
 from bows.artifacts import (
     ArtifactError,
@@ -34,34 +35,23 @@ from bows.artifacts import (
     write_checked_json,
 )
 from bows.cli import stage_main
-from bows.config import BowsConfig, as_dict, key_dict, to_config
+from bows.config import BowsConfig, as_dict, to_config
 from bows.data import HELDOUT_SPLITS
 from bows.data.stats import build as build_stats
 from bows.data.stats import load_stats
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
+from bows.locks import hold
 from bows.plots import registry
 from bows.plots import sweep as sweep_plots
 from bows.plots.common import figure_title
-from bows.stages import code_changes, code_digest, code_record, wandb_config
+from bows.stages import code_changes, code_record, wandb_config
 from bows.training.checkpoint import run_label, run_title
 
 log = logging.getLogger(__name__)
 
 ANALYSIS_DIR, FIGURE_DIR, SWEEP_METRICS = AnalysisFiles.DIR, AnalysisFiles.FIGURES, AnalysisFiles.SWEEP_METRICS
 META = AnalysisFiles.META
-
-
-def analysis_identity(run_meta: dict, stats_artifact, cfg: BowsConfig) -> dict:
-    """What an analysis's numbers depend on; an analysis is reused only if all of it matches."""
-    return {
-        "code": code_digest("analyze"),
-        "run_key": run_meta.get("key"),
-        "weights_sha256": (run_meta.get("weights") or {}).get("sha256"),
-        "stats_key": stats_artifact.key,
-        "stats_digest": stats_artifact.digest,
-        "settings": key_dict(cfg.analyze),
-    }
 
 
 def numbers_files(out: Path) -> dict:
@@ -127,7 +117,12 @@ def _heldout(windows_artifact, n: int):
 
 
 def analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
-    """Analyse one run; returns ``<run>/analysis``."""
+    """Analyse one run; returns ``<run>/analysis`` (one writer at a time: a second waits or stops, ``bows.locks``)."""
+    with hold(Path(run_dir).resolve() / ANALYSIS_DIR, "analyze", cfg.paths.lock_wait):
+        return _analyze_run(run_dir, cfg, group)
+
+
+def _analyze_run(run_dir: Path, cfg: BowsConfig, group: str | None = None) -> Path:
     from bows.data.binarize import vocab_of
     from bows.training.checkpoint import load_run
 
@@ -328,6 +323,11 @@ def _track_run(
 # ----------------------------------------------------------------------------- sweeps
 def analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     """Analyse every finished run of a sweep index; write the per-run metrics table and the sweep figures."""
+    with hold(Path(index_path).resolve().parent / ANALYSIS_DIR, "analyze sweep", cfg.paths.lock_wait):
+        return _analyze_sweep(index_path, cfg)
+
+
+def _analyze_sweep(index_path: Path, cfg: BowsConfig) -> Path:
     index_path = Path(index_path).resolve()
     if not index_path.is_file():
         raise BowsError(f"sweep index {index_path} not found; pass analyze.sweep=<multirun dir>/sweep.parquet")

@@ -144,13 +144,18 @@ def load_stats(artifact: Artifact | Path) -> CoStats:
     )
 
 
+def stats_config(cfg: StatsConfig) -> dict:
+    """What the stats artifact depends on besides its windows input (hashed into the key)."""
+    return {"stats": key_dict(cfg), "split": SPLIT}
+
+
 def build(
     root: Path, windows_artifact: Artifact, cfg: StatsConfig, groups: dict[str, Sequence[str]] | None = None
 ) -> Artifact:
     """The stats artifact of a windows artifact (built unless an intact one exists)."""
     from bows.data.binarize import load_windows, vocab_of
 
-    config = {"stats": key_dict(cfg), "split": SPLIT}
+    config = stats_config(cfg)
     key, found = reuse_or_key(root, STAGE, config, {"windows": windows_artifact})
     if found is not None:
         return found

@@ -35,18 +35,13 @@ from bows.artifacts import (
     atomic_write_json,
     file_record,
     open_artifact,
-    stable_hash,
     verify_files,
 )
-from bows.config import BowsConfig, as_dict, key_dict, to_config
+from bows.config import BowsConfig, as_dict, to_config
 from bows.errors import BowsError
+from bows.training.keys import run_key  # noqa: F401  (re-exported: the run key lives where status can read it)
 
 log = logging.getLogger(__name__)
-
-
-def run_key(cfg: BowsConfig, windows: Artifact) -> str:
-    payload = {"model": key_dict(cfg.model), "train": key_dict(cfg.train)}
-    return stable_hash({**payload, "windows": windows.digest})[:16]
 
 
 def run_label(cfg: BowsConfig) -> str:

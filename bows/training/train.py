@@ -29,6 +29,7 @@ from bows.core.groups import DAYS, MONTHS, lookup
 from bows.data import TRAIN, VALIDATION
 from bows.data.windows import heldout_rows
 from bows.errors import BowsError
+from bows.locks import hold
 from bows.stages import code_changes, code_record, wandb_config
 from bows.tracking import flatten, job_tags, offline_runs, sync_command, sync_patterns, tracking_run, under_wandb_agent
 from bows.training.autotune import select_kernels
@@ -168,26 +169,27 @@ def run(cfg: BowsConfig) -> Path:
     device, _ = resolve_device(cfg.train.device, cfg.train.precision, cfg.train.num_threads)
     artifact, train_windows, val_windows = load_data(cfg)
     path = run_dir(cfg, artifact)
-    info = read_run_json(path)
-    changed = code_changes((info or {}).get("code"), code_record("train")) if info else []
-    if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
-        problem = weights_problem(path, info)
-        if problem is None:
-            if changed:
-                log.warning("train: %s was trained by other code (%s); reused as is", path, ", ".join(changed))
-            log.info("train: finished run, skipped (%s)", path)
-            return path
-        log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
-    resuming = cfg.train.resume and (path / Files.CHECKPOINT).is_file()
-    if resuming and changed and not cfg.train.allow_code_change:
-        raise BowsError(
-            f"{path} was begun by other training code ({', '.join(changed)}); start it over with "
-            "train.resume=false, or continue knowingly with train.allow_code_change=true"
-        )
-    trainer = Trainer(cfg, artifact, train_windows, val_windows, path, device)
-    if resuming and changed:
-        trainer.info["code_change"] = {"allowed": True, "modules": changed, "before": (info or {}).get("code")}
-    return trainer.train()
+    with hold(path, "train", cfg.paths.lock_wait):  # one trainer per run: a second one waits or stops
+        info = read_run_json(path)
+        changed = code_changes((info or {}).get("code"), code_record("train")) if info else []
+        if cfg.train.resume and info and info.get("status") == "finished" and (path / Files.WEIGHTS).is_file():
+            problem = weights_problem(path, info)
+            if problem is None:
+                if changed:
+                    log.warning("train: %s was trained by other code (%s); reused as is", path, ", ".join(changed))
+                log.info("train: finished run, skipped (%s)", path)
+                return path
+            log.warning("train: %s -- rebuilding the weights from the run's checkpoint", problem)
+        resuming = cfg.train.resume and (path / Files.CHECKPOINT).is_file()
+        if resuming and changed and not cfg.train.allow_code_change:
+            raise BowsError(
+                f"{path} was begun by other training code ({', '.join(changed)}); start it over with "
+                "train.resume=false, or continue knowingly with train.allow_code_change=true"
+            )
+        trainer = Trainer(cfg, artifact, train_windows, val_windows, path, device)
+        if resuming and changed:
+            trainer.info["code_change"] = {"allowed": True, "modules": changed, "before": (info or {}).get("code")}
+        return trainer.train()
 
 
 def train_kernels(cfg: BowsConfig, device: torch.device, vocab_size: int) -> Kernels:
