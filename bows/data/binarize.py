@@ -9,37 +9,29 @@ builds them, and by ``make binarize`` / ``make data`` also when they are up to d
 The stage streams (``bows.data.chunks``): a split is read, tokenized and windowed ``data.chunk_rows``
 rows at a time and appended to its files, so memory does not grow with the corpus. With
 ``data.shard`` it builds one shard (stage ``binarize_shard``, a job of a multirun); with
-``data.num_shards > 1`` and no shard it merges the shards. ``split_windows`` is the one-piece
-reference the streamed output is tested against.
+``data.num_shards > 1`` and no shard it merges the shards. (The one-piece reference the streamed
+output is tested against is in ``tests/references.py``.)
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as _pc
-from tqdm import tqdm
 
 from bows.artifacts import Artifact, ArtifactError, Files, verify_files
 from bows.cli import stage_main
 from bows.config import BowsConfig, key_dict
 from bows.data import SPLITS
 from bows.data.chunks import CsrAppender, size_stats, split_windows_chunked
-from bows.data.tokenize import tokenize, tokenizer_settings, word_ids
+from bows.data.tokenize import tokenizer_settings
 from bows.data.vocab import build_vocab, load_vocab
-from bows.data.windows import Windows, build_windows, layout, segment_starts, window_stats
+from bows.data.windows import Windows
 from bows.stages import build_artifact, reuse_or_key
 
-pc: Any = _pc  # pyarrow.compute's kernels are generated at import time: no static types
-
 log = logging.getLogger(__name__)
-
-TOKENIZE_ROWS = 100_000  # rows tokenized per Arrow batch (bounds memory, drives the progress bar)
 
 
 def binarize_config(cfg: BowsConfig) -> dict:
@@ -50,37 +42,6 @@ def binarize_config(cfg: BowsConfig) -> dict:
         "window": key_dict(cfg.window),
         "tokenizer": tokenizer_settings(cfg.vocab.min_len),
     }
-
-
-def split_windows(table: pa.Table, vocab: pa.Array, cfg: BowsConfig) -> tuple[Windows, dict]:
-    """(One piece, in memory: the reference for the streamed build.) Windows of one split (``doc_id``, ``text`` rows in reading order) and their statistics."""
-    n_rows = table.num_rows
-    rows, ids = [np.zeros(0, np.int64)], [np.zeros(0, np.uint16 if len(vocab) <= 2**16 else np.int32)]
-    seconds = {"tokenize": 0.0, "windows": 0.0}
-    start = time.perf_counter()
-    for first in tqdm(
-        range(0, n_rows, TOKENIZE_ROWS), desc="tokenize", unit="batch", leave=False, disable=n_rows <= TOKENIZE_ROWS
-    ):
-        tokens = tokenize(table["text"].slice(first, TOKENIZE_ROWS), min_len=cfg.vocab.min_len)
-        batch_rows, batch_ids = word_ids(tokens, vocab)
-        rows.append(batch_rows + first)
-        ids.append(batch_ids)
-    seconds["tokenize"] = time.perf_counter() - start
-    start = time.perf_counter()
-    doc_codes = pc.dictionary_encode(table["doc_id"]).combine_chunks().indices.to_numpy(zero_copy_only=False)
-    seg = segment_starts(doc_codes, n_rows, cfg.window.cross_documents)
-    lay = layout(seg, n_rows, cfg.window.group_size, cfg.window.stride)
-    windows = build_windows(np.concatenate(rows), np.concatenate(ids), lay, len(vocab))
-    seconds["windows"] = time.perf_counter() - start
-    n_docs = len(segment_starts(doc_codes, n_rows, False))
-    stats = {
-        "rows": n_rows,
-        "documents": n_docs,
-        "tokens": int(sum(len(r) for r in rows)),
-        **window_stats(windows),
-        "seconds": {k: round(v, 3) for k, v in seconds.items()},
-    }
-    return windows, stats
 
 
 def build_binarized(cfg: BowsConfig, docs: Artifact, vocab_artifact: Artifact) -> Artifact:

@@ -125,11 +125,6 @@ def pair_blocks(cooc: sp.csr_matrix, n: int, min_count: int, block_nnz: int = 1 
         r0 = r1
 
 
-def pair_table(cooc: sp.csr_matrix, n: int, min_count: int) -> pd.DataFrame:
-    """Frequent pairs (i < j, count >= min_count) with their count, phi correlation and PMI."""
-    return pd.concat(list(pair_blocks(cooc, n, min_count)), ignore_index=True)
-
-
 def symmetric_block(cooc: sp.csr_matrix, words: np.ndarray, block_nnz: int = 1 << 22) -> np.ndarray:
     """The dense symmetric counts among ``words`` (distinct ids) of an upper-triangular count matrix:
     ``B[a, b] = C[words[a], words[b]]`` for either order of the pair, read a block of rows of C at a
@@ -217,7 +212,7 @@ class GroupMoments:
         return ((m * gram - counts[:, None] * counts[None, :]) / m).astype(np.float64)
 
     def statistics(self) -> dict[str, np.ndarray]:
-        """The dense group statistics (``group_statistics``)."""
+        """The dense group statistics (equal to the one-piece reference in ``tests/references.py``)."""
         n, k = self.windows, self.k
         count = self.gram.copy()
         c = np.diag(count)
@@ -237,19 +232,3 @@ class GroupMoments:
             stats["centred_gram"] = np.zeros((k, k))
         stats["windows"] = np.array([n, self.active], dtype=np.int64)  # all windows, windows with >= 1 group word
         return stats
-
-
-def group_statistics(X_group: sp.csr_matrix | np.ndarray) -> dict[str, np.ndarray]:
-    """Dense statistics of a word group's indicator columns (windows x k), all held in memory
-    (``GroupMoments`` gives the same numbers chunk by chunk).
-
-    count: co-occurrence counts; corr: phi over all windows; pmi: PMI over all windows;
-    cond_corr: Pearson correlation over windows containing at least one group word;
-    centred_gram: M^T M of the row-centred indicators of those windows (its eigenvectors give
-    the data's own PCA of the group words -- the months ring in the data).
-    """
-    X = sp.coo_matrix(sp.csr_matrix(X_group, dtype=np.int8))
-    moments = GroupMoments(X.shape[1], windows=X.shape[0])
-    keep = X.data != 0
-    moments.add(X.row[keep], X.col[keep])
-    return moments.statistics()

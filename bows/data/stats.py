@@ -116,7 +116,8 @@ def scan_windows(
 
 
 def write_pairs(cooc: sp.csr_matrix, n: int, min_count: int, path: Path) -> int:
-    """``pair_table`` written to Parquet block by block (never whole in memory); the number of pairs."""
+    """The frequent pairs (i < j, count, phi, PMI) written to Parquet block by block (never whole in memory;
+    equal to ``tests/references.py``'s one-piece ``pair_table``); the number of pairs."""
     rows = 0
     with pq.ParquetWriter(path, PAIR_SCHEMA) as writer:
         for block in pair_blocks(cooc, n, min_count):
