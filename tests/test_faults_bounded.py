@@ -22,6 +22,7 @@ import pyarrow.compute as _pc
 import pyarrow.parquet as pq
 import pytest
 import readers
+import references
 import torch
 
 from bows.artifacts import Files, artifact_key, build_artifact
@@ -100,7 +101,7 @@ def test_one_long_document_carries_fewer_than_G_rows_and_equals_one_shot(
     vocab_words = pa.array(vocab.load_vocab(words), pa.string())
     for split in binarize.SPLITS:
         part = table.filter(pc.equal(table["split"], split))
-        ref, _ = binarize.split_windows(part, vocab_words, one)
+        ref, _ = references.split_windows(part, vocab_words, one)
         got = binarize.load_windows(streamed, split)
         assert np.array_equal(got.offsets, ref.offsets) and np.array_equal(got.indices, ref.indices), split
 
