@@ -233,18 +233,25 @@ def test_two_trainers_on_one_run_and_a_killed_one_real_processes(tmp_path):
         time.sleep(0.2)
     [owner_file] = list((root / "runs").glob(".*.lock.json"))
     run = root / "runs" / owner_file.name[1 : -len(".lock.json")]
-    second = subprocess.run(
-        [*python, "bows.training.train", "-m", *train], cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert second.returncode != 0 and first.poll() is None, "the first trainer must still be running"
-    [index] = list((root / "multirun").glob("*/*/sweep.parquet"))
-    row = pd.read_parquet(index).iloc[0]
-    assert row["status"] == "failed" and f"in use by PID {first.pid} on {socket.gethostname()}" in row["error"]
-    assert len(list((run / "wandb").glob("offline-run-*"))) <= 1  # the second opened no W&B run
-    while json.loads((run / "run.json").read_text()).get("step", 0) < 100 and first.poll() is None:
-        time.sleep(0.2)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+
+    def step() -> int:
+        return json.loads((run / "run.json").read_text()).get("step", 0) if (run / "run.json").is_file() else 0
+
+    while step() < 20 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGSTOP)  # held mid-run, alive: however fast this machine, it cannot finish first
+    try:
+        second = subprocess.run(
+            [*python, "bows.training.train", "-m", *train], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert second.returncode != 0 and first.poll() is None, "the first trainer must still be running"
+        [index] = list((root / "multirun").glob("*/*/sweep.parquet"))
+        row = pd.read_parquet(index).iloc[0]
+        assert row["status"] == "failed" and f"in use by PID {first.pid} on {socket.gethostname()}" in row["error"]
+        assert len(list((run / "wandb").glob("offline-run-*"))) <= 1  # the second opened no W&B run
+    finally:
+        os.kill(first.pid, signal.SIGKILL)  # killed mid-run
+        first.wait()
     [entry] = [e for e in Scan(root).entries if e.path == run]
     assert entry.state == "interrupted" and f"PID {first.pid}" in entry.detail, entry
     third = subprocess.run([*python, "bows.training.train", *train], cwd=REPO, env=env, capture_output=True, text=True)
